@@ -1,0 +1,73 @@
+"""What every algorithm sees of the world (an `EnvSpec`) and what the harness sees of an algorithm.
+
+Algorithms know no launcher, run directory or environment module: the harness builds an `EnvSpec`
+from the environment's TorchRL specs and hands it over together with a typed config.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from tensordict import TensorDictBase
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """The shapes and horizon an algorithm needs; built from TorchRL specs by the harness."""
+
+    obs_dim: int
+    action_dim: int
+    episode_length: int  # agent steps per episode
+    action_low: float = -1.0
+    action_high: float = 1.0
+
+
+class Algorithm(abc.ABC):
+    """An online RL agent driven by the harness's training loop.
+
+    The harness calls, in order, per environment step: ``act`` (after ``seed_steps`` random steps),
+    ``observe`` with the transition, then ``update``. ``act`` is batched: a batch of observations in,
+    a batch of actions out (evaluation runs many environments at once).
+    """
+
+    #: what the sweep may combine this algorithm with (e.g. {"pixels"}); see harness.sweep.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, cfg: Any, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
+        self.cfg = cfg
+        self.env_spec = env_spec
+        self.device = device
+        self.total_steps = total_steps
+
+    @property
+    @abc.abstractmethod
+    def seed_steps(self) -> int:
+        """Number of initial environment steps taken with uniformly random actions."""
+
+    @abc.abstractmethod
+    def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool) -> torch.Tensor:
+        """obs [B, obs_dim] -> actions [B, action_dim] in [-1, 1]. ``first_step``: episodes just reset."""
+
+    @abc.abstractmethod
+    def observe(self, transition: TensorDictBase) -> None:
+        """Record one environment transition (TorchRL layout: obs, action, ("next", ...))."""
+
+    @abc.abstractmethod
+    def update(self, step: int) -> dict[str, float]:
+        """Learn after environment step ``step`` (called every step from ``seed_steps`` on)."""
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.modules_for_count() if p.requires_grad)
+
+    def modules_for_count(self):
+        return []
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly (models, optimisers, buffers, RNG-free counters)."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        ...

@@ -1,0 +1,40 @@
+"""Architecture of the shared latent world model, with the reference size presets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+#: Model size presets (millions of parameters) -> architecture, as in the reference implementation.
+MODEL_SIZES: dict[int, dict[str, int]] = {
+    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
+    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2, num_q=5),
+    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3, num_q=5),
+    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4, num_q=5),
+    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
+}
+
+
+@dataclass
+class ModelConfig:
+    size: int = 5  # one of MODEL_SIZES; the fields below left at None take the preset's value
+    enc_dim: Optional[int] = None
+    mlp_dim: Optional[int] = None
+    latent_dim: Optional[int] = None
+    num_enc_layers: Optional[int] = None
+    num_q: Optional[int] = None
+    simnorm_dim: int = 8
+    num_bins: int = 101
+    vmin: float = -10.0  # two-hot support in symlog space
+    vmax: float = 10.0
+    log_std_min: float = -10.0
+    log_std_max: float = 2.0
+    dropout: float = 0.01  # in the first layer of each Q head
+
+    def resolved(self) -> "ModelConfig":
+        """A copy with every architecture field filled in from the size preset."""
+        if self.size not in MODEL_SIZES:
+            valid = ", ".join(map(str, MODEL_SIZES))
+            raise ValueError(f"unknown model size {self.size!r}; valid: {valid}")
+        preset = MODEL_SIZES[self.size]
+        values = {k: (v if v is not None else preset.get(k)) for k, v in vars(self).items()}
+        return ModelConfig(**values)

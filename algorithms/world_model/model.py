@@ -1,0 +1,90 @@
+"""TD-MPC2's decoder-free latent world model (single-task; state observations)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from algorithms.world_model.config import ModelConfig
+from algorithms.world_model.layers import EnsembleMLP, SimNorm, init_weights, mlp, polyak_
+from algorithms.world_model.scalars import SymlogTwoHot
+
+
+def _gaussian_log_prob(eps: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(mu + eps*std | mu, std) summed over the action dims -> [..., 1]."""
+    return (-0.5 * eps.pow(2) - log_std - 0.9189385175704956).sum(-1, keepdim=True)
+
+
+class WorldModel(nn.Module):
+    """Encoder h, latent dynamics d, reward r, policy prior pi and an ensemble of Q heads.
+
+    Latents live on a product of simplices (SimNorm); reward and Q predict two-hot distributions
+    over symlog values. Target Q heads are a Polyak-averaged copy of the Q ensemble.
+    """
+
+    def __init__(self, cfg: ModelConfig, obs_dim: int, action_dim: int) -> None:
+        super().__init__()
+        cfg = cfg.resolved()
+        self.cfg = cfg
+        self.action_dim = action_dim
+        z, a, m = cfg.latent_dim, action_dim, cfg.mlp_dim
+        enc_hidden = max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim]
+        self.encoder = mlp(obs_dim, enc_hidden, z, out_act=SimNorm(cfg.simnorm_dim))
+        self.dynamics = mlp(z + a, 2 * [m], z, out_act=SimNorm(cfg.simnorm_dim))
+        self.reward_head = mlp(z + a, 2 * [m], cfg.num_bins)
+        self.pi_head = mlp(z, 2 * [m], 2 * a)
+        self.qs = EnsembleMLP(cfg.num_q, z + a, 2 * [m], cfg.num_bins, dropout=cfg.dropout)
+        self.apply(init_weights)
+        nn.init.zeros_(self.reward_head[-1].weight)
+        self.qs.zero_last_layer()
+        self.target_qs = copy.deepcopy(self.qs).requires_grad_(False)
+        self.two_hot = SymlogTwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
+        self.log_std_min = cfg.log_std_min
+        self.log_std_dif = cfg.log_std_max - cfg.log_std_min
+
+    def train(self, mode: bool = True) -> "WorldModel":
+        super().train(mode)
+        self.target_qs.train(False)
+        return self
+
+    # --- the model's functions -------------------------------------------------------------
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(obs)
+
+    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.dynamics(torch.cat([z, a], dim=-1))
+
+    def reward_logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.reward_head(torch.cat([z, a], dim=-1))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.two_hot.decode(self.reward_logits(z, a))
+
+    def pi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tanh-squashed Gaussian prior: (mean action, sampled action, log-prob of the sample)."""
+        mu, log_std = self.pi_head(z).chunk(2, dim=-1)
+        log_std = self.log_std_min + 0.5 * self.log_std_dif * (torch.tanh(log_std) + 1)
+        eps = torch.randn_like(mu)
+        log_prob = _gaussian_log_prob(eps, log_std)
+        sample = torch.tanh(mu + eps * log_std.exp())
+        log_prob = log_prob - torch.log(torch.relu(1 - sample.pow(2)) + 1e-6).sum(-1, keepdim=True)
+        return torch.tanh(mu), sample, log_prob
+
+    def q_logits(self, z: torch.Tensor, a: torch.Tensor, *, target: bool = False, detach: bool = False) -> torch.Tensor:
+        """All heads' logits: [num_q, ..., num_bins]."""
+        net = self.target_qs if target else self.qs
+        return net(torch.cat([z, a], dim=-1), detach=detach)
+
+    def q(self, z: torch.Tensor, a: torch.Tensor, reduce: str, *, target: bool = False, detach: bool = False) -> torch.Tensor:
+        """Min or mean of two randomly chosen Q heads -> [..., 1] (only those two heads are run)."""
+        net = self.target_qs if target else self.qs
+        pair = torch.randperm(net.members, device=z.device)[:2]
+        values = self.two_hot.decode(net(torch.cat([z, a], dim=-1), members=pair, detach=detach))
+        return values.min(0).values if reduce == "min" else values.mean(0)
+
+    def soft_update_target(self, tau: float) -> None:
+        polyak_(self.target_qs, self.qs, tau)
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("target_qs"))

@@ -1,0 +1,184 @@
+"""Read a runs directory (layout in ``docs/results-format.md``) into pandas tables.
+
+* :func:`load_results` concatenates every ``eval.csv`` into one tidy table, one row per evaluation
+  episode. A file that cannot be read, or lacks columns, is skipped with a :class:`ResultsWarning`
+  naming it; the other files still load.
+* :func:`load_statuses` reads every ``status.json`` (one per run) so that a report can list runs
+  that failed, are still running, or have no evaluation yet.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError, ResultsWarning
+
+#: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "suite", "task", "algo", "variant", "seed", "step", "episode",
+    "return", "length", "score", "success",
+)
+#: The columns that identify one run (one directory ``<suite>/<task>/<algo>/<variant>/seed_<seed>``).
+RUN_KEYS: tuple[str, ...] = ("suite", "task", "algo", "variant", "seed")
+
+_TEXT_COLUMNS = ("suite", "task", "algo", "variant")
+_INT_COLUMNS = ("seed", "step", "episode")
+_FLOAT_COLUMNS = ("return", "length", "score", "success")
+
+#: Columns of the table returned by :func:`load_statuses`.
+STATUS_COLUMNS: tuple[str, ...] = (
+    "run_dir", "suite", "task", "algo", "variant", "seed",
+    "state", "step", "total_steps", "error", "updated", "eval_rows",
+)
+
+
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """Return ``runs_dir`` as a Path, or raise :class:`AnalysisError` if it is not a directory."""
+    path = Path(runs_dir)
+    if not path.exists():
+        raise AnalysisError(f"runs directory not found: {path}")
+    if not path.is_dir():
+        raise AnalysisError(f"runs directory is not a directory: {path}")
+    return path
+
+
+def load_results(runs_dir: str | Path) -> pd.DataFrame:
+    """Load every ``eval.csv`` under ``runs_dir`` (recursively) into one table.
+
+    Returns a DataFrame with the columns :data:`RESULT_COLUMNS` (one row per evaluation
+    episode), sorted by run, step and episode. ``success`` is NaN where a task has no success
+    signal. Rows repeated across or within files (same run, step and episode) are kept once
+    (the last read) with a warning.
+
+    Raises :class:`AnalysisError` if ``runs_dir`` is missing, holds no ``eval.csv``, or no file
+    holds a readable evaluation row.
+    """
+    root = check_runs_dir(runs_dir)
+    files = sorted(root.glob("**/eval.csv"))
+    if not files:
+        raise AnalysisError(f"no eval.csv found under {root}")
+
+    frames = []
+    skipped = 0
+    for path in files:
+        frame = _read_eval_csv(path)
+        if frame is None:
+            skipped += 1
+        elif len(frame):
+            frames.append(frame)
+    if not frames:
+        detail = f"{skipped} of {len(files)} eval.csv file(s) unreadable" if skipped else (
+            f"{len(files)} eval.csv file(s) with a header only")
+        raise AnalysisError(f"no evaluation rows under {root} ({detail})")
+
+    table = pd.concat(frames, ignore_index=True)
+    key = [*RUN_KEYS, "step", "episode"]
+    duplicated = table.duplicated(subset=key, keep="last")
+    if duplicated.any():
+        warnings.warn(
+            f"{int(duplicated.sum())} duplicated evaluation row(s) under {root} "
+            "(same run, step and episode); kept the last one read",
+            ResultsWarning, stacklevel=2,
+        )
+        table = table[~duplicated]
+    return table.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _read_eval_csv(path: Path) -> pd.DataFrame | None:
+    """One ``eval.csv`` with typed columns, or None (and a warning naming it) if it is unusable."""
+    try:
+        # All cells as text first, so that a suite/task/variant named e.g. "none" or "NA" stays a
+        # string; numbers are converted below, where an empty cell means NaN.
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            ValueError) as exc:
+        return _skip(path, f"unreadable CSV ({type(exc).__name__}: {_first_line(exc)})")
+
+    missing = [c for c in RESULT_COLUMNS if c not in raw.columns]
+    if missing:
+        return _skip(path, f"missing column(s) {', '.join(missing)}")
+
+    table = pd.DataFrame(index=raw.index)
+    for column in _TEXT_COLUMNS:
+        table[column] = raw[column].astype(str)
+    for column in (*_INT_COLUMNS, *_FLOAT_COLUMNS):
+        text = raw[column].fillna("").str.strip()
+        values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+        bad = values.isna() & (text != "")
+        if column in _INT_COLUMNS:
+            bad |= ~np.isfinite(values) | (values != values.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # 1-based, after the header line
+            return _skip(path, f"bad value {text[bad].iloc[0]!r} in column {column!r} (line {row})")
+        table[column] = values.astype("int64" if column in _INT_COLUMNS else "float64")
+    return table[list(RESULT_COLUMNS)]
+
+
+def _skip(path: Path, reason: str) -> None:
+    warnings.warn(f"skipping {path}: {reason}", ResultsWarning, stacklevel=3)
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
+
+
+def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per ``status.json`` under ``runs_dir``: the run's state and progress.
+
+    Columns: :data:`STATUS_COLUMNS`. The run identity (suite, task, algo, variant, seed) comes
+    from the directory layout ``<suite>/<task>/<algo>/<variant>/seed_<seed>`` (None where the
+    path does not follow it). ``state`` is "running", "done" or "failed" as written by the
+    harness, or "unreadable" if the file cannot be parsed (``error`` then says why).
+    ``eval_rows`` counts the readable rows of the run's ``eval.csv`` (0 if there is none or it
+    is unreadable). An empty table (with these columns) if no run has a status file.
+    """
+    root = check_runs_dir(runs_dir)
+    rows = []
+    for path in sorted(root.glob("**/status.json")):
+        run_dir = path.parent
+        row = dict(zip(RUN_KEYS, _identity_from_path(run_dir, root)))
+        row["run_dir"] = str(run_dir)
+        try:
+            status = json.loads(path.read_text())
+            if not isinstance(status, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            status = {"state": "unreadable", "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+        row["state"] = str(status.get("state", "unknown"))
+        row["step"] = status.get("step")
+        row["total_steps"] = status.get("total_steps")
+        row["error"] = status.get("error")
+        row["updated"] = status.get("updated")
+        row["eval_rows"] = _count_eval_rows(run_dir / "eval.csv")
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
+    for column in ("seed", "step", "total_steps"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+    table["eval_rows"] = table["eval_rows"].astype("int64")
+    return table
+
+
+def _identity_from_path(run_dir: Path, root: Path) -> tuple:
+    """(suite, task, algo, variant, seed) from ``.../<suite>/<task>/<algo>/<variant>/seed_<n>``."""
+    parts = run_dir.resolve().relative_to(root.resolve()).parts
+    if len(parts) < 5:
+        parts = run_dir.resolve().parts
+    if len(parts) >= 5 and parts[-1].startswith("seed_") and parts[-1][5:].lstrip("-").isdigit():
+        suite, task, algo, variant, seed = parts[-5:]
+        return suite, task, algo, variant, int(seed[5:])
+    return None, None, None, None, None
+
+
+def _count_eval_rows(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)
+        frame = _read_eval_csv(path)
+    return 0 if frame is None else len(frame)

@@ -1,0 +1,171 @@
+"""Typed run configuration and ``key=value`` command-line overrides, validated at once.
+
+A run is a `RunConfig` (task, seed, budget, ...) plus the algorithm's own dataclass config, built
+from (1) the dataclass defaults, (2) its YAML file in ``configs/``, (3) the registered variant's
+preset and (4) ``algo.<field>=<value>`` overrides. OmegaConf does the typed merging; its multi-line
+errors are turned into one line that names the bad key or value and lists what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+import algorithms
+from configs import load_yaml
+from configs.suites import UnknownNameError
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value; the message is one line."""
+
+
+@dataclass
+class RunConfig:
+    task: str = "cartpole-balance"
+    algo: str = "tdmpc2"
+    seed: int = 1
+    steps: int = 100_000  # environment (agent) steps
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    eval_at_start: bool = True  # also evaluate the untrained agent at step 0
+    suite: str = "none"  # recorded in the run directory; set by harness.sweep
+    runs_dir: str = "runs"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    obs: str = "state"
+    logger: str = "csv"  # csv | tensorboard | wandb | none
+    log_every: int = 1000  # training metrics every N steps
+    threads: int = 0  # torch intra-op threads; 0: torch's default
+
+
+RUN_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def parse_value(text: str) -> Any:
+    """YAML scalars and flow lists: ``3``, ``true``, ``[a,b]``; anything else stays a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def split_overrides(tokens: list[str]) -> dict[str, str]:
+    """``["a=1", "algo.x.y=2"]`` -> ``{"a": "1", "algo.x.y": "2"}``; rejects tokens without '='."""
+    out: dict[str, str] = {}
+    for tok in tokens:
+        if "=" not in tok:
+            raise ConfigError(f"bad argument {tok!r}; expected key=value, e.g. task=cartpole-balance")
+        key, value = tok.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _valid_keys(node: DictConfig, prefix: str) -> list[str]:
+    keys = []
+    for k, v in node.items():
+        full = f"{prefix}{k}"
+        keys.extend(_valid_keys(v, full + ".") if isinstance(v, DictConfig) else [full])
+    return keys
+
+
+def _merge(base: DictConfig, overrides: dict[str, Any], prefix: str) -> DictConfig:
+    for key, value in overrides.items():
+        try:
+            OmegaConf.update(base, key, value, merge=True, force_add=False)
+        except (ConfigKeyError, ConfigAttributeError):
+            valid = ", ".join(sorted(_valid_keys(base, prefix)))
+            raise ConfigError(f"unknown config key {prefix + key!r}; valid: {valid}") from None
+        except ValidationError as exc:
+            raise ConfigError(f"bad value {value!r} for {prefix + key}: {exc.msg.splitlines()[0]}") from None
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"bad override {prefix + key}={value!r}: {str(exc).splitlines()[0]}") from None
+    return base
+
+
+def algo_defaults(name: str) -> DictConfig:
+    """The registered algorithm's config: dataclass defaults <- its YAML <- the variant preset."""
+    entry = algorithms.get_algorithm(name)
+    base = OmegaConf.structured(entry.config_cls)
+    if entry.defaults_yaml:
+        base = _merge(base, _flatten(load_yaml(entry.defaults_yaml)), "algo.")
+    return _merge(base, dict(entry.preset), "algo.")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def build_algo_config(name: str, overrides: list[str] | dict[str, Any]) -> Any:
+    """The algorithm's typed config object with ``overrides`` (``field=value`` or a dict) applied."""
+    if isinstance(overrides, list):
+        overrides = {k: parse_value(v) for k, v in split_overrides(overrides).items()}
+    cfg = _merge(algo_defaults(name), overrides, "algo.")
+    obj = OmegaConf.to_object(cfg)
+    if hasattr(obj, "validate"):
+        try:
+            obj.validate()
+        except ValueError as exc:
+            raise ConfigError(f"algo: {exc}") from None
+    return obj
+
+
+def variant_name(name: str, algo_cfg: Any) -> str:
+    """``default`` when the config equals the registered one, else a readable digest of the diff."""
+    base = _flatten(OmegaConf.to_container(algo_defaults(name)))
+    now = _flatten(dataclasses.asdict(algo_cfg))
+    diff = {k: v for k, v in now.items() if base.get(k) != v}
+    if not diff:
+        return "default"
+    text = ",".join(f"{k}={diff[k]}" for k in sorted(diff))
+    digest = hashlib.sha1(text.encode()).hexdigest()[:6]
+    readable = "".join(c if c.isalnum() or c in "._=-," else "_" for c in text)
+    return f"{readable[:60]}-{digest}"
+
+
+@dataclass
+class ResolvedRun:
+    run: RunConfig
+    algo_cfg: Any
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.run.algo, self.algo_cfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": dataclasses.asdict(self.run), "variant": self.variant, "algo": dataclasses.asdict(self.algo_cfg)}
+
+
+def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
+    """Build and validate a run from parsed overrides (``task``, ``seed``, ``algo.model.size``...)."""
+    run_over = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
+    algo_over = {k[len("algo."):]: v for k, v in overrides.items() if k.startswith("algo.")}
+    run = OmegaConf.structured(RunConfig)
+    run = OmegaConf.to_object(_merge(run, run_over, ""))
+    try:
+        algorithms.get_algorithm(run.algo)
+        from envs import get_task  # the harness builds environments by name
+
+        get_task(run.task)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    _check_choice("logger", run.logger, ["csv", "tensorboard", "wandb", "none"])
+    _check_choice("obs", run.obs, ["state"])
+    if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
+        raise ConfigError("steps, eval_every and eval_episodes must be positive")
+    return ResolvedRun(run, build_algo_config(run.algo, algo_over))
+
+
+def _check_choice(key: str, value: str, valid: list[str]) -> None:
+    if value not in valid:
+        raise ConfigError(f"bad value {value!r} for {key}; valid: {', '.join(valid)}")
