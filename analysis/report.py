@@ -29,7 +29,7 @@ from analysis.aggregates import (
     DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES, METRICS, OPTIMALITY_GAP_GAMMA,
     compute_aggregates, iqm_curves,
 )
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette, plot_aggregates, plot_sample_efficiency, save_figure
 from analysis.markdown import markdown_table
 from analysis.results import check_runs_dir, load_results, load_statuses
@@ -77,9 +77,9 @@ def write_report(
         warnings.simplefilter("always")
         table = load_results(runs_dir)
         statuses = load_statuses(runs_dir)
-    messages = [str(w.message) for w in caught]
     for w in caught:  # re-issue for the caller, keeping each warning's category
-        warnings.warn(w.message, stacklevel=2)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
 
     matrices, tasks, step_used = score_matrices(table, step)
     selected, _ = select_step(eval_scores(table), step)
@@ -99,7 +99,7 @@ def write_report(
         curve_error = None
     except AnalysisError as exc:
         curve_table, curve_error = None, str(exc)
-        warnings.warn(f"sample-efficiency figure skipped: {exc}", stacklevel=2)
+        warnings.warn(f"sample-efficiency figure skipped: {exc}", ResultsWarning, stacklevel=2)
     if curve_table is not None:
         report.files.append(_write_csv(curve_table, out_dir / "sample_efficiency.csv"))
         report.files += save_figure(
@@ -193,6 +193,16 @@ def _markdown(
         "",
         markdown_table(agg),
         "",
+    ]
+    few = [label for label in labels if matrices[label].shape[0] < 3]
+    if few:
+        lines += [
+            f"Note: {', '.join(f'`{l}`' for l in few)} {'has' if len(few) == 1 else 'have'} fewer "
+            "than 3 runs per task; a bootstrap over so few runs gives narrow, unreliable intervals "
+            "(a single run gives zero-width ones).",
+            "",
+        ]
+    lines += [
         "![Aggregate metrics](aggregates.png)",
         "",
         "## Sample efficiency",
@@ -238,8 +248,10 @@ def _problem_lines(statuses: pd.DataFrame, runs_dir: Path, messages: list[str]) 
             "error": [_short(e) for e in problems["error"]],
         })
         lines += [markdown_table(table), ""]
+    elif len(statuses):
+        lines += [f"None: all {len(statuses)} run(s) with a status.json are done and have evaluations.", ""]
     else:
-        lines += [f"All {len(statuses)} run(s) with a status file are done and have evaluations.", ""]
+        lines += ["No status.json found, so run states are unknown.", ""]
     if messages:
         lines += ["Skipped while loading:", ""] + [f"- {m}" for m in messages] + [""]
     return lines
@@ -317,8 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, AnalysisError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    for w in caught:
-        print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+    for w in caught:  # skipped files etc. on one line each; other warnings as Python shows them
+        if issubclass(w.category, ResultsWarning):
+            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _print_summary(report)
     return 0
 

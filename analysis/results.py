@@ -5,6 +5,8 @@
   naming it; the other files still load.
 * :func:`load_statuses` reads every ``status.json`` (one per run) so that a report can list runs
   that failed, are still running, or have no evaluation yet.
+
+Files of earlier attempts archived by the harness under ``seed_<n>/attempts/<k>/`` are ignored.
 """
 from __future__ import annotations
 
@@ -32,8 +34,12 @@ _FLOAT_COLUMNS = ("return", "length", "score", "success")
 #: Columns of the table returned by :func:`load_statuses`.
 STATUS_COLUMNS: tuple[str, ...] = (
     "run_dir", "suite", "task", "algo", "variant", "seed",
-    "state", "step", "total_steps", "error", "updated", "eval_rows",
+    "state", "step", "total_steps", "error", "updated", "eval_rows", "attempts",
 )
+#: A run started again after a failure first moves its earlier files into
+#: ``seed_<n>/attempts/<k>/`` (harness/rundir.py). Those archived files are not part of the run's
+#: results and are ignored here (``load_statuses`` counts them in its ``attempts`` column).
+ARCHIVE_DIR = "attempts"
 
 
 def check_runs_dir(runs_dir: str | Path) -> Path:
@@ -58,7 +64,7 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
     holds a readable evaluation row.
     """
     root = check_runs_dir(runs_dir)
-    files = sorted(root.glob("**/eval.csv"))
+    files = _run_files(root, "eval.csv")
     if not files:
         raise AnalysisError(f"no eval.csv found under {root}")
 
@@ -107,7 +113,7 @@ def _read_eval_csv(path: Path) -> pd.DataFrame | None:
         table[column] = raw[column].astype(str)
     for column in (*_INT_COLUMNS, *_FLOAT_COLUMNS):
         text = raw[column].fillna("").str.strip()
-        values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+        values = pd.to_numeric(text, errors="coerce")  # "" -> NaN
         bad = values.isna() & (text != "")
         if column in _INT_COLUMNS:
             bad |= ~np.isfinite(values) | (values != values.round())
@@ -136,11 +142,12 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     path does not follow it). ``state`` is "running", "done" or "failed" as written by the
     harness, or "unreadable" if the file cannot be parsed (``error`` then says why).
     ``eval_rows`` counts the readable rows of the run's ``eval.csv`` (0 if there is none or it
-    is unreadable). An empty table (with these columns) if no run has a status file.
+    is unreadable); ``attempts`` counts the earlier attempts archived under ``attempts/``. An
+    empty table (with these columns) if no run has a status file.
     """
     root = check_runs_dir(runs_dir)
     rows = []
-    for path in sorted(root.glob("**/status.json")):
+    for path in _run_files(root, "status.json"):
         run_dir = path.parent
         row = dict(zip(RUN_KEYS, _identity_from_path(run_dir, root)))
         row["run_dir"] = str(run_dir)
@@ -156,12 +163,29 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
         row["error"] = status.get("error")
         row["updated"] = status.get("updated")
         row["eval_rows"] = _count_eval_rows(run_dir / "eval.csv")
+        archive = run_dir / ARCHIVE_DIR
+        row["attempts"] = sum(1 for p in archive.iterdir() if p.is_dir()) if archive.is_dir() else 0
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
     for column in ("seed", "step", "total_steps"):
         table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
-    table["eval_rows"] = table["eval_rows"].astype("int64")
+    table[["eval_rows", "attempts"]] = table[["eval_rows", "attempts"]].astype("int64")
     return table
+
+
+def _run_files(root: Path, name: str) -> list[Path]:
+    """Every file called ``name`` under ``root``, sorted, except those in archived attempts."""
+    return sorted(p for p in root.glob(f"**/{name}") if not _is_archived(p, root))
+
+
+def _is_archived(path: Path, root: Path) -> bool:
+    """True for ``.../seed_<n>/attempts/<k>/...`` below ``root`` (``root`` itself may be a run)."""
+    relative = path.relative_to(root).parts[:-1]
+    parents = (root.name, *relative)
+    return any(
+        part == ARCHIVE_DIR and parents[i].startswith("seed_")
+        for i, part in enumerate(relative)
+    )
 
 
 def _identity_from_path(run_dir: Path, root: Path) -> tuple:

@@ -52,7 +52,8 @@ def eval_scores(table: pd.DataFrame) -> pd.DataFrame:
         label, task, seed = suites[suites > 1].index[0]
         raise AnalysisError(
             f"run {label} / {task} / seed {seed} appears under several suites "
-            f"({', '.join(sorted(per_eval['suite'].unique()))}); analyse one suite at a time"
+            f"({', '.join(sorted(per_eval['suite'].unique()))}); analyse one suite at a time "
+            "(e.g. pass RUNS_DIR/<suite>)"
         )
     return per_eval[["label", "suite", "algo", "variant", "task", "seed", "step", "score", "episodes"]]
 
@@ -100,6 +101,7 @@ def score_matrices(
     (ragged seeds), or a score is not finite.
     """
     selected, step_used = select_step(eval_scores(table), step)
+    _check_finite(selected)
     tasks = sorted(selected["task"].unique())
     matrices = {}
     for label, rows in selected.groupby("label", sort=True):
@@ -138,6 +140,7 @@ def score_curves(table: pd.DataFrame) -> tuple[dict[str, ScoreCurve], list[str]]
             raise AnalysisError(f"the runs of {label} share no eval step; cannot draw its curve")
         steps = np.array(sorted(common))
         rows = rows[rows["step"].isin(common)]
+        _check_finite(rows)
         runs_per_task = _check_runs_per_task(label, rows[rows["step"] == steps[0]], tasks)
         scores = np.empty((runs_per_task, len(tasks), len(steps)))
         for j, task in enumerate(tasks):
@@ -181,6 +184,17 @@ def _check_runs_per_task(label: str, rows: pd.DataFrame, tasks: list[str]) -> in
         detail = "; ".join(f"{t}: {len(s)} (seeds {', '.join(map(str, s))})" for t, s in seeds.items())
         raise AnalysisError(f"{label} has unequal numbers of runs per task (ragged seeds): {detail}")
     return int(counts.iloc[0])
+
+
+def _check_finite(per_eval: pd.DataFrame) -> None:
+    """Raise :class:`AnalysisError` naming the first eval whose score is NaN or infinite."""
+    bad = per_eval[~np.isfinite(per_eval["score"].to_numpy(dtype=float))]
+    if len(bad):
+        first = bad.iloc[0]
+        raise AnalysisError(
+            f"{len(bad)} eval(s) have a non-finite score, e.g. {first['label']} / {first['task']} / "
+            f"seed {first['seed']} at step {first['step']}: {first['score']}"
+        )
 
 
 def _common_steps(steps_per_run) -> set[int]:
