@@ -1,0 +1,51 @@
+"""Evaluation: N episodes at once in a batched environment, no exploration noise."""
+from __future__ import annotations
+
+import math
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs import EnvBase
+from torchrl.envs.utils import step_mdp
+
+from algorithms.base import Algorithm
+
+
+@torch.no_grad()
+def evaluate(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
+    """Run one episode in each of ``env``'s batched copies; returns one dict per episode with
+    ``return``, ``length`` and ``success`` (success at the last step, as the reference reports it;
+    None when the task has no success signal)."""
+    td: TensorDictBase = env.reset()
+    n = td.batch_size[0]
+    returns = torch.zeros(n, dtype=torch.float64)
+    lengths = torch.zeros(n, dtype=torch.int64)
+    finished = torch.zeros(n, dtype=torch.bool)
+    success = None
+    for t in range(max_steps):
+        td["action"] = agent.act(td["observation"], eval_mode=True, first_step=(t == 0)).to(td.device or "cpu")
+        td = env.step(td)
+        nxt = td["next"]
+        alive = ~finished
+        returns += nxt["reward"].reshape(n).double() * alive
+        lengths += alive.long()
+        if "success" in nxt.keys():
+            step_success = nxt["success"].reshape(n).double()
+            success = step_success if success is None else torch.where(alive, step_success, success)
+        finished |= nxt["done"].reshape(n)
+        if finished.all():
+            break
+        td = step_mdp(td)
+    return [
+        {
+            "episode": i,
+            "return": float(returns[i]),
+            "length": int(lengths[i]),
+            "success": None if success is None else float(success[i]),
+        }
+        for i in range(n)
+    ]
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan

@@ -1,0 +1,108 @@
+"""Run directories: a deterministic path per run, atomic writes, status marker, eval table.
+
+Layout and columns: docs/results-format.md. Nothing already written is overwritten: a run that is
+started again after a failure first moves its previous files into ``attempts/<k>/``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+EVAL_COLUMNS = ["suite", "task", "algo", "variant", "seed", "step", "episode", "return", "length", "score", "success"]
+ATTEMPTS = "attempts"
+
+
+def run_dir(runs_dir: str | Path, suite: str, task: str, algo: str, variant: str, seed: int) -> Path:
+    """A pure function of the run's identity: the same command finds the same directory."""
+    return Path(runs_dir) / suite / task / algo / variant / f"seed_{seed}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """Reads and writes one run's files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / "eval.csv"
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def state(self) -> str:
+        s = self.status()
+        return s["state"] if s else "missing"
+
+    def write_status(self, state: str, step: int, total_steps: int, error: str | None = None, traceback: str | None = None) -> None:
+        payload = {"state": state, "step": step, "total_steps": total_steps, "error": error, "traceback": traceback, "updated": now()}
+        atomic_write_text(self.status_path, json.dumps(payload, indent=1) + "\n")
+
+    def archive_previous_attempt(self) -> Path | None:
+        """Move the files of an earlier, unfinished attempt into ``attempts/<k>/`` (never delete)."""
+        if not self.path.exists():
+            return None
+        items = [p for p in self.path.iterdir() if p.name != ATTEMPTS]
+        if not items:
+            return None
+        k = 1
+        while (self.path / ATTEMPTS / str(k)).exists():
+            k += 1
+        dest = self.path / ATTEMPTS / str(k)
+        dest.mkdir(parents=True)
+        for p in items:
+            shutil.move(str(p), dest / p.name)
+        return dest
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        import yaml
+
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+    def append_evals(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite eval.csv atomically with ``rows`` appended (the table is small)."""
+        old = self.eval_path.read_text() if self.eval_path.exists() else ""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=EVAL_COLUMNS, lineterminator="\n")
+        if not old:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in EVAL_COLUMNS})
+        atomic_write_text(self.eval_path, old + buf.getvalue())

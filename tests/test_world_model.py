@@ -1,0 +1,105 @@
+"""Known-answer tests for the world model's math."""
+import math
+
+import pytest
+import torch
+
+from algorithms.world_model import MODEL_SIZES, ModelConfig, WorldModel
+from algorithms.world_model.layers import EnsembleMLP, SimNorm, _mish_formula, fast_mish
+from algorithms.world_model.scalars import RunningScale, SymlogTwoHot, heuristic_discount
+
+
+def test_simnorm_groups_are_distributions():
+    x = torch.randn(4, 32) * 5
+    y = SimNorm(8)(x).view(4, 4, 8)
+    assert torch.allclose(y.sum(-1), torch.ones(4, 4), atol=1e-6)
+    assert (y >= 0).all()
+    # each group is the softmax of its own 8 inputs
+    assert torch.allclose(y[1, 2], torch.softmax(x.view(4, 4, 8)[1, 2], -1))
+
+
+@pytest.mark.parametrize("value", [-500.0, -3.3, -0.01, 0.0, 0.2, 1.0, 7.5, 42.0, 900.0])
+def test_two_hot_round_trip(value):
+    th = SymlogTwoHot(101, -10.0, 10.0)
+    target = torch.tensor([[value]])
+    # logits that put the two-hot mass exactly: log of the encoding
+    from torchrl.modules import symlog
+    from torchrl.objectives import two_hot_encode
+
+    enc = two_hot_encode(symlog(target.squeeze(-1)), th.bins)
+    assert torch.allclose(enc.sum(-1), torch.ones(1))
+    assert (enc > 0).sum() <= 2
+    decoded = th.decode((enc + 1e-12).log())
+    assert decoded.item() == pytest.approx(value, rel=1e-4, abs=1e-4)
+    # cross-entropy is minimised by the encoding itself
+    ce_true = th.cross_entropy((enc + 1e-12).log(), target)
+    ce_other = th.cross_entropy(torch.zeros(1, 101), target)
+    assert ce_true.item() < ce_other.item()
+
+
+def test_discount_heuristic_known_values():
+    assert heuristic_discount(500, 5, 0.95, 0.995) == pytest.approx(0.99)  # DMControl
+    assert heuristic_discount(100, 5, 0.95, 0.995) == pytest.approx(0.95)  # Meta-World
+    assert heuristic_discount(10_000, 5, 0.95, 0.995) == pytest.approx(0.995)  # clipped
+    assert heuristic_discount(50, 5, 0.95, 0.995) == pytest.approx(0.95)  # clipped below
+
+
+def test_fast_mish_equals_mish():
+    x = torch.linspace(-30, 30, 10_001)
+    assert torch.allclose(_mish_formula(x), torch.nn.functional.mish(x), atol=1e-5)
+    assert torch.allclose(fast_mish(x), torch.nn.functional.mish(x), atol=1e-5)
+
+
+def test_ensemble_equals_separate_members_and_subsets():
+    torch.manual_seed(0)
+    ens = EnsembleMLP(3, 6, [16, 16], 4).eval()
+    for w in ens.weights:  # non-trivial weights everywhere
+        torch.nn.init.normal_(w)
+    x = torch.randn(5, 7, 6)
+    out = ens(x)
+    assert out.shape == (3, 5, 7, 4)
+    for m in range(3):
+        h = x
+        for i in range(3):
+            h = h @ ens.weights[i][m] + ens.biases[i][m]
+            if i < 2:
+                h = torch.nn.functional.layer_norm(h, h.shape[-1:]) * ens.ln_weights[i][m] + ens.ln_biases[i][m]
+                h = torch.nn.functional.mish(h)
+        assert torch.allclose(out[m], h, atol=1e-4)
+    pair = torch.tensor([2, 0])
+    assert torch.allclose(ens(x, members=pair), out[pair], atol=1e-5)
+
+
+def test_running_scale_tracks_percentile_range():
+    scale = RunningScale(tau=1.0)  # tau 1: jump straight to the new value
+    x = torch.arange(101, dtype=torch.float32)  # 5th..95th percentile: 5..95
+    scale.update(x)
+    assert scale.value.item() == pytest.approx(90.0)
+    assert scale(torch.tensor(45.0)).item() == pytest.approx(0.5)
+    small = RunningScale(tau=1.0)
+    small.update(torch.zeros(10))
+    assert small.value.item() == 1.0  # never below 1
+
+
+@pytest.mark.parametrize("size,expected_millions", [(1, 1.2), (5, 4.9)])
+def test_size_presets(size, expected_millions):
+    model = WorldModel(ModelConfig(size=size), obs_dim=5, action_dim=1)
+    assert model.trainable_parameters() / 1e6 == pytest.approx(expected_millions, abs=0.1)
+    assert model.qs.members == MODEL_SIZES[size]["num_q"]
+
+
+def test_model_shapes_and_pi_bounds():
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(size=1), obs_dim=5, action_dim=3)
+    z = model.encode(torch.randn(10, 5))
+    assert z.shape == (10, 128)
+    mean, sample, log_prob = model.pi(z)
+    assert mean.shape == sample.shape == (10, 3) and log_prob.shape == (10, 1)
+    assert sample.abs().max() <= 1 and torch.isfinite(log_prob).all()
+    a = torch.rand(10, 3) * 2 - 1
+    assert model.next(z, a).shape == (10, 128)
+    assert model.q(z, a, "min").shape == (10, 1)
+    assert model.q_logits(z, a).shape == (2, 10, 101)
+    # zero-initialised reward and Q output layers: predictions start at exactly 0
+    assert model.reward(z, a).abs().max().item() < 1e-6
+    assert not math.isnan(model.q(z, a, "avg").sum().item())
