@@ -19,6 +19,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 import algorithms
 from configs import load_yaml
 from configs.suites import UnknownNameError
+from harness.devices import resolve_device
 
 
 class ConfigError(ValueError):
@@ -158,6 +159,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
 
         get_task(run.task)
     except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        resolve_device(run.device)
+    except ValueError as exc:
         raise ConfigError(str(exc)) from None
     _check_choice("logger", run.logger, ["csv", "tensorboard", "wandb", "none"])
     _check_choice("obs", run.obs, ["state"])

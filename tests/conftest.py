@@ -1,0 +1,27 @@
+"""Shared test settings: small thread counts so the suite behaves the same on a 2-core machine."""
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+# The cheapest real TD-MPC2: size-1 model, small planner and batch. Used by end-to-end tests.
+TINY_ALGO = [
+    "algo.model.size=1",
+    "algo.batch_size=32",
+    "algo.seed_steps=100",
+    "algo.planner.num_samples=32",
+    "algo.planner.num_elites=4",
+    "algo.planner.num_pi_trajs=4",
+    "algo.planner.iterations=2",
+]
