@@ -2,17 +2,22 @@
 
 This package knows no agent: it imports neither ``algorithms`` nor ``harness``.
 
-Task families are registered here, once each (see ``envs/tasks.py``).
+Task families are registered here, once each (see ``envs/tasks.py``): DMControl (39 tasks,
+``envs/dmc.py`` and ``envs/dmc_custom/``) and Meta-World (MT50, ``envs/metaworld.py``). Importing
+this package imports neither dm_control nor Meta-World: they are imported when an env is built,
+so that dm_control's OpenGL backend can still be chosen for pixels (``envs/rendering.py``).
 """
 from __future__ import annotations
 
-from envs import dmc
-from envs.factory import env_info, make_batched_env, make_env
+from envs import dmc, metaworld
+from envs.factory import OBS_KINDS, env_info, make_batched_env, make_env
 from envs.tasks import Family, TaskSpec, get_task, register_family, task_names
 
 register_family(dmc.FAMILY)
+register_family(metaworld.FAMILY)
 
 __all__ = [
+    "OBS_KINDS",
     "Family",
     "TaskSpec",
     "env_info",

@@ -1,12 +1,15 @@
-"""The DMControl task family: the 28 standard DeepMind Control Suite tasks.
+"""The DMControl task family: 39 tasks, the 28 standard ones and TD-MPC2's 11 custom ones.
 
-Episodes are 500 agent steps with action repeat 2, i.e. dm_control's own 1000-control-step
-episodes, so dm_control's time limit and our :class:`~torchrl.envs.StepCounter` end an episode
-at the same step. Rewards are in [0, 1] per control step, so [0, 2] per agent step.
+Standard tasks come from ``dm_control.suite``, custom ones from :mod:`envs.dmc_custom`; both are
+dm_control environments wrapped in TorchRL's ``DMControlWrapper``. Episodes are 500 agent steps
+with action repeat 2, i.e. dm_control's own 1000-control-step episodes, so dm_control's time
+limit and our :class:`~torchrl.envs.StepCounter` end an episode at the same step. Rewards are
+in [0, 1] per control step, so [0, 2] per agent step.
 
-State observations need no OpenGL, so ``MUJOCO_GL`` is left alone: setting it to a backend
-that is not installed (e.g. ``osmesa`` here) makes ``import dm_control.suite`` fail. Pixel
-observations, when they come, will need ``MUJOCO_GL=egl`` on headless machines.
+Observations: ``state`` (dm_control's entries) or ``rgb`` (64x64 renders from camera 0,
+quadruped's camera 2, as TD-MPC2); for ``rgb`` ``MUJOCO_GL`` is chosen by
+:func:`envs.rendering.configure` before dm_control is imported. State observations need no
+OpenGL, so ``MUJOCO_GL`` is then left alone (see :mod:`envs.rendering`).
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
+from torchrl.envs import DMControlWrapper
 
+from envs import dmc_custom, rendering
 from envs.tasks import Family, TaskSpec
 
 if TYPE_CHECKING:
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 
 EPISODE_LENGTH = 500
 ACTION_REPEAT = 2
+IMAGE_SIZE = 64  # rgb observations: IMAGE_SIZE x IMAGE_SIZE
 
 # benchmark name -> (dm_control domain, dm_control task)
 _STANDARD_TASKS: dict[str, tuple[str, str]] = {
@@ -95,20 +101,50 @@ def _patch_quadruped_for_numpy_2_4() -> None:
     quadruped.Physics._get_sensor_names = _get_sensor_names
 
 
-def make_base_env(spec: TaskSpec, device: torch.device | str) -> EnvBase:
-    """TorchRL's ``DMControlEnv`` for ``spec``: dict of float64 observations, float64 actions in
-    dm_control's bounds, float64 reward of shape [1] summed over the ``action_repeat`` frames."""
-    from torchrl.envs import DMControlEnv
+def load(domain: str, task: str, seed: int | None = None):
+    """The dm_control environment of ``(domain, task)``: the suite's or a custom one."""
+    suite = _import_suite()
+    if dmc_custom.is_custom(domain, task):
+        return dmc_custom.load(domain, task, random=seed)
+    return suite.load(domain, task, task_kwargs={"random": seed})
 
-    _import_suite()
-    return DMControlEnv(spec.domain, spec.task, frame_skip=spec.action_repeat, device=device)
+
+class _Wrapper(DMControlWrapper):
+    """TorchRL's ``DMControlWrapper`` whose ``close`` also frees the physics (and its OpenGL
+    contexts): a pixel env still open when Python exits makes dm_control print "cannot schedule
+    new futures after shutdown" tracebacks (its render thread stops before its exit hook runs)."""
+
+    def close(self, *, raise_if_closed: bool = True) -> None:
+        super().close(raise_if_closed=raise_if_closed)
+        physics = getattr(self._env, "physics", None)
+        if physics is not None:
+            physics.free()
+
+
+def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state") -> EnvBase:
+    """TorchRL's ``DMControlWrapper`` around ``spec``'s dm_control env, repeating each action
+    ``spec.action_repeat`` times and summing the float64 rewards (shape [1]).
+
+    ``obs="state"``: a dict of float64 observations; ``obs="rgb"``: one uint8 ``pixels`` entry,
+    ``[64, 64, 3]``, rendered after every control step (TorchRL's wrapper renders each repeated
+    frame; only the last one is kept). Actions are float64 in dm_control's bounds.
+    """
+    kwargs = {}
+    if obs == "rgb":
+        rendering.configure()
+        camera = 2 if spec.domain == "quadruped" else 0
+        kwargs = {"from_pixels": True, "pixels_only": True, "camera_id": camera,
+                  "render_kwargs": {"height": IMAGE_SIZE, "width": IMAGE_SIZE}}
+    env = load(spec.domain, spec.task)
+    return _Wrapper(env, frame_skip=spec.action_repeat, device=device, **kwargs)
 
 
 FAMILY = Family(
     name="dmc",
     tasks=tuple(
         TaskSpec(name, "dmc", domain, task, EPISODE_LENGTH, ACTION_REPEAT)
-        for name, (domain, task) in _STANDARD_TASKS.items()
+        for name, (domain, task) in {**_STANDARD_TASKS, **dmc_custom.TASKS}.items()
     ),
     make_base_env=make_base_env,
+    obs_kinds=("state", "rgb"),
 )

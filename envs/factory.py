@@ -2,14 +2,17 @@
 
 Every env made here has, whatever the family:
 
-- one flat float32 ``observation`` (all the simulator's observation entries concatenated in the
-  simulator's own, fixed, order), and also a ``step_count`` entry (int64, shape [1]) that
-  :class:`~torchrl.envs.StepCounter` needs;
+- one ``observation``: for ``obs="state"`` a flat float32 vector (all the simulator's observation
+  entries concatenated in the simulator's own, fixed, order); for ``obs="rgb"`` (DMControl only)
+  the last 3 frames, uint8, channels first, oldest first: ``[9, 64, 64]`` (frame ``k`` is
+  channels ``3k:3k+3``, RGB; after a reset the first frame fills all three, as in TD-MPC2);
+- a ``step_count`` entry (int64, shape [1]) that :class:`~torchrl.envs.StepCounter` needs;
 - a float32 ``action`` bounded in [-1, 1] (rescaled to the simulator's bounds when they differ,
   e.g. DMControl's quadruped);
 - a float32 ``reward`` of shape [1], summed over the action repeat;
 - ``done`` / ``terminated`` / ``truncated`` of shape [1]: episodes last exactly
-  ``episode_length`` agent steps and end with ``truncated=True`` (DMControl never terminates);
+  ``episode_length`` agent steps and end with ``truncated=True`` (no task terminates);
+- the family's info entries, e.g. Meta-World's ``success`` (bool, shape [1], every step);
 - a seeded simulator.
 """
 from __future__ import annotations
@@ -20,10 +23,13 @@ import torch
 from torchrl.data import Composite, TensorSpec
 from torchrl.envs import (
     ActionScaling,
+    CatFrames,
     CatTensors,
     Compose,
     DoubleToFloat,
     EnvBase,
+    PermuteTransform,
+    RenameTransform,
     SerialEnv,
     StepCounter,
     Transform,
@@ -32,7 +38,8 @@ from torchrl.envs import (
 
 from envs.tasks import TaskSpec, get_family, get_task
 
-OBS_KINDS = ("state",)  # "pixels" comes later
+OBS_KINDS = ("state", "rgb")  # every kind some family supports (a family lists its own: Family.obs_kinds)
+FRAME_STACK = 3  # rgb observations: the last 3 frames
 
 
 def env_info(task: str) -> TaskSpec:
@@ -43,20 +50,29 @@ def env_info(task: str) -> TaskSpec:
 def make_env(task: str, seed: int, *, device: torch.device | str = "cpu", obs: str = "state") -> EnvBase:
     """One seeded environment of ``task`` whose outputs live on ``device``.
 
-    Seeding: ``env.set_seed(seed)`` gives the simulator its own ``numpy.random.RandomState(seed)``
-    (which drives the initial states), so two envs made with the same seed produce the same
-    first observation after ``reset()``. The torch global RNG is not touched.
+    ``obs`` is ``"state"`` or ``"rgb"`` (pixels, DMControl only; see the module doc and
+    :mod:`envs.rendering` for the OpenGL backend).
+
+    Seeding: ``env.set_seed(seed)`` gives the simulator its own random generator seeded with
+    ``seed`` (which drives the initial states, and Meta-World's goals), so two envs made with the
+    same seed produce the same first observation after ``reset()``. The torch global RNG is not
+    touched.
     """
     spec = get_task(task)
-    if obs not in OBS_KINDS:
-        raise ValueError(f"unsupported observation kind {obs!r} for task {task!r}; supported: {', '.join(OBS_KINDS)}")
-    base = get_family(spec.family).make_base_env(spec, device)
-    env = TransformedEnv(base, _common_transforms(base, spec))
+    family = get_family(spec.family)
+    if obs not in family.obs_kinds:
+        raise ValueError(
+            f"unsupported observation kind {obs!r} for task {task!r}; supported: {', '.join(family.obs_kinds)}"
+        )
+    base = family.make_base_env(spec, device, obs)
+    env = TransformedEnv(base, _common_transforms(base, spec, obs, family.info_keys))
     env.set_seed(seed)
     return env
 
 
-def make_batched_env(task: str, seed: int, num_envs: int, *, device: torch.device | str = "cpu") -> SerialEnv:
+def make_batched_env(
+    task: str, seed: int, num_envs: int, *, device: torch.device | str = "cpu", obs: str = "state"
+) -> SerialEnv:
     """``num_envs`` copies of ``task`` stepped in turn in one process (batch_size ``[num_envs]``).
 
     Copy ``i`` is ``make_env(task, seed + i)``, so its first observation is the same as that of a
@@ -66,36 +82,56 @@ def make_batched_env(task: str, seed: int, num_envs: int, *, device: torch.devic
     get_task(task)  # fail here, with the list of valid names, rather than inside a worker
     if num_envs < 1:
         raise ValueError(f"num_envs must be positive, got {num_envs}")
-    makers = [partial(make_env, task, seed + i, device=device) for i in range(num_envs)]
+    makers = [partial(make_env, task, seed + i, device=device, obs=obs) for i in range(num_envs)]
     return SerialEnv(num_envs, makers, device=device)
 
 
-def _common_transforms(base: EnvBase, spec: TaskSpec) -> Transform:
+def _common_transforms(base: EnvBase, spec: TaskSpec, obs: str, info_keys: tuple[str, ...]) -> Transform:
     """The transforms that turn any family's base env into the common interface (module doc)."""
-    obs_keys = _observation_keys(base, spec)
-    transforms: list[Transform] = [CatTensors(in_keys=obs_keys, out_key="observation", sort=False)]
+    if obs == "rgb":
+        transforms: list[Transform] = [
+            RenameTransform(in_keys=["pixels"], out_keys=["observation"]),
+            PermuteTransform((-1, -3, -2), in_keys=["observation"]),  # [H, W, C] -> [C, H, W]
+            CatFrames(N=FRAME_STACK, dim=-3, in_keys=["observation"]),
+        ]
+        doubles = []
+    else:
+        obs_keys = _observation_keys(base, spec, info_keys)
+        transforms = [] if obs_keys == ["observation"] else [
+            CatTensors(in_keys=obs_keys, out_key="observation", sort=False)
+        ]
+        doubles = ["observation"] if _is_double(base.observation_spec[obs_keys[0]]) else []
     if not _is_unit_box(base.action_spec):
         transforms.append(ActionScaling())  # policy's [-1, 1] -> simulator bounds, per dimension
-    transforms += [
-        DoubleToFloat(in_keys=["observation", "reward"], in_keys_inv=["action"]),
-        StepCounter(max_steps=spec.episode_length),
-    ]
+    if _is_double(base.reward_spec):
+        doubles.append("reward")
+    doubles_inv = ["action"] if _is_double(base.action_spec) else []
+    if doubles or doubles_inv:
+        transforms.append(DoubleToFloat(in_keys=doubles, in_keys_inv=doubles_inv))
+    transforms.append(StepCounter(max_steps=spec.episode_length))
     return Compose(*transforms)
 
 
-def _observation_keys(base: EnvBase, spec: TaskSpec) -> list[str]:
-    """The base env's observation entries in their native order; each must be 1-D.
+def _observation_keys(base: EnvBase, spec: TaskSpec, info_keys: tuple[str, ...]) -> list[str]:
+    """The base env's observation entries (not its info entries) in their native order; each
+    must be 1-D and all of one dtype.
 
     TorchRL's DMControl wrapper already reports dm_control's scalar observations (e.g. walker's
     ``height``) with shape [1], so no flattening is needed; anything else is an error here.
     """
     obs_spec: Composite = base.observation_spec
-    keys = list(obs_spec.keys())
+    keys = [key for key in obs_spec.keys() if key not in info_keys]
     for key in keys:
         shape = obs_spec[key].shape[len(base.batch_size):]
         if len(shape) != 1:
             raise ValueError(f"task {spec.name!r}: observation {key!r} has shape {tuple(shape)}, expected 1-D")
+    if len({obs_spec[key].dtype for key in keys}) != 1:
+        raise ValueError(f"task {spec.name!r}: observations of several dtypes: {keys}")
     return keys
+
+
+def _is_double(spec: TensorSpec) -> bool:
+    return spec.dtype == torch.float64
 
 
 def _is_unit_box(action_spec: TensorSpec) -> bool:

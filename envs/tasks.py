@@ -1,10 +1,10 @@
 """The task registry: every environment the benchmark knows, by name.
 
-A task belongs to a *family* (DMControl, later Meta-World...). A family is one :class:`Family`
-object, defined in its own module (``envs/dmc.py``), that lists its tasks and knows how to build
-the raw simulator env for one of them; ``envs/__init__.py`` registers each family once with
-:func:`register_family`. Nothing else in ``envs/`` branches on the family name, so adding a
-family is one new module plus one registration line.
+A task belongs to a *family* (DMControl, Meta-World). A family is one :class:`Family` object,
+defined in its own module (``envs/dmc.py``, ``envs/metaworld.py``), that lists its tasks and
+knows how to build the raw simulator env for one of them; ``envs/__init__.py`` registers each
+family once with :func:`register_family`. Nothing else in ``envs/`` branches on the family name,
+so adding a family is one new module plus one registration line.
 
 This module is pure Python (no torch import), so configuration code can validate task names
 cheaply.
@@ -30,30 +30,35 @@ class TaskSpec:
     ``episode_length * action_repeat`` simulator control steps.
     """
 
-    name: str  # benchmark name, e.g. "cup-catch"
-    family: str  # e.g. "dmc"
-    domain: str  # simulator domain, e.g. "ball_in_cup"
-    task: str  # simulator task, e.g. "catch"
+    name: str  # benchmark name, e.g. "cup-catch", "mw-reach"
+    family: str  # "dmc" or "metaworld"
+    domain: str  # simulator domain, e.g. "ball_in_cup" ("metaworld" for Meta-World)
+    task: str  # simulator task, e.g. "catch" (Meta-World: the v3 env name, e.g. "reach-v3")
     episode_length: int
     action_repeat: int
 
 
-BaseEnvBuilder = Callable[["TaskSpec", "torch.device | str"], "EnvBase"]
+BaseEnvBuilder = Callable[["TaskSpec", "torch.device | str", str], "EnvBase"]
 
 
 @dataclass(frozen=True)
 class Family:
     """A task family: its tasks and the function that builds the raw env of one of them.
 
-    ``make_base_env(spec, device)`` returns a TorchRL env that already repeats each action
-    ``spec.action_repeat`` times (summing the rewards) and whose observations are float tensors
-    of at most one dimension, under one key each; :func:`envs.factory.make_env` adds the common
-    transforms (one flat float32 ``observation``, actions in [-1, 1], episode length, seeding).
+    ``make_base_env(spec, device, obs)`` returns a TorchRL env that already repeats each action
+    ``spec.action_repeat`` times (summing the rewards). For ``obs="state"`` its observations are
+    float tensors of at most one dimension, under one key each; for ``obs="rgb"`` (only families
+    that list it in ``obs_kinds``) one ``pixels`` entry, uint8 ``[H, W, 3]``. Entries named in
+    ``info_keys`` (e.g. Meta-World's ``success``) are not observations: they are passed through
+    as they are. :func:`envs.factory.make_env` adds the common transforms (one ``observation``,
+    actions in [-1, 1], episode length, seeding).
     """
 
     name: str
     tasks: tuple[TaskSpec, ...]
     make_base_env: BaseEnvBuilder
+    obs_kinds: tuple[str, ...] = ("state",)
+    info_keys: tuple[str, ...] = ()
 
 
 _FAMILIES: dict[str, Family] = {}

@@ -1,4 +1,8 @@
-"""Tests of ``envs/``: task registry, env interface (specs, episode length, rewards), seeding."""
+"""Tests of ``envs/``: task registry, env interface (specs, episode length, rewards), seeding, and
+every one of the 89 tasks built once (build, seeded reset, random steps, TorchRL's spec checks).
+
+Family-specific behaviour is tested in ``test_envs_custom.py`` (TD-MPC2's custom DMControl
+tasks), ``test_envs_metaworld.py`` and ``test_envs_pixels.py``."""
 from __future__ import annotations
 
 import os
@@ -13,21 +17,28 @@ from torchrl.envs.utils import check_env_specs
 
 from configs.suites import UnknownNameError, get_suite
 from envs import TaskSpec, env_info, get_task, make_batched_env, make_env, task_names
+from envs.dmc_custom import TASKS as CUSTOM_TASKS
 
 SMOKE_TASKS = get_suite("dmc-smoke").tasks
 EPISODE_LENGTH = 500
 
-# Flat observation sizes of the standard DMControl tasks (as in TD-MPC2): every dm_control
-# observation entry, scalars included, ends up in `observation`.
+# Flat observation sizes (as in TD-MPC2): every simulator observation entry, scalars included,
+# ends up in `observation`. The first matching prefix counts.
 OBS_DIMS = {
-    "acrobot": 6, "cartpole": 5, "cheetah": 17, "cup": 8, "dog": 223, "finger-spin": 9,
+    "mw-": 39, "acrobot": 6, "cartpole": 5, "cheetah": 17, "cup": 8, "dog": 223, "finger-spin": 9,
     "finger-turn": 12, "fish": 24, "hopper": 15, "humanoid": 67, "pendulum": 3, "quadruped": 78,
-    "reacher": 6, "walker": 24,
+    "reacher-three": 8, "reacher": 6, "walker": 24,
 }
+# Largest reward of one agent step (two simulator steps): DMControl [0, 1], Meta-World [0, 10] each.
+MAX_STEP_REWARD = {"dmc": 2.0, "metaworld": 20.0}
 
 
 def expected_obs_dim(task: str) -> int:
     return next(dim for prefix, dim in OBS_DIMS.items() if task.startswith(prefix))
+
+
+def test_obs_dims_cover_every_task():
+    assert all(any(t.startswith(prefix) for prefix in OBS_DIMS) for t in task_names())
 
 
 @pytest.fixture(scope="module", params=SMOKE_TASKS)
@@ -40,9 +51,11 @@ def smoke_env(request) -> EnvBase:
 # --- registry -------------------------------------------------------------------------------------
 
 
-def test_registry_has_the_28_standard_dmc_tasks():
+def test_registry_has_39_dmc_and_50_metaworld_tasks():
     names = task_names()
-    assert len(names) == 28 and names == sorted(names) == task_names("dmc")
+    assert len(names) == 89 and names == sorted(names) == sorted(task_names("dmc") + task_names("metaworld"))
+    assert len(task_names("dmc")) == 39 and set(CUSTOM_TASKS) <= set(task_names("dmc"))
+    assert len(task_names("metaworld")) == 50 and all(t.startswith("mw-") for t in task_names("metaworld"))
     assert set(SMOKE_TASKS) <= set(names)
 
 
@@ -57,6 +70,16 @@ def test_task_spec(name, domain, task):
     assert env_info(name) is spec
 
 
+def test_custom_and_metaworld_task_specs():
+    assert get_task("cheetah-run-backwards") == TaskSpec(
+        "cheetah-run-backwards", "dmc", "cheetah", "run_backwards", episode_length=500, action_repeat=2
+    )
+    assert get_task("cup-spin") == TaskSpec("cup-spin", "dmc", "ball_in_cup", "spin", 500, 2)
+    assert get_task("mw-pick-place") == TaskSpec(
+        "mw-pick-place", "metaworld", "metaworld", "pick-place-v3", episode_length=100, action_repeat=2
+    )
+
+
 def test_unknown_task_lists_valid_names():
     with pytest.raises(UnknownNameError) as err:
         get_task("cheetah-runn")
@@ -68,9 +91,11 @@ def test_unknown_task_lists_valid_names():
         make_batched_env("cheetah-runn", seed=0, num_envs=2)
 
 
-def test_pixels_not_supported_yet():
-    with pytest.raises(ValueError, match="pixels"):
+def test_unsupported_observation_kinds():
+    with pytest.raises(ValueError, match="'pixels'.*supported: state, rgb"):
         make_env("cartpole-balance", seed=0, obs="pixels")
+    with pytest.raises(ValueError, match="'rgb'.*mw-reach.*supported: state$"):
+        make_env("mw-reach", seed=0, obs="rgb")  # fails before building anything
 
 
 # --- the env interface, on the smoke suite ---------------------------------------------------------
@@ -135,7 +160,7 @@ def test_matches_raw_dm_control():
 # --- seeding ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", SMOKE_TASKS)
+@pytest.mark.parametrize("task", [*SMOKE_TASKS, "cheetah-run-backwards", "reacher-three-hard", "mw-reach"])
 def test_seeding(task):
     first = [make_env(task, seed=s).reset()["observation"] for s in (0, 0, 1)]
     assert torch.equal(first[0], first[1])
@@ -161,17 +186,36 @@ def test_batched_env():
     env.close()
 
 
-# --- every registered task -------------------------------------------------------------------------
+# --- every registered task, each built once ------------------------------------------------------
 
 
 @pytest.mark.parametrize("task", task_names())
-def test_every_task_builds_and_steps(task):
+def test_every_task(task):
+    """Builds, resets with a seed, steps with random actions, passes TorchRL's spec checks, and
+    the same seed gives the same first observation (another seed another one)."""
+    spec = get_task(task)
     env = make_env(task, seed=0)
-    td = env.rand_step(env.reset())
-    obs = td["next", "observation"]
-    assert obs.shape == (expected_obs_dim(task),) and obs.dtype == torch.float32 and obs.isfinite().all()
+    first = env.reset()["observation"]
+    assert first.shape == (expected_obs_dim(task),) and first.dtype == torch.float32
     assert (env.action_spec.space.low == -1).all() and (env.action_spec.space.high == 1).all()
-    assert 0 <= td["next", "reward"].item() <= 2
+    assert env.action_spec.dtype == torch.float32
+
+    torch.manual_seed(0)  # random actions come from the global torch RNG
+    traj = env.rollout(5, break_when_any_done=False)
+    obs, reward = traj["next", "observation"], traj["next", "reward"]
+    assert obs.isfinite().all() and reward.dtype == torch.float32 and reward.shape == (5, 1)
+    assert (reward >= 0).all() and (reward <= MAX_STEP_REWARD[spec.family]).all()
+    assert not traj["next", "done"].any()
+
+    check_env_specs(env, seed=0)
+
+    env.set_seed(0)  # make_env is "build, then set_seed": this is a fresh env's first observation
+    assert torch.equal(env.reset()["observation"], first)
+    env.set_seed(1)
+    assert not torch.equal(env.reset()["observation"], first)
+
+    if spec.family == "dmc":  # dm_control's own time limit ends the episode exactly when we do
+        assert env.base_env._env._step_limit == spec.episode_length * spec.action_repeat
     env.close()
 
 
@@ -190,16 +234,22 @@ def test_quadruped_actions_are_rescaled_to_the_simulator_bounds():
 
 
 def test_import_and_build_are_quiet_and_agent_free():
-    """No glfw 'DISPLAY ... missing' warning, and envs/ imports neither algorithms nor harness."""
+    """Importing envs loads no simulator library; building state envs prints no glfw 'DISPLAY ...
+    missing' warning, leaves MUJOCO_GL alone, and imports neither algorithms nor harness."""
     code = (
-        "import sys, envs; envs.make_env('cartpole-balance', 0); "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('algorithms', 'harness')); "
-        "assert not bad, bad"
+        "import os, sys, envs\n"
+        "sims = [m for m in sys.modules if m.split('.')[0] in ('dm_control', 'metaworld')]\n"
+        "assert not sims, sims\n"
+        "envs.make_env('cartpole-balance', 0); envs.make_env('cup-spin', 0); envs.make_env('mw-reach', 0)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('algorithms', 'harness'))\n"
+        "assert not bad, bad\n"
+        "assert 'MUJOCO_GL' not in os.environ, os.environ['MUJOCO_GL']\n"
     )
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    env["PYTHONPATH"] = str(root)
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "DISPLAY" not in proc.stderr
+    assert "DISPLAY" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr[-2000:]
