@@ -1,15 +1,23 @@
-"""Registered algorithms. Importing this package registers the built-in ones."""
-from algorithms.registry import AlgorithmEntry, algorithm_names, get_algorithm, register
-from algorithms.tdmpc2 import TDMPC2, TDMPC2Config
+"""Registered algorithms. Importing this package registers the built-in ones.
 
-register(
-    AlgorithmEntry(
-        name="tdmpc2",
-        factory=TDMPC2,
-        config_cls=TDMPC2Config,
-        defaults_yaml="algos/tdmpc2.yaml",
-        description="TD-MPC2: latent world model + MPPI planning with policy-prior trajectories",
-    )
-)
+The model-based names share one class and one world model; only their config differs (the YAML
+named here, then the preset), so an ablation changes exactly the parts its name says.
+"""
+from algorithms.model_based import WorldModelAgent, WorldModelAgentConfig
+from algorithms.registry import AlgorithmEntry, algorithm_names, get_algorithm, register
+
+_MODEL_BASED = [
+    ("tdmpc2", "algos/tdmpc2.yaml", {}, "TD-MPC2: latent world model + MPPI with policy-prior trajectories"),
+    ("tdmpc2-pi", "algos/tdmpc2.yaml", {"act_with": "pi"}, "TD-MPC2's world model, acting with the policy prior alone (no search)"),
+    ("mppi", "algos/tdmpc2.yaml", {"planner.num_pi_trajs": 0}, "explicit MPPI on the shared world model, no policy-prior trajectories"),
+    ("cem", "algos/tdmpc2.yaml", {"planner.kind": "cem", "planner.num_pi_trajs": 0}, "explicit CEM on the shared world model, no policy-prior trajectories"),
+    ("mbdpo", "algos/mbdpo.yaml", {}, "MBDPO: diffusion planner over action sequences + implicit energy anchor"),
+    ("mbdpo-noanchor", "algos/mbdpo.yaml", {"energy.enabled": False}, "MBDPO without the energy anchor (eta = 0, F not trained)"),
+    ("mbdpo-score", "algos/mbdpo.yaml", {"score.enabled": True, "score.use": "planner"},
+     "MBDPO with a learned score network replacing the search (amortised diffusion policy)"),
+]
+
+for _name, _yaml, _preset, _description in _MODEL_BASED:
+    register(AlgorithmEntry(_name, WorldModelAgent, WorldModelAgentConfig, _yaml, _description, _preset))
 
 __all__ = ["AlgorithmEntry", "algorithm_names", "get_algorithm", "register"]

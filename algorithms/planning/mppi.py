@@ -1,23 +1,13 @@
-"""TD-MPC2's planner: MPPI over action sequences, with policy-prior trajectories and warm start."""
-from __future__ import annotations
+"""TD-MPC2's planner: MPPI over action sequences, with policy-prior trajectories and warm start.
 
-from dataclasses import dataclass
+CEM is the same search with uniform elite weights (`CEMPlanner`)."""
+from __future__ import annotations
 
 import torch
 
-from algorithms.planning.value import rollout_pi, trajectory_value
-
-
-@dataclass
-class MPPIConfig:
-    horizon: int = 3
-    iterations: int = 6
-    num_samples: int = 512
-    num_elites: int = 64
-    num_pi_trajs: int = 24  # 0: a plain explicit planner without the policy prior
-    min_std: float = 0.05
-    max_std: float = 2.0
-    temperature: float = 0.5
+from algorithms.planning.config import PlannerConfig
+from algorithms.planning.noise import NoiseSource
+from algorithms.planning.value import RewardBonus, rollout_pi, trajectory_value
 
 
 class MPPIPlanner:
@@ -29,7 +19,7 @@ class MPPIPlanner:
     those weights; while training, the elite std is added as exploration noise.
     """
 
-    def __init__(self, cfg: MPPIConfig, action_dim: int, discount: float) -> None:
+    def __init__(self, cfg: PlannerConfig, action_dim: int, discount: float) -> None:
         self.cfg = cfg
         self.action_dim = action_dim
         self.discount = discount
@@ -41,39 +31,61 @@ class MPPIPlanner:
     def load_state_dict(self, state: dict) -> None:
         self.prev_mean = state["prev_mean"]
 
+    def elite_weights(self, elite_value: torch.Tensor) -> torch.Tensor:
+        w = torch.exp(self.cfg.temperature * (elite_value - elite_value.max(1, keepdim=True).values))
+        return w / w.sum(1, keepdim=True)
+
+    def _initial_mean(self, B: int, first_step: bool, device: torch.device) -> torch.Tensor:
+        H, A = self.cfg.horizon, self.action_dim
+        mean = torch.zeros(B, H, A, device=device)
+        if not first_step and self.prev_mean is not None and self.prev_mean.shape[0] == B:
+            mean[:, :-1] = self.prev_mean[:, 1:]
+        return mean
+
     @torch.no_grad()
-    def plan(self, model, z: torch.Tensor, *, first_step: bool, eval_mode: bool) -> torch.Tensor:
+    def plan(
+        self,
+        model,
+        z: torch.Tensor,
+        *,
+        first_step: bool,
+        eval_mode: bool,
+        noise: NoiseSource | None = None,
+        bonus: RewardBonus | None = None,
+    ) -> torch.Tensor:
         cfg = self.cfg
         B, H, A = z.shape[0], cfg.horizon, self.action_dim
         N, P, E = cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
+        noise = noise or NoiseSource(B, z.device)
 
-        mean = torch.zeros(H, B, A, device=z.device)
-        if not first_step and self.prev_mean is not None and self.prev_mean.shape[0] == B:
-            mean[:-1] = self.prev_mean.transpose(0, 1)[1:]
-        std = torch.full((H, B, A), cfg.max_std, device=z.device)
-
+        mean = self._initial_mean(B, first_step, z.device)  # [B, H, A]
+        std = torch.full((B, H, A), cfg.max_std, device=z.device)
         actions = torch.empty(H, B, N, A, device=z.device)
         if P > 0:
-            actions[:, :, :P] = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H)
+            actions[:, :, :P] = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise)
         z_samples = z.unsqueeze(1).expand(B, N, -1)
 
         for _ in range(cfg.iterations):
-            noise = torch.randn(H, B, N - P, A, device=z.device)
-            actions[:, :, P:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
-            value = trajectory_value(model, z_samples, actions, self.discount).squeeze(-1)  # [B, N]
-            value = value.nan_to_num(0.0)
+            eps = noise.randn(N - P, H, A).permute(2, 0, 1, 3)  # [H, B, N-P, A]
+            actions[:, :, P:] = (mean.transpose(0, 1).unsqueeze(2) + std.transpose(0, 1).unsqueeze(2) * eps).clamp(-1, 1)
+            value = trajectory_value(model, z_samples, actions, self.discount, noise, bonus).nan_to_num(0.0)
             elite_value, elite_idx = value.topk(E, dim=1)  # [B, E]
-            elite_actions = actions.gather(2, elite_idx[None, :, :, None].expand(H, B, E, A))
-            weights = torch.exp(cfg.temperature * (elite_value - elite_value.max(1, keepdim=True).values))
-            weights = weights / weights.sum(1, keepdim=True)  # [B, E]
-            w = weights[None, :, :, None]
-            mean = (w * elite_actions).sum(2)
-            std = ((w * (elite_actions - mean.unsqueeze(2)).pow(2)).sum(2)).sqrt().clamp(cfg.min_std, cfg.max_std)
+            elite_actions = actions.gather(2, elite_idx[None, :, :, None].expand(H, B, E, A)).permute(1, 2, 0, 3)  # [B, E, H, A]
+            weights = self.elite_weights(elite_value)  # [B, E]
+            w = weights[:, :, None, None]
+            mean = (w * elite_actions).sum(1)
+            std = (w * (elite_actions - mean.unsqueeze(1)).pow(2)).sum(1).sqrt().clamp(cfg.min_std, cfg.max_std)
 
-        # Gumbel-max over the elite weights == sampling an elite in proportion to its weight.
-        choice = torch.multinomial(weights, 1).squeeze(1)  # [B]
-        action = elite_actions[0, torch.arange(B, device=z.device), choice]  # [B, A]
+        choice = noise.categorical(weights)  # [B]
+        action = elite_actions[torch.arange(B, device=z.device), choice, 0]  # [B, A]
         if not eval_mode:
-            action = action + std[0] * torch.randn_like(action)
-        self.prev_mean = mean.transpose(0, 1).contiguous()
+            action = action + std[:, 0] * noise.randn(A)
+        self.prev_mean = mean.contiguous()
         return action.clamp(-1, 1)
+
+
+class CEMPlanner(MPPIPlanner):
+    """Cross-entropy method: elites refit mean and std with equal weights (no temperature)."""
+
+    def elite_weights(self, elite_value: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(elite_value, 1.0 / elite_value.shape[1])

@@ -1,29 +1,47 @@
-"""The value of an action sequence under the latent world model, shared by every planner."""
+"""The value of action sequences under the latent world model, shared by every planner."""
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
+from algorithms.planning.noise import NoiseSource
 
-def trajectory_value(model, z: torch.Tensor, actions: torch.Tensor, discount: float) -> torch.Tensor:
-    """``sum_t gamma^t r(z_t, a_t) + gamma^H * mean-of-2 Q(z_H, pi(z_H))``.
+#: Optional reward shaping (z, a) -> bonus [..., 1], e.g. MBDPO's eta * normalised energy.
+RewardBonus = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-    z: [..., latent] start latents; actions: [H, ..., action_dim] -> values [..., 1].
+
+def trajectory_value(
+    model,
+    z: torch.Tensor,
+    actions: torch.Tensor,
+    discount: float,
+    noise: NoiseSource,
+    bonus: RewardBonus | None = None,
+) -> torch.Tensor:
+    """``sum_t gamma^t (r + bonus)(z_t, a_t) + gamma^H * mean-of-2 Q(z_H, pi(z_H))``.
+
+    z: [B, N, latent] start latents; actions: [H, B, N, A] -> values [B, N].
     """
-    value = torch.zeros(*z.shape[:-1], 1, device=z.device, dtype=z.dtype)
+    B, N = z.shape[:2]
+    value = torch.zeros(B, N, 1, device=z.device, dtype=z.dtype)
     weight = 1.0
     for a in actions:
-        value = value + weight * model.reward(z, a)
+        r = model.reward(z, a)
+        if bonus is not None:
+            r = r + bonus(z, a)
+        value = value + weight * r
         z = model.next(z, a)
         weight *= discount
-    _, pi_action, _ = model.pi(z)
-    return value + weight * model.q(z, pi_action, "avg")
+    _, pi_action, _ = model.pi(z, eps=noise.randn(N, actions.shape[-1]))
+    return (value + weight * model.q_pairs(z, pi_action, noise.pairs(model.num_q))).squeeze(-1)
 
 
-def rollout_pi(model, z: torch.Tensor, horizon: int) -> torch.Tensor:
-    """Action sequences drawn from the policy prior through the model: z [..., latent] -> [H, ..., A]."""
+def rollout_pi(model, z: torch.Tensor, horizon: int, noise: NoiseSource) -> torch.Tensor:
+    """Action sequences drawn from the policy prior through the model: z [B, P, latent] -> [H, B, P, A]."""
     actions = []
     for t in range(horizon):
-        _, a, _ = model.pi(z)
+        _, a, _ = model.pi(z, eps=noise.randn(z.shape[1], model.action_dim))
         actions.append(a)
         if t < horizon - 1:
             z = model.next(z, a)

@@ -38,7 +38,7 @@ class WorldModel(nn.Module):
         self.apply(init_weights)
         nn.init.zeros_(self.reward_head[-1].weight)
         self.qs.zero_last_layer()
-        self.target_qs = copy.deepcopy(self.qs).requires_grad_(False)
+        self.target_qs = copy.deepcopy(self.qs).requires_grad_(False).train(False)  # never dropout
         self.two_hot = SymlogTwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
         self.log_std_min = cfg.log_std_min
         self.log_std_dif = cfg.log_std_max - cfg.log_std_min
@@ -61,11 +61,17 @@ class WorldModel(nn.Module):
     def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self.two_hot.decode(self.reward_logits(z, a))
 
-    def pi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Tanh-squashed Gaussian prior: (mean action, sampled action, log-prob of the sample)."""
+    @property
+    def num_q(self) -> int:
+        return self.qs.members
+
+    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tanh-squashed Gaussian prior: (mean action, sampled action, log-prob of the sample).
+
+        ``eps`` (standard normal, shaped like the action) may be given to control the draw."""
         mu, log_std = self.pi_head(z).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * self.log_std_dif * (torch.tanh(log_std) + 1)
-        eps = torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps
         log_prob = _gaussian_log_prob(eps, log_std)
         sample = torch.tanh(mu + eps * log_std.exp())
         log_prob = log_prob - torch.log(torch.relu(1 - sample.pow(2)) + 1e-6).sum(-1, keepdim=True)
@@ -82,6 +88,18 @@ class WorldModel(nn.Module):
         pair = torch.randperm(net.members, device=z.device)[:2]
         values = self.two_hot.decode(net(torch.cat([z, a], dim=-1), members=pair, detach=detach))
         return values.min(0).values if reduce == "min" else values.mean(0)
+
+    def q_pairs(self, z: torch.Tensor, a: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Mean of two Q heads chosen per batch element: z [B, ..., Z], pairs [B, 2] -> [B, ..., 1].
+
+        When every element uses the same pair only those two heads run; otherwise all heads run
+        and each element takes its own pair."""
+        x = torch.cat([z, a], dim=-1)
+        if bool((pairs == pairs[:1]).all()):
+            return self.two_hot.decode(self.qs(x, members=pairs[0])).mean(0)
+        values = self.two_hot.decode(self.qs(x))  # [Q, B, ..., 1]
+        index = pairs.T.reshape(2, pairs.shape[0], *([1] * (values.dim() - 2))).expand(2, *values.shape[1:])
+        return values.gather(0, index).mean(0)
 
     def soft_update_target(self, tau: float) -> None:
         polyak_(self.target_qs, self.qs, tau)

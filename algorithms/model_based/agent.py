@@ -1,0 +1,271 @@
+"""World-model agents: TD-MPC2's latent model and learning, with a pluggable planner, MBDPO's
+energy anchor and learned score network. Every registered model-based algorithm is this class
+with a different config (configs/algos/*.yaml), which is what makes the ablation clean."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from algorithms.base import Algorithm, EnvSpec
+from algorithms.model_based.config import WorldModelAgentConfig
+from algorithms.planning import NoiseSource, make_planner
+from algorithms.planning.diffusion import DiffusionPlanner, model_based_score
+from algorithms.replay import EpisodeReplay
+from algorithms.world_model import WorldModel
+from algorithms.world_model.energy import EnergyClassifier
+from algorithms.world_model.scalars import RunningScale, heuristic_discount
+from algorithms.world_model.score import ScoreNetwork
+
+
+class UntrainedScoreNetworkError(RuntimeError):
+    """Acting with the learned score network before it was ever trained."""
+
+
+class WorldModelAgent(Algorithm):
+    def __init__(self, cfg: WorldModelAgentConfig, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
+        super().__init__(cfg, env_spec, device, total_steps)
+        cfg.validate()
+        A = env_spec.action_dim
+        self.model = WorldModel(cfg.model, env_spec.obs_dim, A).to(device)
+        m, mcfg = self.model, self.model.cfg
+        self.energy = (
+            EnergyClassifier(mcfg.latent_dim, A, mcfg.mlp_dim, momentum=cfg.energy.momentum,
+                             clip=cfg.energy.clip, neg_noise=cfg.energy.neg_noise).to(device)
+            if cfg.energy.enabled else None
+        )
+        self.score_net = (
+            ScoreNetwork(mcfg.latent_dim, cfg.planner.horizon, A, mcfg.mlp_dim, cfg.score.embed_dim).to(device)
+            if cfg.score.enabled else None
+        )
+        groups = [
+            {"params": m.encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
+            {"params": m.dynamics.parameters()},
+            {"params": m.reward_head.parameters()},
+            {"params": m.qs.parameters()},
+        ]
+        groups += [{"params": net.parameters()} for net in (self.energy, self.score_net) if net is not None]
+        self.optim = torch.optim.Adam(groups, lr=cfg.lr)
+        self.pi_optim = torch.optim.Adam(m.pi_head.parameters(), lr=cfg.lr, eps=1e-5)
+        self.scale = RunningScale(cfg.tau).to(device)
+        self.discount = heuristic_discount(env_spec.episode_length, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
+        # One warm-start state for training and one for evaluation, so that an evaluation between
+        # two training steps does not disturb the training plan.
+        self.planners = {mode: make_planner(cfg.planner, A, self.discount) for mode in ("train", "eval")}
+        L = env_spec.episode_length
+        self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else max(1000, 5 * L)
+        capacity = cfg.buffer_size or (total_steps + total_steps // max(L, 1) + 2 * (L + 1))
+        self.replay = EpisodeReplay(capacity, cfg.batch_size, cfg.planner.horizon, device)
+        self._episode: list[TensorDict] = []
+        self._pretrained = False
+        self.num_updates = 0
+
+    # --- acting -----------------------------------------------------------------------------
+    @property
+    def seed_steps(self) -> int:
+        return self._seed_steps
+
+    def reward_bonus(self):
+        """MBDPO's shaping eta * F_norm(z, a) for the planner, or None without the anchor."""
+        if self.energy is None or self.cfg.energy.eta == 0:
+            return None
+        eta, energy = self.cfg.energy.eta, self.energy
+        return lambda z, a: eta * energy.normalised(z, a)
+
+    def score_fn(self):
+        if self.score_net is None or self.cfg.score.use != "planner":
+            return None
+        return self.score_net
+
+    def not_ready_to_evaluate(self) -> str | None:
+        if self.score_fn() is not None and not self.score_net.trained:
+            return "the learned score network has never been trained (score.use=planner)"
+        return None
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool,
+            generators: list[torch.Generator] | None = None) -> torch.Tensor:
+        self.model.eval()
+        z = self.model.encode(obs.to(self.device, torch.float32))
+        if self.cfg.act_with == "pi":
+            mean, sample, _ = self.model.pi(z)
+            return (mean if eval_mode else sample).cpu()
+        reason = self.not_ready_to_evaluate()
+        if reason and eval_mode:
+            raise UntrainedScoreNetworkError(f"refusing to evaluate: {reason}")
+        planner = self.planners["eval" if eval_mode else "train"]
+        noise = NoiseSource(z.shape[0], self.device, generators)
+        kwargs = {"score_fn": self.score_fn()} if isinstance(planner, DiffusionPlanner) else {}
+        action = planner.plan(self.model, z, first_step=first_step, eval_mode=eval_mode, noise=noise,
+                              bonus=self.reward_bonus(), **kwargs)
+        return action.cpu()
+
+    # --- data -------------------------------------------------------------------------------
+    def observe(self, transition: TensorDictBase) -> None:
+        obs = transition["observation"]
+        if not self._episode:
+            A = self.env_spec.action_dim
+            self._episode.append(
+                TensorDict(
+                    obs=obs.float(),
+                    action=torch.full((A,), float("nan")),
+                    reward=torch.full((1,), float("nan")),
+                    terminated=torch.zeros(1, dtype=torch.bool),
+                )
+            )
+        nxt = transition["next"]
+        self._episode.append(
+            TensorDict(
+                obs=nxt["observation"].float(),
+                action=transition["action"].float(),
+                reward=nxt["reward"].float().reshape(1),
+                terminated=nxt["terminated"].reshape(1),
+            )
+        )
+        if bool(nxt["done"].any()):
+            self.replay.add_episode(torch.stack(self._episode))
+            self._episode = []
+
+    # --- learning ---------------------------------------------------------------------------
+    def update(self, step: int) -> dict[str, float]:
+        if step < self.seed_steps or len(self.replay) == 0:
+            return {}
+        n = 1
+        if not self._pretrained:  # the first update: as many updates as seed steps
+            n, self._pretrained = max(self.seed_steps, 1), True
+        metrics: dict[str, float] = {}
+        for _ in range(n):
+            metrics = self._update_once(self.replay.sample())
+        return metrics
+
+    def _update_once(self, batch: TensorDict) -> dict[str, float]:
+        cfg, m = self.cfg, self.model
+        obs, action, reward, terminated = batch["obs"], batch["action"], batch["reward"], batch["terminated"]
+        H = action.shape[0]
+        rho = cfg.rho ** torch.arange(H, device=self.device, dtype=torch.float32)
+
+        m.train()  # before the targets too, so they never depend on whether act() ran last
+        with torch.no_grad():
+            next_z = m.encode(obs[1:])
+            _, next_a, _ = m.pi(next_z)
+            td_target = reward + self.discount * (~terminated).float() * m.q(next_z, next_a, "min", target=True)
+
+        z = m.encode(obs[0])
+        zs = [z]
+        consistency = 0.0
+        for t in range(H):
+            z = m.next(z, action[t])
+            consistency = consistency + rho[t] * (z - next_z[t]).pow(2).mean()
+            zs.append(z)
+        zs_all = torch.stack(zs)  # [H+1, B, Z]
+        z_pred = zs_all[:-1]
+        reward_ce = m.two_hot.cross_entropy(m.reward_logits(z_pred, action), reward)  # [H, B]
+        q_logits = m.q_logits(z_pred, action)  # [Q, H, B, bins]
+        value_ce = m.two_hot.cross_entropy(q_logits, td_target.unsqueeze(0).expand(q_logits.shape[0], -1, -1, -1))
+        losses = {
+            "consistency_loss": consistency / H,
+            "reward_loss": (reward_ce.mean(-1) * rho).sum() / H,
+            "value_loss": (value_ce.mean(-1) * rho).sum() / (H * q_logits.shape[0]),
+        }
+        loss = (cfg.consistency_coef * losses["consistency_loss"] + cfg.reward_coef * losses["reward_loss"]
+                + cfg.value_coef * losses["value_loss"])
+        energy_scores = None
+        if self.energy is not None:
+            losses["energy_loss"], energy_scores = self.energy.loss(z_pred, action, m.pi)
+            loss = loss + cfg.energy.coef * losses["energy_loss"]
+        if self.score_net is not None:
+            losses["score_loss"] = self._score_loss(zs_all[0].detach())
+            loss = loss + cfg.score.coef * losses["score_loss"]
+
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], cfg.grad_clip_norm)
+        self.optim.step()
+        if energy_scores is not None:
+            self.energy.update_statistics(energy_scores)
+        if self.score_net is not None:
+            self.score_net.updates += 1
+
+        pi_loss = self._update_pi(zs_all.detach())
+        m.soft_update_target(cfg.tau)
+        self.num_updates += 1
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out.update(total_loss=float(loss.detach()), grad_norm=float(grad_norm), pi_loss=pi_loss, pi_scale=float(self.scale.value))
+        return out
+
+    def _score_loss(self, z0: torch.Tensor) -> torch.Tensor:
+        """MSE of s(z, x_tau, tau) to a Monte-Carlo model-based score target (method.md section 5):
+        tau ~ U{1..T-1}, x_tau ~ N(0, I), target = Tweedie score of the softmax(zscore(J)/temp)-weighted
+        mean of ``mc_samples`` clean plans sampled around x_tau / sqrt(alpha_bar)."""
+        cfg = self.cfg
+        z = z0[: cfg.score.num_latents]
+        B, H, A = z.shape[0], cfg.planner.horizon, self.env_spec.action_dim
+        planner: DiffusionPlanner = self.planners["train"] if isinstance(self.planners["train"], DiffusionPlanner) \
+            else DiffusionPlanner(cfg.planner, A, self.discount)
+        tau = torch.randint(1, cfg.planner.diffusion_steps, (B,), device=self.device)
+        x = torch.randn(B, H, A, device=self.device)
+        with torch.no_grad():
+            targets = []
+            for i in range(B):
+                ab = float(planner.alpha_bar[int(tau[i])])
+                a_bar = planner.search_mean(self.model, z[i : i + 1], x[i : i + 1], ab, NoiseSource(1, self.device),
+                                            self.reward_bonus(), num_samples=cfg.score.mc_samples, num_pi_trajs=0,
+                                            num_elites=cfg.score.mc_samples)
+                targets.append(model_based_score(x[i : i + 1], a_bar, ab))
+            target = torch.cat(targets)
+        return (self.score_net(z, x, tau) - target).pow(2).mean()
+
+    def _update_pi(self, zs: torch.Tensor) -> float:
+        """Maximise scale-normalised Q (two random heads, parameters detached) plus entropy."""
+        m = self.model
+        _, action, log_prob = m.pi(zs)
+        q = m.q(zs, action, "avg", detach=True)  # [H+1, B, 1]
+        self.scale.update(q[0])
+        q = self.scale(q)
+        rho = self.cfg.rho ** torch.arange(zs.shape[0], device=self.device, dtype=torch.float32)
+        objective = (self.cfg.entropy_coef * -log_prob + q).mean(dim=(1, 2))
+        pi_loss = -(objective * rho).mean()
+        self.pi_optim.zero_grad(set_to_none=True)
+        pi_loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.pi_head.parameters(), self.cfg.grad_clip_norm)
+        self.pi_optim.step()
+        return float(pi_loss.detach())
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        n = self.model.trainable_parameters()
+        return n + sum(sum(p.numel() for p in net.parameters()) for net in (self.energy, self.score_net) if net is not None)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "energy": self.energy.state_dict() if self.energy is not None else None,
+            "score_net": self.score_net.state_dict() if self.score_net is not None else None,
+            "optim": self.optim.state_dict(),
+            "pi_optim": self.pi_optim.state_dict(),
+            "scale": self.scale.state_dict(),
+            "planners": {k: p.state_dict() for k, p in self.planners.items()},
+            "replay": self.replay.state_dict(),
+            "episode": [td.clone() for td in self._episode],
+            "pretrained": self._pretrained,
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        for name, net in (("energy", self.energy), ("score_net", self.score_net)):
+            if (net is None) != (state.get(name) is None):
+                raise ValueError(f"checkpoint/config mismatch: {name} is {'absent' if net is None else 'present'} "
+                                 f"in this config but not in the checkpoint (or the other way round)")
+            if net is not None:
+                net.load_state_dict(state[name])
+        self.optim.load_state_dict(state["optim"])
+        self.pi_optim.load_state_dict(state["pi_optim"])
+        self.scale.load_state_dict(state["scale"])
+        for k, p in self.planners.items():
+            p.load_state_dict(state["planners"][k])
+        self.replay.load_state_dict(state["replay"])
+        self._episode = list(state["episode"])
+        self._pretrained = state["pretrained"]
+        self.num_updates = state["num_updates"]

@@ -1,0 +1,122 @@
+"""MBDPO's planner: a reverse diffusion over the whole action sequence (method.md section 3).
+
+Per denoising step tau = T-1 .. 1 (linear betas, ``alpha_bar = cumprod(1 - beta)``):
+sample action sequences around ``x_tau / sqrt(alpha_bar)`` with std ``sqrt((1 - alpha_bar) /
+alpha_bar)``, replace some by policy-prior rollouts, score them with the (energy-shaped) model value,
+keep the elites, weight them by ``softmax(zscore(J) / temperature)``, and move ``x`` with the
+model-based (Tweedie) score ``(sqrt(alpha_bar) * a_bar - x) / (1 - alpha_bar)``. A learned score
+network can replace that score, in which case no samples are drawn at all (the amortised policy).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from algorithms.planning.config import PlannerConfig
+from algorithms.planning.noise import NoiseSource
+from algorithms.planning.value import RewardBonus, rollout_pi, trajectory_value
+
+#: (z [B, Z], x_tau [B, H, A], tau [B]) -> score [B, H, A]
+ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def linear_schedule(cfg: PlannerConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alphas, alpha_bar) for the linear beta schedule."""
+    betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.diffusion_steps, dtype=torch.float64)
+    alphas = 1.0 - betas
+    return alphas.float(), torch.cumprod(alphas, 0).float()
+
+
+def model_based_score(x: torch.Tensor, a_bar: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+    """Tweedie's score of the noised plan x given the elite-weighted clean estimate a_bar."""
+    return (alpha_bar**0.5 * a_bar - x) / (1.0 - alpha_bar + 1e-8)
+
+
+def denoise_step(x: torch.Tensor, score: torch.Tensor, alpha: float, alpha_bar: float) -> torch.Tensor:
+    """x_{tau-1} = (x_tau + (1 - alpha_bar_tau) * score) / sqrt(alpha_tau)."""
+    return (x + (1.0 - alpha_bar) * score) / alpha**0.5
+
+
+def zscore_softmax(values: torch.Tensor, temperature: float, num_elites: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elite indices [B, E] and their weights softmax(zscore(J) / temperature) over the elites."""
+    std = values.std(1, keepdim=True)
+    std = torch.where(std < 1e-4, torch.ones_like(std), std)
+    logits = (values - values.mean(1, keepdim=True)) / std / max(temperature, 1e-6)
+    elite_logits, elite_idx = logits.topk(num_elites, dim=1)
+    return elite_idx, torch.softmax(elite_logits, dim=1)
+
+
+class DiffusionPlanner:
+    def __init__(self, cfg: PlannerConfig, action_dim: int, discount: float) -> None:
+        self.cfg = cfg
+        self.action_dim = action_dim
+        self.discount = discount
+        self.alphas, self.alpha_bar = linear_schedule(cfg)
+        self.prev_plan: torch.Tensor | None = None  # [B, H, A]: the last x_0
+
+    def state_dict(self) -> dict:
+        return {"prev_plan": self.prev_plan}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.prev_plan = state["prev_plan"]
+
+    @torch.no_grad()
+    def search_mean(self, model, z: torch.Tensor, x: torch.Tensor, alpha_bar: float, noise: NoiseSource,
+                    bonus: RewardBonus | None, num_samples: int | None = None, num_pi_trajs: int | None = None,
+                    num_elites: int | None = None) -> torch.Tensor:
+        """The elite-weighted mean a_bar [B, H, A] of clean plans sampled around x / sqrt(alpha_bar)."""
+        cfg = self.cfg
+        B, H, A = x.shape
+        N = cfg.num_samples if num_samples is None else num_samples
+        P = cfg.num_pi_trajs if num_pi_trajs is None else num_pi_trajs
+        E = min(cfg.num_elites if num_elites is None else num_elites, N)
+        mean_cond = x / alpha_bar**0.5
+        std_cond = ((1.0 - alpha_bar) / alpha_bar) ** 0.5
+        samples = (mean_cond.unsqueeze(1) + std_cond * noise.randn(N, H, A)).clamp(-1, 1)  # [B, N, H, A]
+        if P > 0:
+            pi_actions = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise)  # [H, B, P, A]
+            samples[:, :P] = pi_actions.permute(1, 2, 0, 3)
+        values = trajectory_value(model, z.unsqueeze(1).expand(B, N, -1), samples.permute(2, 0, 1, 3),
+                                  self.discount, noise, bonus).nan_to_num(0.0)
+        if E < N:
+            elite_idx, weights = zscore_softmax(values, self.cfg.temperature, E)
+            elites = samples.gather(1, elite_idx[:, :, None, None].expand(B, E, H, A))
+        else:
+            _, weights = zscore_softmax(values, self.cfg.temperature, N)
+            elites = samples
+        return (weights[:, :, None, None] * elites).sum(1)
+
+    @torch.no_grad()
+    def plan(
+        self,
+        model,
+        z: torch.Tensor,
+        *,
+        first_step: bool,
+        eval_mode: bool,
+        noise: NoiseSource | None = None,
+        bonus: RewardBonus | None = None,
+        score_fn: ScoreFn | None = None,
+    ) -> torch.Tensor:
+        cfg = self.cfg
+        B, H, A = z.shape[0], cfg.horizon, self.action_dim
+        noise = noise or NoiseSource(B, z.device)
+        mu0 = torch.zeros(B, H, A, device=z.device)
+        if not first_step and self.prev_plan is not None and self.prev_plan.shape[0] == B:
+            mu0[:, :-1] = self.prev_plan[:, 1:]
+        T = cfg.diffusion_steps
+        x = float(self.alpha_bar[T - 1]) ** 0.5 * mu0
+        for tau in range(T - 1, 0, -1):
+            alpha_bar, alpha = float(self.alpha_bar[tau]), float(self.alphas[tau])
+            if score_fn is not None:
+                score = score_fn(z, x, torch.full((B,), tau, device=z.device, dtype=torch.long))
+            else:
+                score = model_based_score(x, self.search_mean(model, z, x, alpha_bar, noise, bonus), alpha_bar)
+            x = denoise_step(x, score, alpha, alpha_bar)
+        plan = x.clamp(-1, 1)
+        self.prev_plan = plan
+        action = plan[:, 0]
+        if not eval_mode:
+            action = (action + cfg.action_noise * noise.randn(A)).clamp(-1, 1)
+        return action

@@ -1,0 +1,58 @@
+"""MBDPO's implicit energy anchor: a classifier F(z, a) of "data action" vs "policy/random action".
+
+Trained on detached latents with buffer actions as positives and, as the negative, the hardest
+(highest F) of {pi(z), pi(z) + noise, uniform}. Its logits are normalised by an EMA of their mean
+and std and clipped; the planner's reward becomes ``r + eta * F_norm`` so that search stays where
+the model has data (method.md section 4).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from algorithms.world_model.layers import init_weights, mlp
+
+
+class EnergyClassifier(nn.Module):
+    def __init__(self, latent_dim: int, action_dim: int, mlp_dim: int, *, momentum: float, clip: float, neg_noise: float) -> None:
+        super().__init__()
+        self.net = mlp(latent_dim + action_dim, 2 * [mlp_dim], 1)
+        self.net.apply(init_weights)
+        self.momentum, self.clip, self.neg_noise = momentum, clip, neg_noise
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
+
+    def logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, a], dim=-1))
+
+    def normalised(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """EMA-normalised, clipped logits [..., 1] (the planner's reward bonus before eta)."""
+        return ((self.logits(z, a) - self.mean) / self.std.clamp_min(1e-6)).clamp(-self.clip, self.clip)
+
+    def loss(self, z: torch.Tensor, actions: torch.Tensor, pi) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [..., Z] (detached), buffer actions [..., A]; ``pi(z) -> (mean, sample, log_prob)``.
+
+        Returns the loss ``0.5 * (BCE(F(z, a_buf), 1) + BCE(F(z, a_neg), 0))`` and all logits used
+        (for the EMA statistics)."""
+        z = z.detach()
+        pos = self.logits(z, actions)
+        with torch.no_grad():
+            _, pi_action, _ = pi(z)
+            noisy = (pi_action + self.neg_noise * torch.randn_like(pi_action)).clamp(-1, 1)
+            uniform = torch.rand_like(pi_action) * 2 - 1
+            candidates = torch.stack([pi_action, noisy, uniform])  # [3, ..., A]
+            hardest = self.logits(z.unsqueeze(0).expand(3, *z.shape), candidates).argmax(0)  # [..., 1]
+            negative = candidates.gather(0, hardest.unsqueeze(0).expand(1, *pi_action.shape))[0]
+        neg = self.logits(z, negative)
+        loss = 0.5 * (
+            F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
+            + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg))
+        )
+        return loss, torch.cat([pos, neg]).detach()
+
+    @torch.no_grad()
+    def update_statistics(self, scores: torch.Tensor) -> None:
+        m = self.momentum
+        self.mean.mul_(m).add_((1 - m) * scores.mean())
+        self.std.mul_(m).add_((1 - m) * scores.std(unbiased=False).clamp_min(1e-6))
