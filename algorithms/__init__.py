@@ -5,6 +5,7 @@ named here, then the preset), so an ablation changes exactly the parts its name 
 """
 from algorithms.model_based import WorldModelAgent, WorldModelAgentConfig
 from algorithms.registry import AlgorithmEntry, algorithm_names, get_algorithm, register
+from algorithms.sac import SACAgent, SACConfig
 
 _MODEL_BASED = [
     ("tdmpc2", "algos/tdmpc2.yaml", {}, "TD-MPC2: latent world model + MPPI with policy-prior trajectories"),
@@ -19,5 +20,8 @@ _MODEL_BASED = [
 
 for _name, _yaml, _preset, _description in _MODEL_BASED:
     register(AlgorithmEntry(_name, WorldModelAgent, WorldModelAgentConfig, _yaml, _description, _preset))
+
+register(AlgorithmEntry("sac", SACAgent, SACConfig, "algos/sac.yaml",
+                        "SAC: model-free reference (TorchRL SACLoss v2, twin Q, learned temperature)"))
 
 __all__ = ["AlgorithmEntry", "algorithm_names", "get_algorithm", "register"]
