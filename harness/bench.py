@@ -7,6 +7,7 @@ float32 matmul peak. Synthetic replay data of the task's shapes: the numbers mea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -63,7 +64,8 @@ def fill_replay(agent, spec: EnvSpec, episodes: int) -> None:
 
 def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device) -> dict:
     entry = algorithms.get_algorithm(algo)
-    cfg = build_algo_config(algo, [f"model.size={size}", "seed_steps=0"])
+    sized = "model" in {f.name for f in dataclasses.fields(entry.config_cls)}
+    cfg = build_algo_config(algo, ([f"model.size={size}"] if sized else []) + ["seed_steps=0"])
     agent = entry.factory(cfg, spec, device, total_steps=10 * spec.episode_length)
     fill_replay(agent, spec, episodes=2)
     agent.update(0)  # the first update pretrains for seed_steps (0 here) updates; compiles kernels
@@ -73,7 +75,7 @@ def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.d
         step[0] += 1
         agent.update(step[0])
 
-    row = {"algo": algo, "size": size, "params_M": agent.num_parameters() / 1e6}
+    row = {"algo": algo, "size": size if sized else "-", "params_M": agent.num_parameters() / 1e6}
     row["update_ms"] = _median_ms(update, repeats)
     row["update_gflops"] = _flops(update) / (row["update_ms"] * 1e-3) / 1e9
     for n_envs in (1, 8):
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for algo in algos:
-        for size in args.sizes:
+        sized = "model" in {f.name for f in dataclasses.fields(algorithms.get_algorithm(algo).config_cls)}
+        for size in args.sizes if sized else args.sizes[:1]:
             r = bench_one(algo, size, spec, args.repeats, device)
             effs = "/".join(f"{r[k]:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             pct = "/".join(f"{100 * r[k] / peak:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))

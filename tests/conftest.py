@@ -25,3 +25,16 @@ TINY_ALGO = [
     "algo.planner.num_pi_trajs=4",
     "algo.planner.iterations=2",
 ]
+
+# The cheapest real SAC.
+TINY_SAC = ["algo.hidden_dims=[64,64]", "algo.batch_size=32", "algo.seed_steps=100"]
+
+
+def tiny_algo(name: str) -> list[str]:
+    """Tiny-budget overrides for a registered algorithm (world-model agents vs SAC)."""
+    import dataclasses
+
+    import algorithms
+
+    fields = {f.name for f in dataclasses.fields(algorithms.get_algorithm(name).config_cls)}
+    return TINY_ALGO if "model" in fields else TINY_SAC

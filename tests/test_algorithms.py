@@ -13,13 +13,13 @@ from algorithms.world_model.energy import EnergyClassifier
 from harness.bench import fill_replay
 from harness.config import build_algo_config, parse_value
 from harness.run import execute
-from tests.conftest import TINY_ALGO
+from tests.conftest import tiny_algo
 
 SPEC = EnvSpec(obs_dim=5, action_dim=2, episode_length=50)
 
 
 def _agent(name, **over):
-    cfg = build_algo_config(name, [t.removeprefix("algo.") for t in TINY_ALGO] + [f"{k}={v}" for k, v in over.items()])
+    cfg = build_algo_config(name, [t.removeprefix("algo.") for t in tiny_algo(name)] + [f"{k}={v}" for k, v in over.items()])
     return algorithms.get_algorithm(name).factory(cfg, SPEC, torch.device("cpu"), total_steps=1000)
 
 
@@ -31,7 +31,7 @@ def test_registry_lists_every_variant():
 def test_tiny_online_run_end_to_end(tmp_path, name):
     overrides = {"task": "cartpole-balance", "algo": name, "seed": 1, "steps": 160, "eval_every": 160,
                  "eval_episodes": 2, "eval_at_start": False, "runs_dir": str(tmp_path), "logger": "none"}
-    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in TINY_ALGO)})
+    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in tiny_algo(name))})
     res = execute(overrides, verbose=False)
     assert res["state"] == "done"
     rows = list(csv.DictReader(open(f"{res['path']}/eval.csv")))
