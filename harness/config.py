@@ -42,6 +42,7 @@ class RunConfig:
     logger: str = "csv"  # csv | tensorboard | wandb | none
     log_every: int = 1000  # training metrics every N steps
     threads: int = 0  # torch intra-op threads; 0: torch's default
+    checkpoint_every: int = 10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
 
 
 RUN_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -168,6 +169,8 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     _check_choice("obs", run.obs, ["state"])
     if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
         raise ConfigError("steps, eval_every and eval_episodes must be positive")
+    if run.checkpoint_every < 0:
+        raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
     return ResolvedRun(run, build_algo_config(run.algo, algo_over))
 
 

@@ -1,20 +1,29 @@
 """One run: ``python -m harness.run algo=tdmpc2 task=cartpole-balance seed=1 steps=20000``.
 
 Writes the resolved config, the eval table and a status marker into the run directory
-(docs/results-format.md). A run already marked done is skipped, never overwritten; the files of an
-earlier unfinished attempt are kept under ``attempts/<k>/``.
+(docs/results-format.md). A run already marked done is skipped, never overwritten. A run with a
+``checkpoint.pt`` (interrupted, preempted, timed out, or failed after a checkpoint) resumes from it
+and ends exactly as if it had never stopped; otherwise the files of an earlier unfinished attempt
+are kept under ``attempts/<k>/`` and the run starts afresh. SIGUSR2 (Slurm's warning before a time
+limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop at once).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, parse_value, resolve_run, split_overrides
+from harness import checkpoint as ckpt_mod
+from harness.checkpoint import CheckpointError, Preempted
+from harness.config import ConfigError, ResolvedRun, parse_value, resolve_run, split_overrides
 from harness.metric_logger import make_metric_logger
-from harness.rundir import RunDir, run_dir
+from harness.rundir import RunDir, atomic_write_text, run_dir
 from harness.train import train
+
+#: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
+RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
 
 
 def run_path_for(overrides: dict[str, Any]) -> Path:
@@ -22,41 +31,147 @@ def run_path_for(overrides: dict[str, Any]) -> Path:
     return run_dir(r.run.runs_dir, r.run.suite, r.run.task, r.run.algo, r.variant, r.run.seed)
 
 
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    run = {k: v for k, v in config.get("run", {}).items() if k not in RESUME_FREE_KEYS}
+    return {"run": run, "variant": config.get("variant"), "algo": config.get("algo")}
+
+
+def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> dict[str, Any] | None:
+    """The run's checkpoint if it exists, is readable and was written by the same configuration."""
+    if not rundir.checkpoint_path.exists():
+        return None
+    try:
+        state = ckpt_mod.load(rundir.checkpoint_path)
+    except Exception as exc:  # unreadable: keep it (archived with the attempt) and start afresh
+        say(f"[warn] {rundir.checkpoint_path} is unreadable ({type(exc).__name__}: {exc}); starting afresh")
+        return None
+    if _comparable(state["run"]) != _comparable(resolved.to_dict()):
+        diff = _config_diff(_comparable(state["run"]), _comparable(resolved.to_dict()))
+        say(f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
+            "starting afresh (the earlier attempt is kept under attempts/)")
+        return None
+    return state
+
+
+def _config_diff(a: dict, b: dict, prefix: str = "") -> str:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            sub = _config_diff(va, vb, f"{prefix}{k}.")
+            if sub:
+                out.append(sub)
+        elif va != vb:
+            out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
+    return ", ".join(out[:5])
+
+
+def truncate_train_logs(train_dir: Path, step: int) -> None:
+    """Drop CSV training metrics logged after a checkpoint at ``step`` (an interrupted attempt's tail),
+    so that a resumed run's logs hold each step once. Evaluation rows at ``step`` come after it."""
+    if not train_dir.exists():
+        return
+    for path in train_dir.rglob("*.csv"):
+        is_eval = "eval" in path.relative_to(train_dir).parts[:-1] or path.stem.startswith("eval")
+        keep = []
+        for line in path.read_text().splitlines(keepends=True):
+            try:
+                s = int(float(line.split(",", 1)[0]))
+            except ValueError:
+                keep.append(line)  # a header or anything else we do not understand: keep it
+                continue
+            if s < step or (s == step and not is_eval):
+                keep.append(line)
+        atomic_write_text(path, "".join(keep))
+
+
 def execute(overrides: dict[str, Any], verbose: bool = True) -> dict[str, Any]:
-    """Run (or skip) one configured run; returns {"state", "path", "final_score"}. Used by the sweep."""
+    """Run, resume or skip one configured run; returns {"state", "path", "final_score", ...}.
+
+    Raises :class:`~harness.checkpoint.Preempted` when a stop was requested (the checkpoint is
+    saved; status "interrupted"), :class:`~harness.rundir.RunBusyError` when another live process
+    works on the same run, and re-raises any training error after recording it (status "failed")."""
+    from harness.launchers import job_identity
+
     resolved = resolve_run(overrides)
     run = resolved.run
     path = run_dir(run.runs_dir, run.suite, run.task, run.algo, resolved.variant, run.seed)
     rundir = RunDir(path)
+    say = print if verbose else (lambda *a, **k: None)
     if rundir.state() == "done":
-        if verbose:
-            print(f"[skip] {path} is already done")
+        say(f"[skip] {path} is already done")
         return {"state": "done", "path": str(path), "skipped": True}
-    previous = rundir.archive_previous_attempt()
-    if previous and verbose:
-        print(f"[keep] earlier attempt moved to {previous}")
-    path.mkdir(parents=True, exist_ok=True)
-    rundir.write_config(resolved.to_dict())
-    rundir.write_status("running", 0, run.steps)
-    name = f"{run.task}-{run.algo}-{resolved.variant}-s{run.seed}"
-    log = make_metric_logger(run.logger, path, name)
+    job = job_identity()
+    with rundir.lock(owner=job):
+        if rundir.state() == "done":  # finished by another process while we waited for nothing
+            say(f"[skip] {path} is already done")
+            return {"state": "done", "path": str(path), "skipped": True}
+        previous = rundir.status() or {}
+        resume = _resumable_checkpoint(rundir, resolved, say)
+        if resume is None:
+            archived = rundir.archive_previous_attempt()
+            if archived:
+                say(f"[keep] earlier attempt moved to {archived}")
+            resumes = 0
+            start = 0
+        else:
+            resumes = int(previous.get("resumes", 0)) + 1
+            start = int(resume["step"])
+            truncate_train_logs(path / "train", start)
+            say(f"[resume] {path} from its checkpoint at step {start}/{run.steps}")
+        path.mkdir(parents=True, exist_ok=True)
+        rundir.write_config(resolved.to_dict())
+        info: dict[str, Any] = {"checkpoint_step": start if resume else None, "resumes": resumes, "job": job}
+        last = {"step": start}
+        rundir.write_status("running", start, run.steps, **info)
+        name = f"{run.task}-{run.algo}-{resolved.variant}-s{run.seed}"
+        log = make_metric_logger(run.logger, path, name)
 
-    def progress(step: int) -> None:
-        rundir.write_status("running", step, run.steps)
-        if verbose:
-            print(f"[{name}] step {step}/{run.steps}", flush=True)
+        def progress(step: int) -> None:
+            last["step"] = step
+            rundir.write_status("running", step, run.steps, **info)
+            say(f"[{name}] step {step}/{run.steps}", flush=True)
 
-    try:
-        rows = train(resolved, rundir, log=log, progress=progress)
-    except BaseException as exc:  # recorded, then re-raised: a failed run never looks finished
-        rundir.write_status("failed", -1, run.steps, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        raise
-    rundir.write_status("done", run.steps, run.steps)
-    last = [r for r in rows if r["step"] == run.steps]
-    final = sum(r["score"] for r in last) / max(len(last), 1)
-    if verbose:
-        print(f"[done] {name}: final score {final:.1f} ({path})")
-    return {"state": "done", "path": str(path), "final_score": final, "skipped": False}
+        def on_checkpoint(step: int) -> None:
+            info["checkpoint_step"] = step
+            last["step"] = step
+            rundir.write_status("running", step, run.steps, **info)
+
+        try:
+            rows = train(resolved, rundir, log=log, progress=progress, resume_from=resume, on_checkpoint=on_checkpoint)
+        except Preempted as exc:
+            rundir.write_status("interrupted", exc.step, run.steps, error=str(exc), **info)
+            say(f"[stop] {name}: {exc}", flush=True)
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            note = "resumes from its checkpoint" if info["checkpoint_step"] is not None else "no checkpoint yet"
+            rundir.write_status("interrupted", last["step"], run.steps, error=f"{type(exc).__name__} ({note})", **info)
+            raise
+        except BaseException as exc:  # recorded, then re-raised: a failed run never looks finished
+            rundir.write_status("failed", last["step"], run.steps, error=f"{type(exc).__name__}: {exc}",
+                                traceback=traceback.format_exc(), **info)
+            raise
+        info["checkpoint_step"] = None
+        rundir.write_status("done", run.steps, run.steps, **info)
+        rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed
+    last_rows = [r for r in rows if r["step"] == run.steps]
+    final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
+    say(f"[done] {name}: final score {final:.1f} ({path})")
+    return {"state": "done", "path": str(path), "final_score": final, "skipped": False, "resumed_from": start if resume else None}
+
+
+def _install_stop_handlers() -> None:
+    """SIGUSR2 and a first Ctrl-C: checkpoint at the next episode end, then exit (code 3)."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and ckpt_mod.stop_requested():
+            raise KeyboardInterrupt
+        ckpt_mod.request_stop(f"{signal.Signals(signum).name} received")
+        if signum == signal.SIGINT:
+            print("\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGUSR2, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    execute(overrides)
+    _install_stop_handlers()
+    try:
+        execute(overrides)
+    except Preempted as exc:
+        print(f"stopped: {exc}; run the same command again to resume", file=sys.stderr)
+        return 3
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,22 +1,33 @@
 """Run directories: a deterministic path per run, atomic writes, status marker, eval table.
 
 Layout and columns: docs/results-format.md. Nothing already written is overwritten: a run that is
-started again after a failure first moves its previous files into ``attempts/<k>/``.
+started again after a failure first moves its previous files into ``attempts/<k>/`` (unless it has
+a checkpoint, which it resumes from). One process at a time works in a run directory: it holds an
+exclusive lock on ``.lock`` (released by the kernel when the process dies).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 EVAL_COLUMNS = ["suite", "task", "algo", "variant", "seed", "step", "episode", "return", "length", "score", "success"]
 ATTEMPTS = "attempts"
+LOCK = ".lock"
+CHECKPOINT = "checkpoint.pt"
+
+
+class RunBusyError(RuntimeError):
+    """Another live process is working in this run directory."""
 
 
 def run_dir(runs_dir: str | Path, suite: str, task: str, algo: str, variant: str, seed: int) -> Path:
@@ -61,6 +72,10 @@ class RunDir:
     def eval_path(self) -> Path:
         return self.path / "eval.csv"
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT
+
     def status(self) -> dict[str, Any] | None:
         try:
             return json.loads(self.status_path.read_text())
@@ -71,15 +86,18 @@ class RunDir:
         s = self.status()
         return s["state"] if s else "missing"
 
-    def write_status(self, state: str, step: int, total_steps: int, error: str | None = None, traceback: str | None = None) -> None:
-        payload = {"state": state, "step": step, "total_steps": total_steps, "error": error, "traceback": traceback, "updated": now()}
+    def write_status(self, state: str, step: int, total_steps: int, error: str | None = None,
+                     traceback: str | None = None, **extra: Any) -> None:
+        """``extra``: e.g. checkpoint_step, resumes, job (see docs/results-format.md)."""
+        payload = {"state": state, "step": step, "total_steps": total_steps, "error": error, "traceback": traceback,
+                   "updated": now(), **extra}
         atomic_write_text(self.status_path, json.dumps(payload, indent=1) + "\n")
 
     def archive_previous_attempt(self) -> Path | None:
         """Move the files of an earlier, unfinished attempt into ``attempts/<k>/`` (never delete)."""
         if not self.path.exists():
             return None
-        items = [p for p in self.path.iterdir() if p.name != ATTEMPTS]
+        items = [p for p in self.path.iterdir() if p.name not in (ATTEMPTS, LOCK)]
         if not items:
             return None
         k = 1
@@ -96,13 +114,48 @@ class RunDir:
 
         atomic_write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
+    def rewrite_evals(self, rows: list[dict[str, Any]]) -> None:
+        """Replace eval.csv by exactly ``rows`` (on resume: the rows the checkpoint knows of)."""
+        if rows:
+            atomic_write_text(self.eval_path, _eval_csv(rows, header=True))
+        else:
+            self.eval_path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self, owner: dict[str, Any] | None = None) -> Iterator[None]:
+        """Hold ``.lock`` exclusively while working here; RunBusyError if a live process holds it.
+        (flock: released when the holder dies. Where the file system has no locks, it is skipped.)"""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                raise RunBusyError(f"{self.path} is in use by another process ({holder or 'unknown'})") from None
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+            info = {"host": socket.gethostname(), "pid": os.getpid(), "since": now(), **(owner or {})}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def append_evals(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite eval.csv atomically with ``rows`` appended (the table is small)."""
         old = self.eval_path.read_text() if self.eval_path.exists() else ""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=EVAL_COLUMNS, lineterminator="\n")
-        if not old:
-            writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in EVAL_COLUMNS})
-        atomic_write_text(self.eval_path, old + buf.getvalue())
+        atomic_write_text(self.eval_path, old + _eval_csv(rows, header=not old))
+
+
+def _eval_csv(rows: list[dict[str, Any]], header: bool) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EVAL_COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in EVAL_COLUMNS})
+    return buf.getvalue()

@@ -1,12 +1,17 @@
-"""The online training loop: random seed steps, act, observe, update, evaluate every N steps."""
+"""The online training loop: random seed steps, act, observe, update, evaluate every N steps.
+
+Checkpoints (harness/checkpoint.py) are taken at episode boundaries only: after the episode's last
+step and its update, before the environment is reset. A resumed run continues from there and is
+identical to one that was never interrupted."""
 from __future__ import annotations
 
 import random
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from torchrl.envs.utils import step_mdp
 
 import algorithms
 from algorithms.base import EnvSpec
@@ -14,6 +19,17 @@ from configs.suites import normalised_score
 from envs import get_task, make_batched_env, make_env
 from harness.config import ResolvedRun
 from harness.devices import resolve_device
+from harness.checkpoint import (
+    FORMAT_VERSION,
+    Preempted,
+    atomic_torch_save,
+    env_rng_state,
+    rng_state,
+    set_env_rng_state,
+    set_rng_state,
+    stop_reason,
+    stop_requested,
+)
 from harness.evaluate import evaluate
 from harness.rundir import RunDir
 
@@ -47,11 +63,29 @@ def train(
     rundir: RunDir,
     log: Callable[[str, float, int], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    resume_from: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """Train and evaluate one run; eval rows are appended to ``rundir`` as they come."""
+    """Train and evaluate one run; eval rows are appended to ``rundir`` as they come.
+
+    ``resume_from``: a loaded checkpoint (harness.checkpoint.load) to continue from. A checkpoint is
+    saved at the first episode end after every ``run.checkpoint_every`` steps, and at the first
+    episode end after a stop request, after which :class:`Preempted` is raised."""
     run, cfg = resolved.run, resolved.algo_cfg
-    if run.threads:
-        torch.set_num_threads(run.threads)
+    # Results depend (in the last bits) on the intra-op thread count, and TorchRL changes it when a
+    # batched env is closed (SerialEnv.close adds its workers back). Pin it for the whole run, and
+    # give the caller back its own count at the end.
+    caller_threads = torch.get_num_threads()
+    threads = run.threads or caller_threads
+    torch.set_num_threads(threads)
+    try:
+        return _train(resolved, rundir, threads, log, progress, resume_from, on_checkpoint)
+    finally:
+        torch.set_num_threads(caller_threads)
+
+
+def _train(resolved, rundir, threads, log, progress, resume_from, on_checkpoint) -> list[dict]:
+    run, cfg = resolved.run, resolved.algo_cfg
     seed_everything(run.seed)
     device = resolve_device(run.device)
     task = get_task(run.task)
@@ -60,9 +94,36 @@ def train(
     spec = env_spec_of(env, task.episode_length)
     agent = algorithms.get_algorithm(run.algo).factory(cfg, spec, device, run.steps)
     action_rng = torch.Generator().manual_seed(run.seed)
+    try:
+        return _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rng, log, progress,
+                     resume_from, on_checkpoint)
+    finally:
+        for e in (env, eval_env):
+            try:
+                e.close()
+            except Exception:  # closing must not hide the run's own error
+                pass
+        torch.set_num_threads(threads)
 
+
+def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rng, log, progress, resume_from,
+          on_checkpoint) -> list[dict]:
+    run = resolved.run
     todo = eval_steps(run.steps, run.eval_every, run.eval_at_start)
     all_rows: list[dict] = []
+    start = 0
+    if resume_from is not None:
+        agent.load_state_dict(resume_from["agent"])
+        set_env_rng_state(env, resume_from["env_rng"]["train"])
+        set_env_rng_state(eval_env, resume_from["env_rng"]["eval"])
+        set_rng_state(resume_from["rng"], action_rng)  # last: nothing may draw after it
+        start = int(resume_from["step"])
+        if resume_from.get("threads") not in (None, threads):
+            print(f"[note] resuming with {threads} torch threads, the checkpoint was written with "
+                  f"{resume_from['threads']}: results may differ from an uninterrupted run in the last bits")
+        todo = list(resume_from["eval_todo"])
+        all_rows = list(resume_from["eval_rows"])
+        rundir.rewrite_evals(all_rows)  # drops rows an interrupted attempt wrote after the checkpoint
 
     def do_eval(step: int) -> None:
         episodes = evaluate(agent, eval_env, task.episode_length)
@@ -80,10 +141,27 @@ def train(
             log("eval/return", float(np.mean([r["return"] for r in rows])), step)
             log("eval/score", float(np.mean([r["score"] for r in rows])), step)
 
+    def save_checkpoint(steps_done: int) -> None:
+        state = {
+            "format": FORMAT_VERSION,
+            "step": steps_done,
+            "threads": threads,
+            "run": resolved.to_dict(),
+            "agent": agent.state_dict(),
+            "rng": rng_state(action_rng),
+            "env_rng": {"train": env_rng_state(env), "eval": env_rng_state(eval_env)},
+            "eval_todo": list(todo),
+            "eval_rows": list(all_rows),
+        }
+        atomic_torch_save(state, rundir.checkpoint_path)
+        if on_checkpoint:
+            on_checkpoint(steps_done)
+
     td = env.reset()
     first_step = True
-    t_start = time.perf_counter()
-    for step in range(run.steps):
+    last_checkpoint = start
+    t_start, steps_timed = time.perf_counter(), 0
+    for step in range(start, run.steps):
         if todo and todo[0] == step:
             do_eval(todo.pop(0))
         if step < agent.seed_steps:
@@ -91,19 +169,30 @@ def train(
         else:
             action = agent.act(td["observation"].unsqueeze(0), eval_mode=False, first_step=first_step)[0]
         td["action"] = action
-        td, next_root = env.step_and_maybe_reset(td)
+        td = env.step(td)
         agent.observe(td)
         metrics = agent.update(step)
-        first_step = bool(td["next", "done"].any())
-        td = next_root
+        done = bool(td["next", "done"].any())
+        first_step = done
+        steps_timed += 1
         if log and metrics and (step + 1) % run.log_every == 0:
             for k, v in metrics.items():
                 log(f"train/{k}", v, step + 1)
-            log("train/steps_per_second", (step + 1) / (time.perf_counter() - t_start), step + 1)
+            log("train/steps_per_second", steps_timed / (time.perf_counter() - t_start), step + 1)
         if progress and (step + 1) % run.log_every == 0:
             progress(step + 1)
+        if done:
+            steps_done = step + 1
+            if steps_done < run.steps:
+                if stop_requested():
+                    save_checkpoint(steps_done)
+                    raise Preempted(steps_done, stop_reason())
+                if run.checkpoint_every and steps_done - last_checkpoint >= run.checkpoint_every:
+                    save_checkpoint(steps_done)
+                    last_checkpoint = steps_done
+            td = env.reset()  # the simulator's next initial state: drawn from the saved RandomState
+        else:
+            td = step_mdp(td)
     while todo:
         do_eval(todo.pop(0))
-    env.close()
-    eval_env.close()
     return all_rows

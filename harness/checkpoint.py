@@ -1,0 +1,197 @@
+"""Exact resume: what a checkpoint holds, how it is written, and how a run is asked to stop.
+
+A checkpoint (``checkpoint.pt`` in the run directory) is taken only at an *episode boundary*:
+right after an episode ended and before the environment is reset. At that point nothing about the
+simulator needs saving except the random state its next ``reset()`` draws from, so a resumed run
+is bit-for-bit the run that was never interrupted (on CPU; tests/test_resume.py checks it).
+It holds:
+
+- ``agent``: ``Algorithm.state_dict()`` (models, optimisers, replay buffer, planner warm starts,
+  counters);
+- ``step``: environment steps done; ``eval_todo``: the evaluation steps still to come;
+  ``eval_rows``: the evaluation rows written so far (eval.csv is rewritten from them on resume);
+- ``rng``: the torch (CPU and CUDA), numpy and python global generators and the harness's
+  random-action generator;
+- ``env_rng``: the ``numpy.random.RandomState`` of the training environment's task and of every
+  copy of the evaluation environment (dm_control draws initial states from it; TorchRL's
+  ``DMControlEnv`` keeps it at ``base_env._env.task.random``);
+- ``run``: the resolved configuration, to refuse resuming under a different one.
+
+Stopping: Slurm sends SIGUSR2 before a time limit or a preemption (submitit asks for it). The
+training loop must not be interrupted mid-update, so the signal only *requests* a stop
+(:func:`request_stop`); the loop checks :func:`stop_requested` at every episode boundary, saves a
+checkpoint there and raises :class:`Preempted`. The job wrapper (harness.launchers) then hands over
+to submitit, which requeues the job. Writes are atomic (temporary file, fsync, rename).
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT_VERSION = 1
+
+
+class Preempted(Exception):
+    """The run saved a checkpoint at ``step`` and stopped because a stop was requested."""
+
+    def __init__(self, step: int, reason: str = "stop requested") -> None:
+        super().__init__(f"{reason}: checkpoint saved at step {step}")
+        self.step = step
+        self.reason = reason
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be written or does not fit the run."""
+
+
+# --- stop requests ------------------------------------------------------------------------------
+_STOP = threading.Event()
+_STOP_REASON: list[str] = []
+
+
+def request_stop(reason: str = "stop requested") -> None:
+    """Ask the training loop to checkpoint at its next episode boundary and raise Preempted.
+    Safe to call from a signal handler."""
+    _STOP_REASON[:] = [reason]
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def stop_reason() -> str:
+    return _STOP_REASON[0] if _STOP_REASON else "stop requested"
+
+
+def clear_stop() -> None:
+    _STOP.clear()
+    _STOP_REASON.clear()
+
+
+# --- random states -------------------------------------------------------------------------------
+def rng_state(action_rng: torch.Generator) -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "action": action_rng.get_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], action_rng: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    action_rng.set_state(state["action"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        else:  # resumed on a machine with another GPU count: restore what fits
+            for i, s in enumerate(cuda_states[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s, i)
+
+
+def _leaf_envs(env) -> list:
+    """The single environments behind ``env`` (a SerialEnv's copies, or env itself)."""
+    from torchrl.envs import ParallelEnv, SerialEnv
+
+    if isinstance(env, ParallelEnv):
+        raise CheckpointError("exact resume needs in-process environments (SerialEnv), not ParallelEnv")
+    if isinstance(env, SerialEnv):
+        if env.is_closed:
+            env.start()  # builds (and seeds) the copies; must happen before their state is set
+        return list(env._envs)
+    return [env]
+
+
+def _task_random(env) -> Any:
+    """The RandomState that a single env's task draws its initial states from.
+
+    An env may expose ``get_rng_state()``/``set_rng_state()`` itself (the generic hook); otherwise
+    the dm_control task behind TorchRL's DMControlEnv is used."""
+    base = getattr(env, "base_env", env)
+    if hasattr(base, "get_rng_state") and hasattr(base, "set_rng_state"):
+        return base
+    inner = getattr(base, "_env", None)
+    for candidate in (inner, getattr(inner, "_env", None)):  # dm_control env, or its pixels wrapper
+        task = getattr(candidate, "task", None)
+        rs = getattr(task, "random", None)
+        if isinstance(rs, np.random.RandomState):
+            return rs
+    raise CheckpointError(
+        f"cannot find the simulator's random state in {type(base).__name__}; exact resume needs it "
+        "(give the env get_rng_state()/set_rng_state())"
+    )
+
+
+def env_rng_state(env) -> list[Any] | None:
+    """None for a batched env not started yet (it is seeded when it starts, as in a fresh run)."""
+    from torchrl.envs import SerialEnv
+
+    if isinstance(env, SerialEnv) and env.is_closed:
+        return None
+    out = []
+    for e in _leaf_envs(env):
+        r = _task_random(e)
+        out.append(r.get_rng_state() if not isinstance(r, np.random.RandomState) else r.get_state())
+    return out
+
+
+def set_env_rng_state(env, states: list[Any] | None) -> None:
+    if states is None:
+        return
+    leaves = _leaf_envs(env)
+    if len(leaves) != len(states):
+        raise CheckpointError(f"checkpoint has {len(states)} environment random states, the run has {len(leaves)} envs")
+    for e, s in zip(leaves, states):
+        r = _task_random(e)
+        if isinstance(r, np.random.RandomState):
+            r.set_state(s)
+        else:
+            r.set_rng_state(s)
+
+
+# --- files ---------------------------------------------------------------------------------------
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same directory, fsync, rename, fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # some file systems refuse fsync on a directory; the rename is still atomic
+        pass
+
+
+def load(path: Path) -> dict[str, Any]:
+    # Our own file: it holds numpy random states and TensorDicts, so not weights_only.
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} mbdpo-bench checkpoint")
+    return state
