@@ -91,6 +91,12 @@ def _sbatch_option(line: str) -> str:
     return opt[len("#SBATCH"):].strip() if opt.startswith("#SBATCH") else opt
 
 
+def _mem(gb: float) -> str | None:
+    if not gb:
+        return None
+    return f"{int(gb)}G" if float(gb).is_integer() else f"{int(round(gb * 1024))}M"
+
+
 def sbatch_parameters(cfg: SlurmConfig) -> dict[str, Any]:
     """SlurmExecutor.update_parameters(...) arguments for ``cfg``."""
     extra = dict(cfg.additional_parameters)
@@ -106,7 +112,7 @@ def sbatch_parameters(cfg: SlurmConfig) -> dict[str, Any]:
     optional = {
         "partition": cfg.partition, "account": cfg.account, "qos": cfg.qos, "constraint": cfg.constraint,
         "exclude": cfg.exclude, "gpus_per_task": cfg.gpus_per_task or None, "cpus_per_task": cfg.cpus_per_task or None,
-        "mem": cfg.mem_gb or None, "setup": list(cfg.setup) or None, "additional_parameters": extra or None,
+        "mem": _mem(cfg.mem_gb), "setup": list(cfg.setup) or None, "additional_parameters": extra or None,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     return params

@@ -1,20 +1,37 @@
-"""Sweeps: ``python -m harness.sweep suite=dmc-smoke algo=[tdmpc2] seeds=3 steps=20000``.
+"""Sweeps: ``python -m harness.sweep suite=dmc-smoke algo=[tdmpc2] seeds=3 steps=20000 [launcher=slurm]``.
 
-Expands (task x algorithm x seed) into runs and executes them through submitit:
-``launcher=local`` (default; subprocesses, at most ``max_parallel`` at once) or ``launcher=debug``
-(in this process, for tests). Runs already done are skipped; every other key is passed to each run
-(``steps=...``, ``algo.model.size=1`` ...).
+Expands (task x algorithm x seed) into runs and hands those that still need work to a launcher,
+through submitit, with one job function for all of them (harness.launchers.RunJob):
 
-Sweep-only keys: suite, task (one or a list, instead of a suite), algo (one or a list),
-seeds (N -> seeds 1..N) or seed (one or a list), launcher, max_parallel, threads_per_run.
+- ``launcher=local`` (default): ``max_parallel`` local processes, each working through its share of
+  the runs; waits for the end and prints progress (``wait=false``: return at once).
+- ``launcher=slurm``: one Slurm array job per sweep (split into several arrays above the cluster's
+  MaxArraySize), returns at once (``wait=true``: block until the end). Options: ``slurm.<key>=...``.
+- ``launcher=debug``: in this process, one run after another (tests, debugging).
+
+The sweep lives in ``<runs_dir>/sweeps/<sweep-id>/`` (``manifest.json``: runs, run directories,
+overrides, and for every launch its jobs and array task ids; ``logs/``: submitit's files). The id is
+a function of the runs, so the same command finds the same sweep: relaunching it skips finished
+runs, leaves queued or running ones alone, resumes interrupted, cancelled and timed-out ones from
+their checkpoints, and reruns failed ones only with ``retry_failed=true``. Watch a sweep with
+``python -m harness.status <sweep dir> [--wait]``.
+
+Sweep keys: suite, task (one or a list, instead of a suite), algo (one or a list), seeds (N -> seeds
+1..N) or seed (one or a list), launcher, max_parallel, threads_per_run, runs_per_job, wait,
+retry_failed, sweep_name, slurm.<key> (also slurm_<key>): partition, timeout_min, gpus_per_task,
+cpus_per_task, mem_gb, account, qos, constraint, exclude, job_name, additional_parameters,
+sbatch_lines, setup, array_parallelism, runs_per_job, max_array_size, signal_delay_s, max_requeues.
+Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``checkpoint_every=...``).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +39,15 @@ import submitit
 
 from configs.suites import UnknownNameError, get_suite
 from harness.config import ConfigError, parse_value, resolve_run, split_overrides
-from harness.rundir import RunDir, atomic_write_text, now, run_dir
-from harness.run import execute
+from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
+from harness.rundir import atomic_write_text, now, run_dir
+from harness import status as status_mod
 
-LAUNCHERS = ("local", "debug")
-SWEEP_KEYS = ("suite", "task", "algo", "seeds", "seed", "launcher", "max_parallel", "threads_per_run")
+LAUNCHERS = ("local", "slurm", "debug")
+SWEEP_KEYS = ("suite", "task", "algo", "seeds", "seed", "launcher", "max_parallel", "threads_per_run",
+              "runs_per_job", "wait", "retry_failed", "sweep_name")
+#: states in which a relaunch submits a run again (failed: only with retry_failed=true)
+RELAUNCH = ("not started", "interrupted", "cancelled", "timeout")
 
 
 @dataclass
@@ -34,14 +55,45 @@ class PlannedRun:
     overrides: dict[str, Any]
     path: Path
     label: str
+    total_steps: int = 0
+
+
+@dataclass
+class SweepSettings:
+    launcher: str = "local"
+    max_parallel: int = 2
+    wait: bool = True
+    retry_failed: bool = False
+    sweep_name: str = ""
+    slurm: SlurmConfig | None = None
 
 
 def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], dict[str, Any]]:
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"bad value {value!r} for {key}; expected true or false")
+
+
+def _split_slurm(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pull ``slurm.<key>`` / ``slurm_<key>`` (and ``runs_per_job``) out of the overrides."""
+    slurm, rest = {}, {}
+    for k, v in overrides.items():
+        if k.startswith("slurm.") or k.startswith("slurm_"):
+            slurm[k[len("slurm."):]] = v
+        else:
+            rest[k] = v
+    if "runs_per_job" in rest:
+        slurm.setdefault("runs_per_job", rest.pop("runs_per_job"))
+    return slurm, rest
+
+
+def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     """The grid of runs (validated) and the sweep-level settings."""
+    slurm_over, overrides = _split_slurm(overrides)
     opts = {k: overrides[k] for k in SWEEP_KEYS if k in overrides}
     common = {k: v for k, v in overrides.items() if k not in SWEEP_KEYS}
     suite = opts.get("suite")
@@ -65,67 +117,100 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], dict[str, Any]]
     launcher = str(opts.get("launcher", "local"))
     if launcher not in LAUNCHERS:
         raise ConfigError(f"unknown launcher {launcher!r}; valid: {', '.join(LAUNCHERS)}")
+    slurm = build_slurm_config(slurm_over)
+    if slurm_over and launcher != "slurm":
+        keys = ", ".join(f"slurm.{k}" for k in slurm_over)
+        raise ConfigError(f"{keys} given, but launcher={launcher}; add launcher=slurm")
+    settings = SweepSettings(
+        launcher=launcher,
+        max_parallel=int(opts.get("max_parallel", 2)),
+        wait=_as_bool("wait", opts.get("wait", launcher != "slurm")),
+        retry_failed=_as_bool("retry_failed", opts.get("retry_failed", False)),
+        sweep_name=str(opts.get("sweep_name", "")),
+        slurm=slurm if launcher == "slurm" else None,
+    )
+    if settings.max_parallel < 1:
+        raise ConfigError("max_parallel must be at least 1")
+    if "runs_dir" in common:  # jobs may start in another directory: give them absolute paths
+        common["runs_dir"] = str(Path(str(common["runs_dir"])).expanduser().absolute())
+    else:
+        common["runs_dir"] = str(Path("runs").absolute())
+    threads = opts.get("threads_per_run")
+    if threads is None and launcher == "slurm" and slurm.cpus_per_task:
+        threads = max(1, slurm.cpus_per_task // slurm.runs_per_job)  # torch would otherwise use the whole node
     runs = []
     for task, algo, seed in itertools.product(tasks, algos, seeds):
         ov = {**common, "task": task, "algo": algo, "seed": seed, "suite": suite or "none"}
-        if "threads_per_run" in opts:
-            ov["threads"] = int(opts["threads_per_run"])
+        if threads is not None:
+            ov["threads"] = int(threads)
         r = resolve_run(ov)  # fails at once on a bad name, key or value
         path = run_dir(r.run.runs_dir, r.run.suite, task, algo, r.variant, seed)
-        runs.append(PlannedRun(ov, path, f"{task} {algo}[{r.variant}] seed {seed}"))
-    settings = {"launcher": launcher, "max_parallel": int(opts.get("max_parallel", 2))}
+        runs.append(PlannedRun(ov, path, f"{task} {algo}[{r.variant}] seed {seed}", r.run.steps))
     return runs, settings
 
 
-def _progress_line(runs: list[PlannedRun]) -> str:
-    counts: dict[str, int] = {}
-    steps = total = 0
-    for r in runs:
-        st = RunDir(r.path).status() or {}
-        counts[st.get("state", "pending")] = counts.get(st.get("state", "pending"), 0) + 1
-        steps += max(int(st.get("step", 0)), 0) if st.get("state") != "done" else int(st.get("total_steps", 0))
-        total += int(st.get("total_steps", 0)) or 0
-    parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    pct = f" | {100 * steps / total:.0f}% of started runs' steps" if total else ""
-    return f"[{time.strftime('%H:%M:%S')}] {parts}{pct}"
+def sweep_id(runs: list[PlannedRun], settings: SweepSettings) -> str:
+    """A function of the runs (their directories), so the same command finds the same sweep."""
+    digest = hashlib.sha1("\n".join(sorted(str(r.path) for r in runs)).encode()).hexdigest()[:8]
+    name = settings.sweep_name or Path(runs[0].overrides.get("suite", "none")).name
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return f"{name}-{digest}"
 
 
-def launch(runs: list[PlannedRun], settings: dict[str, Any], sweep_dir: Path) -> dict[str, int]:
-    todo = [r for r in runs if RunDir(r.path).state() != "done"]
-    skipped = len(runs) - len(todo)
-    print(f"sweep: {len(runs)} runs, {skipped} already done, {len(todo)} to run ({settings['launcher']} launcher)")
-    if settings["launcher"] == "debug":
-        executor: submitit.Executor = submitit.DebugExecutor(folder=sweep_dir / "submitit")
+def grace_seconds(signal_delay_s: float) -> float:
+    """How long after SIGUSR2 a run may take to reach its episode end before the job is requeued
+    anyway: three quarters of the warning time (the rest is for writing the checkpoint)."""
+    return max(5.0, 0.75 * signal_delay_s)
+
+
+def _groups(indices: list[int], settings: SweepSettings) -> list[list[int]]:
+    if settings.launcher == "local":  # max_parallel chains, each worked through one after another
+        k = min(settings.max_parallel, len(indices))
+        return [indices[i::k] for i in range(k)] if indices else []
+    per_job = settings.slurm.runs_per_job if settings.launcher == "slurm" and settings.slurm else 1
+    return [indices[i:i + per_job] for i in range(0, len(indices), per_job)]
+
+
+def _write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(sweep_dir / "manifest.json", json.dumps(manifest, indent=1, default=str) + "\n")
+
+
+def submit(runs: list[PlannedRun], todo: list[int], settings: SweepSettings, sweep_dir: Path,
+           manifest: dict[str, Any], argv: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Submit the runs ``todo`` (indices into ``runs``); record the launch in the manifest."""
+    launch_no = len(manifest.get("launches", [])) + 1
+    folder = sweep_dir / "logs" / f"launch-{launch_no}"
+    groups = _groups(todo, settings)
+    launch: dict[str, Any] = {"launch": launch_no, "time": now(), "launcher": settings.launcher, "argv": argv,
+                              "host": socket.gethostname(), "jobs": []}
+    if settings.launcher == "slurm":
+        launch["slurm"] = asdict(settings.slurm)
+    jobs: list[Any] = []
+    if not groups:
+        pass
+    elif settings.launcher == "slurm":
+        slurm = settings.slurm
+        executor = make_executor("slurm", folder, slurm)
+        fn = RunJob(parallel=slurm.runs_per_job > 1, grace_s=grace_seconds(slurm.signal_delay_s))
+        chunk = slurm.max_array_size or cluster_max_array_size()
+        for start in range(0, len(groups), chunk):
+            part = groups[start:start + chunk]
+            array = executor.map_array(fn, [[runs[i].overrides for i in g] for g in part])
+            for k, (job, g) in enumerate(zip(array, part)):
+                main_id, _, task = str(job.job_id).partition("_")
+                launch["jobs"].append({"job_id": str(job.job_id), "array_job_id": main_id if task else None,
+                                       "array_task_id": int(task) if task else None, "runs": g})
+            jobs += array
     else:
-        executor = submitit.LocalExecutor(folder=sweep_dir / "submitit")
-        executor.update_parameters(timeout_min=7 * 24 * 60)
-    failed = 0
-    pending = list(todo)
-    active: list[tuple[PlannedRun, submitit.Job]] = []
-    max_parallel = max(1, settings["max_parallel"]) if settings["launcher"] == "local" else 1
-    last_print = 0.0
-    while pending or active:
-        while pending and len(active) < max_parallel:
-            r = pending.pop(0)
-            active.append((r, executor.submit(execute, r.overrides, False)))
-        for r, job in list(active):
-            if job.done():
-                active.remove((r, job))
-                try:
-                    res = job.result()
-                    print(f"  done    {r.label}: final score {res.get('final_score', float('nan')):.1f}")
-                except Exception as exc:
-                    failed += 1
-                    first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                    print(f"  FAILED  {r.label}: {first[:200]} (see {r.path}/status.json)")
-        if time.time() - last_print > 30 and (pending or active):
-            print(_progress_line(runs), flush=True)
-            last_print = time.time()
-        if active:
-            time.sleep(0.5)
-    done = sum(RunDir(r.path).state() == "done" for r in runs)
-    print(f"sweep finished: {done}/{len(runs)} done, {failed} failed")
-    return {"runs": len(runs), "done": done, "failed": failed, "skipped": skipped}
+        executor = make_executor(settings.launcher, folder)
+        fn = RunJob(parallel=False)
+        for g in groups:
+            job = executor.submit(fn, [runs[i].overrides for i in g])
+            launch["jobs"].append({"job_id": str(job.job_id), "runs": g})
+            jobs.append(job)
+    manifest.setdefault("launches", []).append(launch)
+    _write_manifest(sweep_dir, manifest)
+    return jobs, launch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,13 +224,71 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    runs_dir = Path(str(overrides.get("runs_dir", "runs")))
-    sweep_dir = runs_dir / "sweeps" / time.strftime("%Y%m%d-%H%M%S")
+    runs_dir = Path(runs[0].overrides["runs_dir"])
+    sweep_dir = runs_dir / "sweeps" / sweep_id(runs, settings)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"created": now(), "argv": argv, "runs": [{"path": str(r.path), "overrides": r.overrides} for r in runs]}
-    atomic_write_text(sweep_dir / "manifest.json", json.dumps(manifest, indent=1, default=str) + "\n")
-    summary = launch(runs, settings, sweep_dir)
-    return 0 if summary["failed"] == 0 else 1
+    manifest_path = sweep_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"created": now(), "launches": []}
+    manifest.update({
+        "sweep_id": sweep_dir.name, "runs_dir": str(runs_dir), "updated": now(),
+        "runs": [{"index": i, "label": r.label, "path": str(r.path), "total_steps": r.total_steps, "overrides": r.overrides}
+                 for i, r in enumerate(runs)],
+    })
+    _write_manifest(sweep_dir, manifest)
+
+    rows = status_mod.sweep_rows(sweep_dir, manifest)
+    todo = [r.index for r in rows if r.state in RELAUNCH or (r.state == "failed" and settings.retry_failed)]
+    by_state = status_mod.counts(rows)
+    held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
+    skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0
+    print(f"sweep {sweep_dir}: {len(runs)} runs; "
+          + (", ".join(f"{v} already {k}" for k, v in held.items()) + "; " if held else "")
+          + (f"{skipped_failed} failed (not rerun; retry_failed=true reruns them); " if skipped_failed else "")
+          + f"{len(todo)} to launch ({settings.launcher})")
+    try:
+        jobs, launch = submit(runs, todo, settings, sweep_dir, manifest, argv)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: submission failed: {msg[:500]}", file=sys.stderr)
+        return 1
+    if settings.launcher == "slurm" and launch["jobs"]:
+        arrays = sorted({j["array_job_id"] or j["job_id"] for j in launch["jobs"]})
+        print(f"submitted {len(launch['jobs'])} Slurm task(s) in job(s) {', '.join(arrays)}")
+    print(f"watch: python -m harness.status {sweep_dir}" + ("" if settings.wait else " --wait"), flush=True)
+
+    if settings.launcher == "debug":
+        for job in jobs:
+            try:
+                job.result()
+            except Exception as exc:
+                print(f"  FAILED  {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}")
+    elif settings.wait and jobs:
+        def reap() -> None:  # local jobs: poll() their processes, so that none stays a zombie
+            for job in jobs:
+                job.done()
+
+        try:
+            status_mod.watch(sweep_dir, interval=5 if settings.launcher == "local" else 15, live=False,
+                             before_poll=reap if settings.launcher == "local" else None)
+        except KeyboardInterrupt:
+            if settings.launcher == "local":
+                for job in jobs:
+                    job.cancel()
+            print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+            return 130
+    elif not settings.wait:
+        return 0
+    rows = status_mod.sweep_rows(sweep_dir)
+    print(status_mod.format_table(rows))
+    done = sum(r.state == "done" for r in rows)
+    failed = [r for r in rows if r.state != "done"]
+    print(f"sweep finished: {done}/{len(rows)} done" + (f", {len(failed)} not done" if failed else ""))
+    for r in failed:
+        print(f"  {r.state.upper():<10} {r.label}: {r.note} (see {r.path}/status.json)")
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,322 @@
+"""Where a sweep stands: ``python -m harness.status SWEEP_DIR [--wait] [--interval S] [--json]``.
+
+SWEEP_DIR is ``<runs_dir>/sweeps/<sweep-id>`` (as printed by ``harness.sweep``), or a runs_dir, for
+its most recent sweep. One line per run: its state, progress in environment steps, its job and how
+often it was resumed. A run's state combines what the run wrote (``status.json``: running,
+interrupted, done, failed) with what the scheduler says about its job (Slurm: ``squeue``, then
+``sacct``; local: whether the job's process is alive):
+
+    pending      waiting for its job to start (or for its turn in a local chain)
+    running      training (progress = its last reported step)
+    requeued     stopped by a time limit or preemption, checkpointed, waiting to resume
+    done         finished; eval.csv is final
+    failed       the run raised (traceback in status.json), or its job died (out of memory, node failure)
+    cancelled    its job was cancelled (scancel); relaunching the sweep resumes it
+    timeout      its job hit the time limit and was not requeued; relaunching resumes it
+    interrupted  stopped without a live job (e.g. Ctrl-C, killed); relaunching resumes it
+    not started  never launched, or its job vanished before it started
+
+``--wait`` redraws until every run is in a final state (done, failed, cancelled, timeout,
+interrupted, not started) and exits 0 only if all are done.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.rundir import RunDir
+
+FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "not started")
+ACTIVE = ("pending", "running", "requeued")
+ORDER = ("running", "requeued", "pending", "done", "failed", "cancelled", "timeout", "interrupted", "not started")
+
+SLURM_PENDING = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "CONFIGURING")
+SLURM_RUNNING = ("RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING")
+SLURM_FAILED = ("FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "SPECIAL_EXIT")
+
+
+# --- manifest ------------------------------------------------------------------------------------
+def resolve_sweep_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if (path / "manifest.json").exists():
+        return path
+    sweeps = path / "sweeps" if (path / "sweeps").is_dir() else path
+    candidates = sorted(sweeps.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"no sweep manifest under {path} (expected <runs_dir>/sweeps/<id>/manifest.json)")
+    return candidates[-1].parent
+
+
+def load_manifest(sweep_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(sweep_dir) / "manifest.json").read_text())
+
+
+def latest_jobs(manifest: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """run index -> the job of the most recent launch that included it."""
+    out: dict[int, dict[str, Any]] = {}
+    for launch in manifest.get("launches", []):
+        for job in launch.get("jobs", []):
+            for i in job.get("runs", []):
+                out[i] = {**job, "kind": launch.get("launcher"), "host": launch.get("host")}
+    return out
+
+
+# --- scheduler ------------------------------------------------------------------------------------
+def _run(cmd: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _expand(job_id: str, state: str, out: dict[str, str]) -> None:
+    """``123_4`` / ``123`` / ``123_[5-7,9%2]`` -> entries of ``out``."""
+    if "_[" in job_id:
+        main, rest = job_id.split("_[", 1)
+        for part in rest.rstrip("]").split("%")[0].split(","):
+            lo, _, hi = part.partition("-")
+            for k in range(int(lo), int(hi or lo) + 1):
+                out.setdefault(f"{main}_{k}", state)
+    else:
+        out.setdefault(job_id, state)
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """Job id (``123`` or ``123_4``) -> Slurm state: squeue for live jobs, sacct for ended ones."""
+    mains = sorted({j.split("_")[0] for j in job_ids})
+    if not mains:
+        return {}
+    states: dict[str, str] = {}
+    out = _run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(mains)])
+    for line in (out or "").splitlines():
+        jid, _, state = line.strip().partition("|")
+        if jid:
+            _expand(jid, state.strip(), states)
+    missing = [m for m in mains if any(j.split("_")[0] == m and j not in states for j in job_ids)]
+    if missing:
+        out = _run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(missing)])
+        for line in (out or "").splitlines():
+            jid, _, state = line.strip().partition("|")
+            if jid and "." not in jid:
+                _expand(jid, state.split()[0] if state.strip() else "UNKNOWN", states)
+    return states
+
+
+def local_state(job: dict[str, Any]) -> str | None:
+    """RUNNING if the local job's controller process is alive on this host, ENDED if not, None if
+    it ran on another host (cannot tell)."""
+    if job.get("host") and job["host"] != socket.gethostname():
+        return None
+    try:
+        pid = int(job["job_id"])
+    except (KeyError, ValueError):
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return "ENDED"
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z" or "submitit" not in cmdline:
+        return "ENDED"  # a zombie, or the pid was reused by something else
+    return "RUNNING"
+
+
+def job_states(jobs: list[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
+    out: dict[tuple[str, str], str | None] = {}
+    slurm_ids = [str(j["job_id"]) for j in jobs if j.get("kind") == "slurm" and j.get("job_id")]
+    sl = slurm_states(slurm_ids) if slurm_ids else {}
+    for j in jobs:
+        kind, jid = j.get("kind"), str(j.get("job_id", ""))
+        if kind == "slurm":
+            out[(kind, jid)] = sl.get(jid)
+        elif kind == "local":
+            out[(kind, jid)] = local_state(j)
+    return out
+
+
+# --- classification --------------------------------------------------------------------------------
+def _active(sched: str | None) -> bool:
+    return bool(sched) and (sched in SLURM_PENDING or sched in SLURM_RUNNING)
+
+
+def classify(st: dict[str, Any] | None, job: dict[str, Any] | None, sched: str | None) -> tuple[str, str]:
+    """(state, note) of one run from its status.json, its job and the job's scheduler state."""
+    s = st.get("state") if st else None
+    if s == "done":
+        return "done", ""
+    if s == "failed":
+        return "failed", (st.get("error") or "")[:120]
+    jid = (job or {}).get("job_id", "")
+    same_job = bool(st and job and (st.get("job") or {}).get("job_id") == jid)
+    ckpt = st.get("checkpoint_step") if st else None
+    if sched in SLURM_PENDING:
+        if same_job:
+            return "requeued", f"resumes from step {ckpt}" if ckpt is not None else "restarts"
+        return "pending", f"resumes from step {ckpt}" if ckpt is not None else ""
+    if sched in SLURM_RUNNING:
+        if s == "running" and (same_job or not job):
+            return "running", ""
+        if s == "interrupted" and same_job:
+            return "requeued", "restarting"
+        return "pending", "job started, run not yet" if job and job.get("kind") != "local" else "waits for its turn"
+    if sched:
+        note = f"resumes from step {ckpt}" if ckpt is not None else "starts afresh"
+        if sched.startswith("CANCELLED"):
+            return "cancelled", note
+        if sched in ("TIMEOUT", "DEADLINE"):
+            return "timeout", note
+        if sched in SLURM_FAILED:
+            return "failed", f"job {sched}"
+        if sched == "PREEMPTED":
+            return "interrupted", f"preempted, not requeued; {note}"
+    if s in ("running", "interrupted"):
+        note = f"resumes from step {ckpt}" if ckpt is not None else "starts afresh"
+        return "interrupted", (st.get("error") or "no live job") + f"; {note}"
+    return "not started", ""
+
+
+@dataclass
+class Row:
+    index: int
+    label: str
+    path: str
+    state: str
+    step: int
+    total_steps: int
+    job: str
+    resumes: int
+    note: str
+
+
+def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[Row]:
+    manifest = manifest or load_manifest(sweep_dir)
+    jobs = latest_jobs(manifest)
+    statuses = {i: RunDir(Path(r["path"])).status() for i, r in enumerate(manifest["runs"])}
+    queried: list[dict[str, Any]] = list(jobs.values())
+    for i, st in statuses.items():
+        if st and isinstance(st.get("job"), dict) and st["job"].get("kind") in ("slurm", "local"):
+            queried.append(st["job"])
+    sched = job_states(queried)
+    rows = []
+    for i, run in enumerate(manifest["runs"]):
+        st, mjob = statuses[i], jobs.get(i)
+        sjob = st.get("job") if st and isinstance(st.get("job"), dict) and st["job"].get("job_id") else None
+        ms = sched.get((mjob.get("kind"), str(mjob.get("job_id")))) if mjob else None
+        ss = sched.get((sjob.get("kind"), str(sjob.get("job_id")))) if sjob else None
+        if _active(ms) or not _active(ss):
+            job, state = (mjob, ms) if mjob else (sjob, ss)
+        else:
+            job, state = sjob, ss
+        label, note = classify(st, job, state)
+        total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
+        step = int((st or {}).get("step") or 0)
+        rows.append(Row(i, run.get("label", run["path"]), run["path"], label, max(step, 0), total,
+                        str((job or {}).get("job_id", "")), int((st or {}).get("resumes") or 0), note))
+    return rows
+
+
+def counts(rows: list[Row]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r.state] = out.get(r.state, 0) + 1
+    return {k: out[k] for k in ORDER if k in out}
+
+
+def summary_line(rows: list[Row]) -> str:
+    c = ", ".join(f"{v} {k}" for k, v in counts(rows).items())
+    steps = sum(r.step for r in rows)
+    total = sum(r.total_steps for r in rows)
+    pct = f" | {100 * steps / total:.0f}% of known steps" if total else ""
+    return f"[{time.strftime('%H:%M:%S')}] {len(rows)} runs: {c}{pct}"
+
+
+def format_table(rows: list[Row]) -> str:
+    head = ["#", "run", "state", "progress", "job", "resumed", "note"]
+    body = []
+    for r in rows:
+        prog = f"{r.step}/{r.total_steps} ({100 * r.step / r.total_steps:.0f}%)" if r.total_steps else "-"
+        body.append([str(r.index), r.label, r.state, prog, r.job or "-", str(r.resumes), r.note])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    widths[-1] = len(head[-1])
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)).rstrip() for b in body]
+    return "\n".join(lines)
+
+
+def all_final(rows: list[Row]) -> bool:
+    return all(r.state in FINAL for r in rows)
+
+
+def watch(sweep_dir: Path, interval: float = 10.0, timeout: float | None = None, live: bool | None = None,
+          before_poll=None, out=sys.stdout) -> list[Row]:
+    """Poll until every run is final; redraw the table on a terminal, else print a line per change."""
+    live = out.isatty() if live is None else live
+    start, last = time.time(), ""
+    while True:
+        if before_poll:
+            before_poll()
+        rows = sweep_rows(sweep_dir)
+        line = summary_line(rows)
+        if live:
+            out.write("\033[2J\033[H" + format_table(rows) + "\n\n" + line + "\n")
+            out.flush()
+        elif line.split("] ", 1)[1] != last:
+            print(line, file=out, flush=True)
+            last = line.split("] ", 1)[1]
+        if all_final(rows):
+            return rows
+        if timeout is not None and time.time() - start > timeout:
+            raise TimeoutError(f"sweep {sweep_dir} not finished after {timeout:.0f}s: {line}")
+        time.sleep(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.status", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", help="<runs_dir>/sweeps/<id>, or a runs_dir (its latest sweep)")
+    parser.add_argument("--wait", action="store_true", help="block until every run is in a final state")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between polls with --wait")
+    parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args(argv)
+    try:
+        sweep_dir = resolve_sweep_dir(args.sweep_dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.wait:
+        try:
+            quiet = open(os.devnull, "w") if args.json else sys.stdout
+            rows = watch(sweep_dir, args.interval, args.timeout, live=sys.stdout.isatty() and not args.json, out=quiet)
+        except TimeoutError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except KeyboardInterrupt:
+            return 130
+    else:
+        rows = sweep_rows(sweep_dir)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=1))
+    else:
+        print(f"sweep {sweep_dir}")
+        print(format_table(rows))
+        print(summary_line(rows))
+        failed = [r for r in rows if r.state == "failed"]
+        for r in failed:
+            print(f"  failed: {r.label}: see {r.path}/status.json (traceback)")
+    if args.wait:
+        return 0 if all(r.state == "done" for r in rows) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

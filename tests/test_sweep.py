@@ -1,0 +1,161 @@
+"""Sweep logic without a cluster: Slurm options, array splitting, relaunch rules, status states."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import harness.run as run_mod
+import harness.sweep as sweep_mod
+from harness.config import ConfigError
+from harness.launchers import build_slurm_config, sbatch_parameters
+from harness.status import classify, sweep_rows
+
+BASE = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none"]
+
+
+def test_slurm_options_map_to_sbatch():
+    cfg = build_slurm_config({
+        "partition": "gpu", "timeout_min": 240, "gpus_per_task": 1, "cpus_per_task": 8, "mem_gb": 32,
+        "account": "rl", "qos": "high", "constraint": "a100", "setup": ["module load cuda/12.4"],
+        "sbatch_lines": ["--reservation=mine", "#SBATCH --exclusive"], "additional_parameters": {"mail-type": "END"},
+        "array_parallelism": 16, "signal_delay_s": 180,
+    })
+    p = sbatch_parameters(cfg)
+    assert p["partition"] == "gpu" and p["time"] == 240 and p["gpus_per_task"] == 1 and p["cpus_per_task"] == 8
+    assert p["mem"] == "32G" and p["account"] == "rl" and p["qos"] == "high" and p["constraint"] == "a100"
+    assert p["setup"] == ["module load cuda/12.4"] and p["array_parallelism"] == 16 and p["signal_delay_s"] == 180
+    assert p["additional_parameters"] == {"mail-type": "END", "reservation": "mine", "exclusive": True}
+    # the sbatch file submitit would write
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    text = _make_sbatch_string(command="python x", folder="/tmp/x", map_count=40, **p)
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=240", "#SBATCH --gpus-per-task=1", "#SBATCH --mem=32G",
+                 "#SBATCH --reservation=mine", "#SBATCH --exclusive", "#SBATCH --array=0-39%16",
+                 "#SBATCH --signal=USR2@180", "module load cuda/12.4"):
+        assert line in text, line
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["launcher=slurm", "slurm.partion=gpu"], "unknown config key 'slurm.partion'"),
+        (["launcher=slurm", "slurm.timeout_min=abc"], "bad value 'abc' for slurm.timeout_min"),
+        (["launcher=slurm", "slurm_array_parallelism=0"], "slurm.array_parallelism must be at least 1"),
+        (["launcher=slurm", "slurm.sbatch_lines=[reservation]"], "bad slurm.sbatch_lines entry"),
+        (["slurm.partition=gpu"], "add launcher=slurm"),
+        (["launcher=slurm", "retry_failed=maybe"], "bad value 'maybe' for retry_failed"),
+    ],
+)
+def test_bad_slurm_options_fail_with_one_line(tmp_path, args, needle):
+    proc = subprocess.run([sys.executable, "-m", "harness.sweep", *BASE, f"runs_dir={tmp_path}", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+
+
+class FakeJob:
+    def __init__(self, job_id):
+        self.job_id = job_id
+
+
+class FakeExecutor:
+    """Records map_array calls; job ids like Slurm's (<array>_<task>, a plain id for one task)."""
+
+    def __init__(self):
+        self.arrays = []
+
+    def map_array(self, fn, groups):
+        self.arrays.append((fn, groups))
+        aid = 1000 + len(self.arrays)
+        return [FakeJob(f"{aid}_{k}" if len(groups) > 1 else str(aid)) for k in range(len(groups))]
+
+
+def test_array_is_split_at_max_array_size_and_packs_runs(tmp_path, monkeypatch):
+    ex = FakeExecutor()
+    monkeypatch.setattr(sweep_mod, "make_executor", lambda *a, **k: ex)
+    monkeypatch.setattr(sweep_mod, "cluster_max_array_size", lambda: 3)
+    args = [*BASE, "seeds=7", "launcher=slurm", f"runs_dir={tmp_path}", "runs_per_job=2", "slurm.cpus_per_task=4"]
+    assert sweep_mod.main(args) == 0  # returns at once
+    # 7 runs, 2 per job -> 4 jobs; MaxArraySize 3 -> arrays of 3 and 1 task
+    assert [len(groups) for _, groups in ex.arrays] == [3, 1]
+    assert [len(g) for g in ex.arrays[0][1]] == [2, 2, 2] and [len(g) for g in ex.arrays[1][1]] == [1]
+    fn = ex.arrays[0][0]
+    assert fn.parallel  # packed runs run at once
+    assert all(ov["threads"] == 2 for g in ex.arrays[0][1] for ov in g)  # cpus_per_task / runs_per_job
+    (sweep_dir,) = (tmp_path / "sweeps").iterdir()
+    manifest = json.loads((sweep_dir / "manifest.json").read_text())
+    assert len(manifest["runs"]) == 7
+    (launch,) = manifest["launches"]
+    assert [j["job_id"] for j in launch["jobs"]] == ["1001_0", "1001_1", "1001_2", "1002"]
+    assert launch["jobs"][0] == {"job_id": "1001_0", "array_job_id": "1001", "array_task_id": 0, "runs": [0, 1]}
+    assert launch["slurm"]["cpus_per_task"] == 4
+
+
+def test_relaunch_rules(tmp_path, monkeypatch):
+    """Done runs are skipped, failed ones rerun only with retry_failed=true, interrupted ones resume."""
+    calls = []
+
+    def fake_train(resolved, rundir, **kw):
+        calls.append(resolved.run.seed)
+        if resolved.run.seed == 2 and not fail_fixed:
+            raise RuntimeError("seed 2 crashes")
+        return []
+
+    fail_fixed = False
+    monkeypatch.setattr(run_mod, "train", fake_train)
+    args = [*BASE, "seeds=3", "launcher=debug", f"runs_dir={tmp_path}"]
+    assert sweep_mod.main(args) == 1  # one run failed
+    assert sorted(calls) == [1, 2, 3]
+    (sweep_dir,) = (tmp_path / "sweeps").iterdir()
+    states = {r.label.split()[-1]: r.state for r in sweep_rows(sweep_dir)}
+    assert states == {"1": "done", "2": "failed", "3": "done"}
+    rows = sweep_rows(sweep_dir)
+    assert "seed 2 crashes" in rows[1].note
+
+    calls.clear()
+    fail_fixed = True
+    assert sweep_mod.main(args) == 1  # still failed: not rerun without retry_failed
+    assert calls == []
+    assert sweep_mod.main([*args, "retry_failed=true"]) == 0
+    assert calls == [2]
+    assert all(r.state == "done" for r in sweep_rows(sweep_dir))
+    failed_attempt = json.loads(Path(rows[1].path, "attempts", "1", "status.json").read_text())
+    assert failed_attempt["state"] == "failed" and "Traceback" in failed_attempt["traceback"]
+    manifest = json.loads((sweep_dir / "manifest.json").read_text())
+    assert [len(l["jobs"]) for l in manifest["launches"]] == [3, 0, 1]
+
+
+def test_status_states():
+    job = {"kind": "slurm", "job_id": "7_1"}
+    mine = {"job": {"kind": "slurm", "job_id": "7_1"}}
+    assert classify(None, job, "PENDING")[0] == "pending"
+    assert classify({"state": "running", **mine}, job, "RUNNING")[0] == "running"
+    assert classify(None, job, "RUNNING")[0] == "pending"  # packed/chained: the job runs, this run not yet
+    # stopped at an episode end, requeued by submitit: the same job is pending again
+    assert classify({"state": "interrupted", "checkpoint_step": 500, **mine}, job, "PENDING") == ("requeued", "resumes from step 500")
+    assert classify({"state": "running", **mine}, job, "CANCELLED by 0")[0] == "cancelled"
+    assert classify({"state": "running", **mine}, job, "TIMEOUT")[0] == "timeout"
+    assert classify({"state": "running", **mine}, job, "OUT_OF_MEMORY") == ("failed", "job OUT_OF_MEMORY")
+    assert classify({"state": "failed", "error": "ValueError: x", **mine}, job, "FAILED") == ("failed", "ValueError: x")
+    # a failed run is failed even if its (packed) job is still running; a done run is done whatever the job
+    assert classify({"state": "failed", "error": "E", **mine}, job, "RUNNING")[0] == "failed"
+    assert classify({"state": "done", **mine}, job, "RUNNING")[0] == "done"
+    # no live job (killed, Ctrl-C, sacct has no record)
+    assert classify({"state": "running", "checkpoint_step": 1000}, None, None)[0] == "interrupted"
+    assert classify(None, None, None)[0] == "not started"
+
+
+def test_status_command_on_a_runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_mod, "train", lambda *a, **k: [])
+    assert sweep_mod.main([*BASE, "seeds=2", "launcher=debug", f"runs_dir={tmp_path}"]) == 0
+    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 runs: 2 done" in proc.stdout and "seed 2" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path), "--wait", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and [r["state"] for r in json.loads(proc.stdout)] == ["done", "done"]
+    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no sweep manifest" in proc.stderr
