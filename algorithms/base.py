@@ -58,6 +58,10 @@ class Algorithm(abc.ABC):
     def update(self, step: int) -> dict[str, float]:
         """Learn after environment step ``step`` (called every step from ``seed_steps`` on)."""
 
+    def not_ready_to_evaluate(self) -> str | None:
+        """Why evaluating now would be meaningless (None: ready). The trainer skips such evals."""
+        return None
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.modules_for_count() if p.requires_grad)
 

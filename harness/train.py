@@ -126,6 +126,10 @@ def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rn
         rundir.rewrite_evals(all_rows)  # drops rows an interrupted attempt wrote after the checkpoint
 
     def do_eval(step: int) -> None:
+        reason = agent.not_ready_to_evaluate()
+        if reason:  # e.g. the score-only policy before its network was ever trained
+            print(f"[{run.task} {run.algo} seed {run.seed}] no evaluation at step {step}: {reason}", flush=True)
+            return
         episodes = evaluate(agent, eval_env, task.episode_length)
         rows = [
             {

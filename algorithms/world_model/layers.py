@@ -19,6 +19,19 @@ def _mish_formula(x: torch.Tensor) -> torch.Tensor:
 
 
 _compiled_mish = None
+#: Dynamo recompiles the kernel for each new global state (torch thread count, grad mode); past
+#: its recompile limit (8) it silently runs the eager formula, whose rounding differs from the
+#: fused kernel's, so one process that runs several configurations (tests, in-process sweeps)
+#: would stop being bit-reproducible. A few dozen variants are cheap.
+_RECOMPILE_LIMIT = 64
+
+
+def _raise_recompile_limit() -> None:
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), _RECOMPILE_LIMIT))
 
 
 def fast_mish(x: torch.Tensor) -> torch.Tensor:
@@ -33,6 +46,7 @@ def fast_mish(x: torch.Tensor) -> torch.Tensor:
         _compiled_mish = F.mish
         if os.environ.get("MBDPO_COMPILE", "1") != "0":
             try:
+                _raise_recompile_limit()
                 candidate = torch.compile(_mish_formula, dynamic=True)
                 candidate(torch.zeros(2, 3))
                 _compiled_mish = candidate
