@@ -42,6 +42,8 @@ from harness.config import ConfigError, _merge
 
 #: exit codes of a packed run's worker process
 EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_BUSY = 0, 1, 3, 4
+#: a job waits this long for an earlier process of the same run (being killed) to let go of it
+LOCK_WAIT_S = 120.0
 
 
 @dataclass
@@ -211,7 +213,7 @@ class RunJob(submitit.helpers.Checkpointable):
         results, preempted, failures = [], [], []
         for ov in runs:
             try:
-                results.append(execute(ov))
+                results.append(execute(ov, lock_wait_s=LOCK_WAIT_S))
             except Preempted as exc:
                 preempted.append(exc)
                 break  # the rest of the group runs after the requeue
@@ -270,7 +272,7 @@ def worker_main(argv: list[str]) -> int:
     signal.signal(_preempt_signal(), lambda s, f: request_stop(f"{signal.Signals(s).name} received"))
     signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" else signal.SIG_DFL)
     try:
-        execute(overrides)
+        execute(overrides, lock_wait_s=LOCK_WAIT_S)
     except Preempted:
         return EXIT_PREEMPTED
     except RunBusyError as exc:

@@ -85,12 +85,12 @@ def truncate_train_logs(train_dir: Path, step: int) -> None:
         atomic_write_text(path, "".join(keep))
 
 
-def execute(overrides: dict[str, Any], verbose: bool = True) -> dict[str, Any]:
+def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
     """Run, resume or skip one configured run; returns {"state", "path", "final_score", ...}.
 
     Raises :class:`~harness.checkpoint.Preempted` when a stop was requested (the checkpoint is
     saved; status "interrupted"), :class:`~harness.rundir.RunBusyError` when another live process
-    works on the same run, and re-raises any training error after recording it (status "failed")."""
+    works on the same run (after waiting ``lock_wait_s`` for it to end), and re-raises any training error after recording it (status "failed")."""
     from harness.launchers import job_identity
 
     resolved = resolve_run(overrides)
@@ -102,7 +102,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True) -> dict[str, Any]:
         say(f"[skip] {path} is already done")
         return {"state": "done", "path": str(path), "skipped": True}
     job = job_identity()
-    with rundir.lock(owner=job):
+    with rundir.lock(owner=job, wait_s=lock_wait_s):
         if rundir.state() == "done":  # finished by another process while we waited for nothing
             say(f"[skip] {path} is already done")
             return {"state": "done", "path": str(path), "skipped": True}

@@ -122,22 +122,30 @@ class RunDir:
             self.eval_path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
-    def lock(self, owner: dict[str, Any] | None = None) -> Iterator[None]:
-        """Hold ``.lock`` exclusively while working here; RunBusyError if a live process holds it.
+    def lock(self, owner: dict[str, Any] | None = None, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold ``.lock`` exclusively while working here; RunBusyError if a live process still holds
+        it after ``wait_s`` seconds (e.g. a cancelled job's process that is still being killed).
         (flock: released when the holder dies. Where the file system has no locks, it is skipped.)"""
         import fcntl
+        import time
 
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-                raise RunBusyError(f"{self.path} is in use by another process ({holder or 'unknown'})") from None
-            except OSError as exc:
-                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(1.0)
+                        continue
+                    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                    raise RunBusyError(f"{self.path} is in use by another process ({holder or 'unknown'})") from None
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                        raise
+                break
             info = {"host": socket.gethostname(), "pid": os.getpid(), "since": now(), **(owner or {})}
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode(), 0)
