@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,42 +38,12 @@ CHECKPOINT = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
-class Preempted(Exception):
-    """The run saved a checkpoint at ``step`` and stopped because a stop was requested."""
-
-    def __init__(self, step: int, reason: str = "stop requested") -> None:
-        super().__init__(f"{reason}: checkpoint saved at step {step}")
-        self.step = step
-        self.reason = reason
-
-
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be written or does not fit the run."""
 
 
-# --- stop requests ------------------------------------------------------------------------------
-_STOP = threading.Event()
-_STOP_REASON: list[str] = []
-
-
-def request_stop(reason: str = "stop requested") -> None:
-    """Ask the training loop to checkpoint at its next episode boundary and raise Preempted.
-    Safe to call from a signal handler."""
-    _STOP_REASON[:] = [reason]
-    _STOP.set()
-
-
-def stop_requested() -> bool:
-    return _STOP.is_set()
-
-
-def stop_reason() -> str:
-    return _STOP_REASON[0] if _STOP_REASON else "stop requested"
-
-
-def clear_stop() -> None:
-    _STOP.clear()
-    _STOP_REASON.clear()
+# Stop requests live in harness.stop (no torch import: the Slurm job installs its handler early).
+from harness.stop import Preempted, clear_stop, request_stop, stop_reason, stop_requested  # noqa: E402,F401
 
 
 # --- random states -------------------------------------------------------------------------------

@@ -37,8 +37,10 @@ from typing import Any, Optional
 import submitit
 from omegaconf import OmegaConf
 
-from harness.checkpoint import Preempted, clear_stop, request_stop
-from harness.config import ConfigError, _merge
+# Only light imports at module level: unpickling RunJob in a Slurm job must not load torch, so
+# that submitit's signal handler is installed within a second of the job's start (a time-limit
+# signal that arrives earlier would kill the job instead of requeueing it).
+from harness.stop import Preempted, clear_stop, request_stop
 
 #: exit codes of a packed run's worker process
 EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_BUSY = 0, 1, 3, 4
@@ -75,6 +77,8 @@ SLURM_KEYS = [f.name for f in dataclasses.fields(SlurmConfig)]
 
 def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
     """``{"partition": "gpu", ...}`` (already without the ``slurm.`` prefix) -> SlurmConfig."""
+    from harness.config import ConfigError, _merge
+
     cfg = OmegaConf.to_object(_merge(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
     for key in ("timeout_min", "array_parallelism", "runs_per_job", "max_requeues"):
         if getattr(cfg, key) < 1:
@@ -305,6 +309,8 @@ def job_identity() -> dict[str, Any]:
 # --- executors -----------------------------------------------------------------------------------
 def make_executor(launcher: str, folder: Path, slurm: SlurmConfig | None = None, local_timeout_min: int = 7 * 24 * 60,
                   signal_delay_s: int = 120) -> submitit.Executor:
+    from harness.config import ConfigError
+
     if launcher == "debug":
         return submitit.DebugExecutor(folder=folder)
     if launcher == "local":
