@@ -1,9 +1,11 @@
-"""Figures: sample efficiency (IQM vs environment steps) and aggregate-metric intervals.
+"""Figures: aggregate intervals, performance profiles, probability of improvement, sample
+efficiency and per-task scores (seaborn styling on matplotlib).
 
 Figures are built on ``matplotlib.figure.Figure`` (Agg canvas) rather than pyplot, so importing
 this module never changes the global matplotlib backend and works without a display. Colours
-come from :func:`algo_palette`, keyed by the sorted algo labels, so an algo has the same colour
-in every figure of one report.
+come from :func:`algo_palette`, keyed by every algo label of one report (sorted), so an algo has the
+same colour in every figure of that report. Published baselines (``... (published)``) are drawn
+with dashed lines and hatched bars, so they cannot be mistaken for our own runs.
 """
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analysis.aggregates import METRIC_TITLES, METRICS
+from analysis.table import is_published
 
 Colour = tuple[float, float, float]
 _STYLE = "whitegrid"
+_CONTEXT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
+SCORE_LABEL = "Normalised score (0-100)"
 
 
 def algo_palette(labels: Iterable[str]) -> dict[str, Colour]:
@@ -28,29 +33,38 @@ def algo_palette(labels: Iterable[str]) -> dict[str, Colour]:
     return dict(zip(labels, colours))
 
 
+def line_style(label: str) -> str:
+    return "--" if is_published(label) else "-"
+
+
+def hatch(label: str) -> str | None:
+    return "///" if is_published(label) else None
+
+
 def plot_sample_efficiency(
     curves: pd.DataFrame,
     palette: Mapping[str, Colour] | None = None,
     *,
     title: str | None = None,
     ylabel: str = "IQM normalised score (0-100)",
+    step: int | None = None,
 ) -> Figure:
     """IQM score vs environment steps with a shaded confidence band, one line per algo.
 
     ``curves`` has the columns algo, step, value, ci_low, ci_high
-    (:func:`analysis.aggregates.iqm_curves`).
+    (:func:`analysis.aggregates.iqm_curves`); ``step`` marks the step the aggregates compare at.
     """
     palette = dict(palette or algo_palette(curves["algo"]))
-    with sns.axes_style(_STYLE):
-        fig = _figure(figsize=(6.4, 4.2))
-        ax = fig.add_subplot()
+    fig, ax = _single(figsize=(7.0, 4.4))
     for label, rows in curves.groupby("algo", sort=True):
         rows = rows.sort_values("step")
         colour = palette[label]
-        ax.plot(rows["step"], rows["value"], color=colour, marker="o", markersize=3, linewidth=2,
-                label=label)
+        ax.plot(rows["step"], rows["value"], color=colour, linestyle=line_style(label), marker="o",
+                markersize=3, linewidth=2, label=label)
         ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.2,
                         linewidth=0)
+    if step is not None:
+        ax.axvline(step, color="0.3", linestyle=":", linewidth=1.2, label=f"compared at {step:,}")
     ax.set_xlabel("Environment steps")
     ax.set_ylabel(ylabel)
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
@@ -75,8 +89,8 @@ def plot_aggregates(
     """
     labels = sorted(aggregates["algo"].unique())
     palette = dict(palette or algo_palette(labels))
-    with sns.axes_style(_STYLE):
-        fig = _figure(figsize=(3.0 * len(metrics), 0.5 * len(labels) + 1.4))
+    with sns.axes_style(_STYLE), sns.plotting_context(rc=_CONTEXT):
+        fig = _figure(figsize=(3.0 * len(metrics) + 1.5, 0.5 * len(labels) + 1.4))
         axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
         rows = aggregates[aggregates["metric"] == metric].set_index("algo")
@@ -85,7 +99,7 @@ def plot_aggregates(
                 continue
             row = rows.loc[label]
             ax.barh(y, row["ci_high"] - row["ci_low"], left=row["ci_low"], height=0.6,
-                    color=palette[label], alpha=0.75)
+                    color=palette[label], alpha=0.75, hatch=hatch(label), edgecolor="white")
             ax.vlines(row["value"], y - 0.3, y + 0.3, color="black", linewidth=2)
         title = METRIC_TITLES.get(metric, metric)
         ax.set_title(title + (" (lower is better)" if metric == "optimality_gap" else ""), fontsize=10)
@@ -93,6 +107,66 @@ def plot_aggregates(
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(range(len(labels)), labels)
     axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_performance_profiles(profiles: pd.DataFrame, palette: Mapping[str, Colour] | None = None) -> Figure:
+    """Fraction of runs with score > tau vs tau, with CI bands (columns algo, tau, value, ci_low, ci_high)."""
+    palette = dict(palette or algo_palette(profiles["algo"]))
+    fig, ax = _single(figsize=(7.0, 4.4))
+    for label, rows in profiles.groupby("algo", sort=True):
+        colour = palette[label]
+        ax.plot(rows["tau"], rows["value"], color=colour, linestyle=line_style(label), linewidth=2, label=label)
+        ax.fill_between(rows["tau"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.2, linewidth=0)
+    ax.set_xlabel(r"Normalised score threshold $\tau$")
+    ax.set_ylabel(r"Fraction of runs with score > $\tau$")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 1.02)
+    if len(profiles):
+        ax.legend(frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_improvement(poi: pd.DataFrame, palette: Mapping[str, Colour] | None = None) -> Figure:
+    """P(X > Y) per pair: the point estimate (tick) and its CI (bar, in X's colour); 0.5 = no difference."""
+    palette = dict(palette or algo_palette([*poi["x"], *poi["y"]]))
+    fig, ax = _single(figsize=(7.0, 0.55 * max(len(poi), 1) + 1.3))
+    names = []
+    for i, row in enumerate(poi.itertuples(index=False)):
+        ax.barh(i, row.ci_high - row.ci_low, left=row.ci_low, height=0.6, color=palette[row.x],
+                alpha=0.75, hatch=hatch(row.x), edgecolor="white")
+        ax.vlines(row.value, i - 0.3, i + 0.3, color="black", linewidth=2)
+        names.append(f"P({row.x} > {row.y})")
+    ax.axvline(0.5, color="0.3", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Probability of improvement")
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_task(per_task: pd.DataFrame) -> Figure:
+    """Heatmap of the mean score per task (rows) and algo (columns), 0-100, annotated."""
+    grid = per_task.pivot(index="task", columns="algo", values="mean")
+    grid = grid.reindex(sorted(grid.index), axis=0).reindex(sorted(grid.columns), axis=1)
+    height = 0.28 * len(grid.index) + 1.8
+    width = 1.1 * len(grid.columns) + 3.0
+    with sns.axes_style("white"), sns.plotting_context(rc=_CONTEXT):
+        fig = _figure(figsize=(width, height))
+        ax = fig.add_subplot()
+        sns.heatmap(grid, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=len(grid.index) <= 60,
+                    fmt=".0f", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                    cbar_kws={"label": "Mean normalised score"}, mask=grid.isna())
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", labelrotation=30)
+    for text in ax.get_xticklabels():
+        text.set_horizontalalignment("right")
+    ax.set_title("Per-task mean score (blank: no runs)")
     fig.tight_layout()
     return fig
 
@@ -107,6 +181,13 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", 
         fig.savefig(target, dpi=150, bbox_inches="tight")
         written.append(target)
     return written
+
+
+def _single(figsize: tuple[float, float]):
+    with sns.axes_style(_STYLE), sns.plotting_context(rc=_CONTEXT):
+        fig = _figure(figsize=figsize)
+        ax = fig.add_subplot()
+    return fig, ax
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:

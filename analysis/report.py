@@ -1,39 +1,45 @@
-"""Benchmark report: ``python -m analysis.report RUNS_DIR --out DIR [--step N] [--reps N] [--seed N]``.
+"""Benchmark report: ``python -m analysis.report [RUNS_DIR] --out DIR [--suite S] [--step N]
+[--last-k K] [--baselines DIR ...] [--pair X Y ...] [--algos PATTERN ...] [--reps N] [--seed N]``.
 
 Writes into DIR:
 
-* ``aggregates.csv``: algo, metric, value, ci_low, ci_high (IQM, median, mean, optimality gap
-  with stratified-bootstrap 95% CIs, see :mod:`analysis.aggregates`);
-* ``per_task.csv``: algo, task, runs, mean, std of the score at the step used;
-* ``sample_efficiency.png`` / ``.svg`` (IQM vs environment steps, 95% CI band) and its data
-  ``sample_efficiency.csv``; ``aggregates.png`` / ``.svg`` (the four metrics with CIs);
-* ``report.md``: what was compared, the step used, runs and tasks per algo, the tables, the
-  figures, and the runs that failed, are still running or have no evaluation.
+* ``report.html``: one self-contained page (figures embedded, tables, every run's config and
+  commit, what was missing); ``report.md``: the same in Markdown, linking the figures;
+* ``aggregates.csv``: algo, metric, value, ci_low, ci_high (IQM, median, mean, optimality gap with
+  stratified-bootstrap 95% CIs on the compared tasks; :mod:`analysis.aggregates`);
+* ``probability_of_improvement.csv``, ``performance_profiles.csv``, ``sample_efficiency.csv``,
+  ``per_task.csv``, ``results.csv`` (the tidy table: one row per evaluation), ``missing.csv``
+  (everything left out, and why), ``runs.csv`` (each run's commit);
+* figures as PNG and SVG: ``aggregates``, ``performance_profiles``, ``probability_of_improvement``,
+  ``sample_efficiency``, ``per_task``.
 
 Bad arguments or unusable results print one line ``analysis.report: error: ...`` and exit with
-status 2 (no traceback).
+status 2 (no traceback). Files that cannot be used print ``analysis.report: warning: ...`` naming
+them, and the report is still made from the rest.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from analysis.aggregates import (
-    DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES, METRICS, OPTIMALITY_GAP_GAMMA,
-    compute_aggregates, iqm_curves,
-)
+from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES, METRICS
 from analysis.errors import AnalysisError, ResultsWarning
-from analysis.figures import algo_palette, plot_aggregates, plot_sample_efficiency, save_figure
-from analysis.markdown import markdown_table
-from analysis.results import check_runs_dir, load_results, load_statuses
-from analysis.scores import eval_scores, score_curves, score_matrices, select_step
+from analysis.figures import (
+    plot_aggregates, plot_improvement, plot_per_task, plot_performance_profiles, plot_sample_efficiency,
+    save_figure,
+)
+from analysis.htmlpage import render_html
+from analysis.markdown import render_markdown
+from analysis.narrative import build_document
+from analysis.pipeline import Analysis, Settings, analyse
+from analysis.settings import load_config
 
 PROG = "analysis.report"
 
@@ -43,238 +49,97 @@ class Report:
     """What :func:`write_report` computed and wrote."""
 
     out_dir: Path
-    step: int
-    tasks: list[str]
-    aggregates: pd.DataFrame
-    per_task: pd.DataFrame
+    analysis: Analysis
     files: list[Path] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def step(self) -> int:
+        return self.analysis.selection.step
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.analysis.comparison.tasks
+
+    @property
+    def aggregates(self) -> pd.DataFrame:
+        return self.analysis.aggregates
+
+    @property
+    def per_task(self) -> pd.DataFrame:
+        return self.analysis.per_task
+
+    @property
+    def issues(self) -> pd.DataFrame:
+        return self.analysis.issues
 
 
 def write_report(
-    runs_dir: str | Path,
+    runs_dir: str | Path | None,
     out_dir: str | Path,
     *,
-    step: int | None = None,
-    reps: int = DEFAULT_REPS,
-    curve_reps: int | None = None,
-    seed: int | None = 0,
-    task_bootstrap: bool = False,
+    baselines: Sequence[str | Path] = (),
+    command: str | None = None,
+    settings: Settings | None = None,
+    **options,
 ) -> Report:
-    """Analyse ``runs_dir`` and write the report files into ``out_dir`` (created if needed).
+    """Analyse ``runs_dir`` (and ``baselines``) and write the report files into ``out_dir``.
 
-    ``curve_reps`` (bootstrap replications per curve) defaults to ``min(reps, 2000)``. Files
-    skipped while loading are re-issued as warnings and listed in the report. Raises
-    :class:`AnalysisError` if the results cannot be analysed.
+    ``options`` are :class:`~analysis.pipeline.Settings` fields (step, reps, seed, ...) when no
+    ``settings`` is given. Raises :class:`AnalysisError` if nothing can be analysed.
     """
-    runs_dir = check_runs_dir(runs_dir)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AnalysisError(f"output path is not a directory: {out_dir}")
-    curve_reps = min(reps, DEFAULT_CURVE_REPS) if curve_reps is None else curve_reps
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        table = load_results(runs_dir)
-        statuses = load_statuses(runs_dir)
-    for w in caught:  # re-issue for the caller, keeping each warning's category
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
-
-    matrices, tasks, step_used = score_matrices(table, step)
-    selected, _ = select_step(eval_scores(table), step)
-    aggregates = compute_aggregates(matrices, reps=reps, seed=seed, task_bootstrap=task_bootstrap)
-    per_task = _per_task(matrices, tasks)
-    palette = algo_palette(matrices)
-
+    settings = settings or Settings(**options)
+    analysis = analyse(runs_dir, baselines, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(out_dir=out_dir, step=step_used, tasks=tasks, aggregates=aggregates,
-                    per_task=per_task, warnings=messages)
-    report.files.append(_write_csv(aggregates, out_dir / "aggregates.csv"))
-    report.files.append(_write_csv(per_task, out_dir / "per_task.csv"))
+    report = Report(out_dir=out_dir, analysis=analysis)
+    write = report.files.append
 
-    try:
-        curves, _ = score_curves(table)
-        curve_table = iqm_curves(curves, reps=curve_reps, seed=seed, task_bootstrap=task_bootstrap)
-        curve_error = None
-    except AnalysisError as exc:
-        curve_table, curve_error = None, str(exc)
-        warnings.warn(f"sample-efficiency figure skipped: {exc}", ResultsWarning, stacklevel=2)
-    if curve_table is not None:
-        report.files.append(_write_csv(curve_table, out_dir / "sample_efficiency.csv"))
-        report.files += save_figure(
-            plot_sample_efficiency(curve_table, palette, title=f"Sample efficiency ({len(tasks)} tasks)"),
-            out_dir / "sample_efficiency.png",
-        )
-    report.files += save_figure(plot_aggregates(aggregates, palette), out_dir / "aggregates.png")
+    write(_csv(analysis.aggregates, out_dir / "aggregates.csv"))
+    write(_csv(analysis.improvement, out_dir / "probability_of_improvement.csv"))
+    write(_csv(analysis.profiles, out_dir / "performance_profiles.csv"))
+    write(_csv(analysis.curves, out_dir / "sample_efficiency.csv"))
+    write(_csv(analysis.per_task, out_dir / "per_task.csv"))
+    write(_csv(analysis.tidy, out_dir / "results.csv"))
+    write(_csv(analysis.issues, out_dir / "missing.csv"))
+    write(_csv(analysis.provenance.drop(columns="config"), out_dir / "runs.csv"))
 
-    markdown = _markdown(
-        runs_dir=runs_dir, requested_step=step, step_used=step_used, tasks=tasks,
-        matrices=matrices, selected=selected, aggregates=aggregates, per_task=per_task,
-        statuses=statuses, messages=messages, curve_error=curve_error,
-        settings=dict(reps=reps, curve_reps=curve_reps, seed=seed, task_bootstrap=task_bootstrap),
-    )
-    (out_dir / "report.md").write_text(markdown)
-    report.files.append(out_dir / "report.md")
+    figures = _figures(analysis, out_dir, report.files)
+    document = build_document(analysis, figures, command)
+    (out_dir / "report.md").write_text(render_markdown(document))
+    write(out_dir / "report.md")
+    (out_dir / "report.html").write_text(render_html(document, out_dir))
+    write(out_dir / "report.html")
     return report
 
 
-def _per_task(matrices: dict[str, np.ndarray], tasks: list[str]) -> pd.DataFrame:
-    rows = []
-    for label in sorted(matrices):
-        for j, task in enumerate(tasks):
-            column = matrices[label][:, j]
-            std = float(np.std(column, ddof=1)) if len(column) > 1 else float("nan")
-            rows.append((label, task, len(column), float(np.mean(column)), std))
-    return pd.DataFrame(rows, columns=["algo", "task", "runs", "mean", "std"])
+def _figures(analysis: Analysis, out_dir: Path, files: list[Path]) -> set[str]:
+    palette = analysis.palette
+    made = {}
+    if len(analysis.aggregates):
+        made["aggregates"] = plot_aggregates(analysis.aggregates, palette)
+        made["performance_profiles"] = plot_performance_profiles(analysis.profiles, palette)
+    if len(analysis.curves):
+        made["sample_efficiency"] = plot_sample_efficiency(
+            analysis.curves, palette, step=analysis.selection.step,
+            title=f"Sample efficiency ({_count(len(analysis.comparison.tasks), 'task')})")
+    if len(analysis.improvement):
+        made["probability_of_improvement"] = plot_improvement(analysis.improvement, palette)
+    if len(analysis.per_task):
+        made["per_task"] = plot_per_task(analysis.per_task)
+    for name, fig in made.items():
+        files += save_figure(fig, out_dir / f"{name}.png")
+    return set(made)
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _csv(table: pd.DataFrame, path: Path) -> Path:
     table.to_csv(path, index=False)
     return path
-
-
-def _markdown(
-    *, runs_dir: Path, requested_step: int | None, step_used: int, tasks: list[str],
-    matrices: dict[str, np.ndarray], selected: pd.DataFrame, aggregates: pd.DataFrame,
-    per_task: pd.DataFrame, statuses: pd.DataFrame, messages: list[str], curve_error: str | None,
-    settings: dict,
-) -> str:
-    labels = sorted(matrices)
-    if requested_step is None:
-        step_text = f"last eval step common to all runs: **{step_used}**"
-    else:
-        used = selected["step"]
-        step_text = (f"requested step **{step_used}**; each run uses its nearest eval step at or "
-                     f"below it (steps used: {used.min()} to {used.max()})")
-    runs = pd.DataFrame([
-        {
-            "algo": label,
-            "runs per task": matrices[label].shape[0],
-            "tasks": matrices[label].shape[1],
-            "suites": ", ".join(sorted(selected.loc[selected["label"] == label, "suite"].unique())),
-            "seeds": ", ".join(map(str, sorted(selected.loc[selected["label"] == label, "seed"].unique()))),
-        }
-        for label in labels
-    ])
-    agg = aggregates.assign(
-        cell=[f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in
-              zip(aggregates["value"], aggregates["ci_low"], aggregates["ci_high"])]
-    ).pivot(index="algo", columns="metric", values="cell")[list(METRICS)]
-    agg = agg.rename(columns=METRIC_TITLES).reset_index()
-    tasks_table = per_task.assign(
-        cell=[f"{m:.1f}" + ("" if np.isnan(s) else f" ± {s:.1f}")
-              for m, s in zip(per_task["mean"], per_task["std"])]
-    ).pivot(index="task", columns="algo", values="cell").reset_index()
-
-    ci = "task-and-run" if settings["task_bootstrap"] else "stratified (runs within tasks)"
-    lines = [
-        "# Benchmark report",
-        "",
-        f"Results: `{runs_dir}`",
-        "",
-        f"Compared {len(labels)} algorithm(s) ({', '.join(f'`{l}`' for l in labels)}) "
-        f"on {len(tasks)} task(s) ({', '.join(tasks)}).",
-        "",
-        f"Step (environment steps): {step_text}.",
-        "",
-        "Scores are normalised to 0-100 (`configs/suites.yaml`); each run's score is the mean over "
-        "the episodes of one evaluation.",
-        "",
-        "## Runs",
-        "",
-        markdown_table(runs),
-        "",
-        "## Aggregate metrics",
-        "",
-        f"Point estimate [95% CI], {ci} bootstrap with {settings['reps']} replications, seed "
-        f"{settings['seed']} (rliable). Higher is better, except the optimality gap "
-        f"(threshold {OPTIMALITY_GAP_GAMMA:g}), where lower is better. Data: `aggregates.csv`.",
-        "",
-        markdown_table(agg),
-        "",
-    ]
-    few = [label for label in labels if matrices[label].shape[0] < 3]
-    if few:
-        lines += [
-            f"Note: {', '.join(f'`{l}`' for l in few)} {'has' if len(few) == 1 else 'have'} fewer "
-            "than 3 runs per task; a bootstrap over so few runs gives narrow, unreliable intervals "
-            "(a single run gives zero-width ones).",
-            "",
-        ]
-    lines += [
-        "![Aggregate metrics](aggregates.png)",
-        "",
-        "## Sample efficiency",
-        "",
-    ]
-    if curve_error is None:
-        lines += [
-            f"IQM score at each eval step common to all runs of an algorithm, with a 95% CI band "
-            f"({settings['curve_reps']} bootstrap replications). Data: `sample_efficiency.csv`.",
-            "",
-            "![Sample efficiency](sample_efficiency.png)",
-        ]
-    else:
-        lines += [f"Not drawn: {curve_error}"]
-    lines += [
-        "",
-        "## Per task",
-        "",
-        "Mean ± standard deviation over runs of the score at the step used. Data: `per_task.csv`.",
-        "",
-        markdown_table(tasks_table),
-        "",
-        "## Runs to check",
-        "",
-    ]
-    lines += _problem_lines(statuses, runs_dir, messages)
-    return "\n".join(lines) + "\n"
-
-
-def _problem_lines(statuses: pd.DataFrame, runs_dir: Path, messages: list[str]) -> list[str]:
-    """Runs that failed, are still running, or have no evaluation; and skipped files."""
-    lines: list[str] = []
-    if len(statuses):
-        problems = statuses[(statuses["state"] != "done") | (statuses["eval_rows"] == 0)]
-    else:
-        problems = statuses
-    if len(problems):
-        table = pd.DataFrame({
-            "run": [_relative(p, runs_dir) for p in problems["run_dir"]],
-            "state": problems["state"].to_numpy(),
-            "progress": [_progress(s, t) for s, t in zip(problems["step"], problems["total_steps"])],
-            "eval rows": problems["eval_rows"].to_numpy(),
-            "error": [_short(e) for e in problems["error"]],
-        })
-        lines += [markdown_table(table), ""]
-    elif len(statuses):
-        lines += [f"None: all {len(statuses)} run(s) with a status.json are done and have evaluations.", ""]
-    else:
-        lines += ["No status.json found, so run states are unknown.", ""]
-    if messages:
-        lines += ["Skipped while loading:", ""] + [f"- {m}" for m in messages] + [""]
-    return lines
-
-
-def _relative(path: str, root: Path) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _progress(step: object, total: object) -> str:
-    if step is pd.NA or step is None:
-        return ""
-    return f"{step}/{total}" if total is not pd.NA and total is not None else str(step)
-
-
-def _short(error: object, limit: int = 120) -> str:
-    if error is None or (isinstance(error, float) and np.isnan(error)):
-        return ""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _UsageError(Exception):
@@ -299,58 +164,100 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def parse_step(text: str) -> int:
+    """An environment step: ``1000000``, ``1e6``, ``1_000_000`` or ``2.5e5`` (a whole number >= 0)."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step such as 1000000 or 1e6, got {text!r}") from None
+    if not value.is_integer() or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 0, got {text!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
-    parser.add_argument("runs_dir", type=Path, help="results directory (docs/results-format.md)")
+    parser.add_argument("runs_dir", type=Path, nargs="?", default=None,
+                        help="our results directory (docs/results-format.md); optional with --baselines")
     parser.add_argument("--out", type=Path, required=True, help="directory for the report files")
-    parser.add_argument("--step", type=_int_at_least(0), default=None,
-                        help="compare at this env step (each run: nearest eval at or below); "
-                             "default: last eval step common to all runs")
+    parser.add_argument("--suite", default=None, help="only this suite's tasks (configs/suites.yaml)")
+    parser.add_argument("--step", type=parse_step, default=None,
+                        help="compare at this env step, e.g. 1e6 (each run: nearest eval at or below); "
+                             "default: the last step every compared run has reached")
+    parser.add_argument("--last-k", type=_int_at_least(1), default=None, metavar="K",
+                        help="score each run by the mean of its last K evals at or below the step")
+    parser.add_argument("--baselines", type=Path, action="append", default=[], metavar="DIR",
+                        help="published results (a checkout holding results/<algo>/<task>.csv); repeatable")
+    parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("X", "Y"),
+                        help="also compute P(X > Y) for these algorithm labels; repeatable")
+    parser.add_argument("--algos", nargs="+", default=[], metavar="PATTERN",
+                        help="only these algorithm labels (exact or fnmatch patterns, e.g. 'mbdpo*' "
+                             "'tdmpc2 (published)'); also lifts configs/analysis.yaml's baseline exclusions")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="analysis settings YAML (default configs/analysis.yaml)")
     parser.add_argument("--reps", type=_int_at_least(1), default=DEFAULT_REPS,
                         help=f"bootstrap replications for aggregate CIs (default {DEFAULT_REPS})")
-    parser.add_argument("--curve-reps", type=_int_at_least(1), default=None,
-                        help=f"bootstrap replications per curve (default min(reps, {DEFAULT_CURVE_REPS}))")
+    for name, what in (("curve", "per curve"), ("profile", "per performance profile"),
+                       ("poi", "per probability of improvement")):
+        parser.add_argument(f"--{name}-reps", type=_int_at_least(1), default=None,
+                            help=f"bootstrap replications {what} (default min(reps, {DEFAULT_CURVE_REPS}))")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--task-bootstrap", action="store_true",
-                        help="resample tasks as well as runs in the bootstrap")
+                        help="resample tasks as well as runs (rliable's task_bootstrap): intervals then "
+                             "also cover the choice of tasks; worth it with few tasks")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 usage or results error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        settings = Settings(
+            step=args.step, last_k=args.last_k, suite=args.suite, reps=args.reps,
+            curve_reps=args.curve_reps, profile_reps=args.profile_reps, poi_reps=args.poi_reps,
+            seed=args.seed, task_bootstrap=args.task_bootstrap, algos=tuple(args.algos),
+            pairs=tuple(tuple(p) for p in args.pair), config=load_config(args.config),
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = write_report(
-                args.runs_dir, args.out, step=args.step, reps=args.reps,
-                curve_reps=args.curve_reps, seed=args.seed, task_bootstrap=args.task_bootstrap,
-            )
+            report = write_report(args.runs_dir, args.out, baselines=args.baselines, settings=settings,
+                                  command=f"python -m {PROG} " + shlex.join(argv))
     except (_UsageError, AnalysisError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    for w in caught:  # skipped files etc. on one line each; other warnings as Python shows them
+    for w in caught:  # unusable files etc. on one line each; other warnings as Python shows them
         if issubclass(w.category, ResultsWarning):
             print(f"{PROG}: warning: {w.message}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for issue in report.analysis.requested_pair_issues:
+        print(f"{PROG}: warning: {issue.detail}", file=sys.stderr)
     _print_summary(report)
     return 0
 
 
 def _print_summary(report: Report) -> None:
-    agg = report.aggregates
-    labels = sorted(agg["algo"].unique())
-    runs = report.per_task.groupby("algo")["runs"].first()
-    print(f"Compared {len(labels)} algorithm(s) on {len(report.tasks)} task(s) at step {report.step}.")
-    width = max(len(l) for l in labels)
-    for label in labels:
-        rows = agg[agg["algo"] == label].set_index("metric")
-        cells = "  ".join(
-            f"{METRIC_TITLES[m]} {rows.at[m, 'value']:.1f} [{rows.at[m, 'ci_low']:.1f}, {rows.at[m, 'ci_high']:.1f}]"
-            for m in METRICS
-        )
-        print(f"  {label:<{width}}  ({runs[label]} runs/task)  {cells}")
+    a = report.analysis
+    agg = a.aggregates
+    print(f"Compared {len(a.comparison.labels)} algorithm(s) on {len(a.comparison.tasks)} shared task(s) "
+          f"at step {a.selection.step}.")
+    if len(agg):
+        labels = sorted(agg["algo"].unique())
+        width = max(len(l) for l in labels)
+        for label in labels:
+            rows = agg[agg["algo"] == label].set_index("metric")
+            runs = a.comparison.matrices[label].shape[0]
+            cells = "  ".join(
+                f"{METRIC_TITLES[m]} {rows.at[m, 'value']:.1f} [{rows.at[m, 'ci_low']:.1f}, {rows.at[m, 'ci_high']:.1f}]"
+                for m in METRICS
+            )
+            print(f"  {label:<{width}}  ({runs} runs/task)  {cells}")
+    for row in a.improvement.itertuples(index=False):
+        print(f"  P({row.x} > {row.y}) = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] on {row.tasks} task(s)")
+    if len(a.issues):
+        print(f"{len(a.issues)} item(s) missing or excluded: see 'Missing and excluded' in "
+              f"{report.out_dir / 'report.html'} (missing.csv)")
     print(f"Wrote {len(report.files)} file(s) to {report.out_dir}:")
     for path in report.files:
         print(f"  {path}")

@@ -12,10 +12,12 @@ import pytest
 from rliable import library as rly
 from rliable import metrics
 
+from analysis import issues as kinds
 from analysis.aggregates import METRICS, compute_aggregates, iqm_curves, seeded_global_rng
+from analysis.contract import check_score_matrix
 from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette
-from analysis.report import main
+from analysis.report import main, parse_step
 from analysis.results import RESULT_COLUMNS, load_results, load_statuses
 from analysis.scores import algo_label, score_curves, score_matrices
 
@@ -187,9 +189,9 @@ def test_runs_axis_first_and_tasks_sorted():
     # The swapped (tasks, runs) matrix would give median 36.7 and a wide CI.
     task_scores = {"t-d": 100.0, "t-a": 0.0, "t-c": 20.0, "t-b": 10.0}
     table = table_from({("a", t, s): {1000: v} for t, v in task_scores.items() for s in (0, 1, 2)})
-    matrices, tasks, step = score_matrices(table)
-    assert tasks == ["t-a", "t-b", "t-c", "t-d"] and step == 1000
-    matrix = matrices["a"]
+    result = score_matrices(table)
+    assert result.tasks == ["t-a", "t-b", "t-c", "t-d"] and result.step == 1000
+    matrix = result.matrices["a"]
     assert matrix.shape == (3, 4)
     np.testing.assert_array_equal(matrix, np.tile([0.0, 10.0, 20.0, 100.0], (3, 1)))
     right = compute_aggregates({"a": matrix}, reps=REPS)
@@ -205,7 +207,7 @@ def test_episode_scores_are_averaged_and_labels_carry_variant():
     table = table_from({("algo", "t", 0): {10: 0.0}})
     table = pd.concat([table, table.assign(episode=1, score=50.0)], ignore_index=True)
     table["variant"] = "lr=1e-3-abcd"
-    matrices, _, _ = score_matrices(table)
+    matrices = score_matrices(table).matrices
     assert algo_label("algo", "default") == "algo"
     assert list(matrices) == ["algo[lr=1e-3-abcd]"]
     assert matrices["algo[lr=1e-3-abcd]"][0, 0] == pytest.approx(25.0)
@@ -214,39 +216,68 @@ def test_episode_scores_are_averaged_and_labels_carry_variant():
 def test_default_step_is_last_common_step():
     values = {("a", "t", s): {1000: 10.0 * s, 2000: 20.0 + s, 3000: 90.0} for s in (0, 1)}
     values[("a", "t", 2)] = {1000: 5.0, 2000: 25.0}  # still running: no eval at 3000 yet
-    matrices, _, step = score_matrices(table_from(values))
-    assert step == 2000
-    np.testing.assert_array_equal(matrices["a"][:, 0], [20.0, 21.0, 25.0])
+    result = score_matrices(table_from(values))
+    assert result.step == 2000 and result.issues == []
+    np.testing.assert_array_equal(result.matrices["a"][:, 0], [20.0, 21.0, 25.0])
 
 
 def test_given_step_uses_nearest_eval_at_or_below():
     values = {("a", "t", 0): {1000: 1.0, 2000: 2.0, 3000: 3.0},
               ("b", "t", 0): {1500: 15.0, 3000: 30.0}}
     table = table_from(values)
-    matrices, _, step = score_matrices(table, step=2600)
-    assert step == 2600
-    assert matrices["a"][0, 0] == 2.0 and matrices["b"][0, 0] == 15.0
-    matrices, _, _ = score_matrices(table, step=3000)
-    assert matrices["a"][0, 0] == 3.0 and matrices["b"][0, 0] == 30.0
-    matrices, _, step = score_matrices(table)  # common steps: {3000}
-    assert step == 3000
-    with pytest.raises(AnalysisError, match=r"b / t / seed 0"):
-        score_matrices(table, step=1200)
+    result = score_matrices(table, step=2600)
+    assert result.step == 2600
+    assert result.matrices["a"][0, 0] == 2.0 and result.matrices["b"][0, 0] == 15.0
+    result = score_matrices(table, step=3000)
+    assert result.matrices["a"][0, 0] == 3.0 and result.matrices["b"][0, 0] == 30.0
+    assert score_matrices(table).step == 3000  # the last step both runs reached
+    # b's only run has no eval at or below 1200: left out, and said so.
+    result = score_matrices(table, step=1200)
+    assert list(result.matrices) == ["a"] and result.matrices["a"][0, 0] == 1.0
+    [issue] = result.issues
+    assert issue.kind == kinds.NO_EVAL_AT_STEP and issue.algo == "b" and "t seed 0 (first at 1500)" in issue.detail
 
 
-def test_no_common_step_asks_for_one():
+def test_last_k_is_the_mean_of_the_last_k_evals_at_or_below_the_step():
+    values = {("a", "t", 0): {1000: 10.0, 2000: 20.0, 3000: 60.0, 4000: 99.0},
+              ("a", "t", 1): {3000: 30.0, 4000: 99.0}}
+    result = score_matrices(table_from(values), step=3000, last_k=3)
+    np.testing.assert_allclose(result.matrices["a"][:, 0], [30.0, 30.0])  # mean(10, 20, 60); only 30
+    [issue] = result.issues
+    assert issue.kind == kinds.FEWER_EVALS and "fewer than 3 evaluations at or below step 3000" in issue.detail
+    assert score_matrices(table_from(values), last_k=2).matrices["a"][0, 0] == pytest.approx(79.5)
+
+
+def test_parse_step_accepts_scientific_notation():
+    assert parse_step("1e6") == 1_000_000 and parse_step("2.5e5") == 250_000
+    assert parse_step("1_000_000") == 1_000_000 and parse_step("3000") == 3000
+    for bad in ("1.5", "-1", "abc", "1e-3"):
+        with pytest.raises(Exception, match="expected"):
+            parse_step(bad)
+
+
+def test_default_step_is_the_last_step_all_runs_reached():
+    # Seed 1's first eval (1500) is after seed 0's last (1000): seed 1 cannot be scored at 1000.
     table = table_from({("a", "t", 0): {1000: 1.0}, ("a", "t", 1): {1500: 2.0}})
-    with pytest.raises(AnalysisError, match="step=N"):
-        score_matrices(table)
+    result = score_matrices(table)
+    assert result.step == 1000 and result.matrices["a"].shape == (1, 1)
+    assert [i.kind for i in result.issues] == [kinds.NO_EVAL_AT_STEP]
 
 
-def test_ragged_seeds_and_missing_task_are_errors():
-    ragged = table_from({("a", "t1", 0): {1: 1.0}, ("a", "t1", 1): {1: 1.0}, ("a", "t2", 0): {1: 1.0}})
-    with pytest.raises(AnalysisError, match=r"ragged.*t1: 2 \(seeds 0, 1\); t2: 1 \(seeds 0\)"):
-        score_matrices(ragged)
+def test_ragged_seeds_are_truncated_and_missing_tasks_excluded_never_nan():
+    ragged = table_from({("a", "t1", 0): {1: 1.0}, ("a", "t1", 1): {1: 2.0}, ("a", "t2", 3): {1: 3.0}})
+    result = score_matrices(ragged)
+    np.testing.assert_array_equal(result.matrices["a"], [[1.0, 3.0]])  # lowest seed of t1 kept
+    [issue] = result.issues
+    assert issue.kind == kinds.SEEDS_TRUNCATED and issue.task == "t1" and issue.seeds == "1"
     missing = table_from({("a", "t1", 0): {1: 1.0}, ("a", "t2", 0): {1: 1.0}, ("b", "t1", 0): {1: 1.0}})
-    with pytest.raises(AnalysisError, match="b has no runs for task.*t2"):
-        score_matrices(missing)
+    result = score_matrices(missing)
+    assert result.tasks == ["t1"] and {k: m.shape for k, m in result.matrices.items()} == {"a": (1, 1), "b": (1, 1)}
+    [issue] = result.issues
+    assert issue.kind == kinds.TASK_NOT_SHARED and issue.algo == "a" and "t2" in issue.detail
+    disjoint = table_from({("a", "t1", 0): {1: 1.0}, ("b", "t2", 0): {1: 1.0}})
+    with pytest.raises(AnalysisError, match="share no task"):
+        score_matrices(disjoint)
 
 
 def test_same_run_in_two_suites_is_an_error():
@@ -261,16 +292,22 @@ def test_report_notes_few_runs(tmp_path: Path):
         write_run(tmp_path / "runs", task, "mbdpo", 0, {1000: [50.0]})
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--reps", "100"]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "fewer than 3 runs per task" in report and "None: all 2 run(s)" in report
+    assert "fewer than 3 runs per task" in report
+    # Nothing missing but the default pairs of configs/analysis.yaml (their algorithms are absent).
+    missing = pd.read_csv(tmp_path / "out" / "missing.csv")
+    assert set(missing["kind"]) == {kinds.PAIR_SKIPPED}
 
 
-def test_non_finite_score_is_an_error():
-    table = table_from({("a", "t", 0): {1: np.nan}, ("a", "u", 0): {1: 1.0}})
-    with pytest.raises(AnalysisError, match="non-finite score, e.g. a / t / seed 0 at step 1: nan"):
-        score_matrices(table)
-    with pytest.raises(AnalysisError, match="non-finite"):
-        score_curves(table)
-    from analysis.scores import check_score_matrix
+def test_non_finite_score_is_left_out_and_reported():
+    table = table_from({("a", "t", 0): {1: np.nan, 2: 5.0}, ("a", "u", 0): {1: 1.0, 2: 2.0}})
+    result = score_matrices(table, step=1)
+    assert result.tasks == ["u"]  # t's only eval at or below step 1 is NaN
+    detail = [i.detail for i in result.issues if i.kind == kinds.NON_FINITE]
+    assert detail == ["1 evaluation(s) with a non-finite score left out, e.g. t / seed 0 at step 1: nan"]
+    np.testing.assert_array_equal(score_matrices(table).matrices["a"], [[5.0, 2.0]])  # tasks t, u
+    curves, _, issues = score_curves(table)
+    np.testing.assert_array_equal(curves["a"].steps, [2])  # t's run starts at 2 once its NaN is gone
+    assert kinds.NON_FINITE in [i.kind for i in issues]
     with pytest.raises(AnalysisError, match=r"not all finite \(run 1, task 0\)"):
         check_score_matrix("x", np.array([[1.0], [np.inf]]), 1)
     with pytest.raises(AnalysisError, match=r"shape \(1, 2\); expected \(runs >= 1, 1 tasks\)"):
@@ -281,7 +318,7 @@ def test_score_curves_per_algo_common_steps():
     values = {("a", t, s): {1000: 1.0 + s, 2000: 2.0 + s, 3000: 3.0} for t in ("t1", "t2") for s in (0, 1)}
     values[("a", "t2", 1)] = {1000: 1.0, 2000: 3.0}
     values.update({("b", t, 0): {500: 5.0, 1500: 15.0} for t in ("t1", "t2")})
-    curves, tasks = score_curves(table_from(values))
+    curves, tasks, _ = score_curves(table_from(values))
     assert tasks == ["t1", "t2"]
     np.testing.assert_array_equal(curves["a"].steps, [1000, 2000])
     assert curves["a"].scores.shape == (2, 2, 2)  # runs, tasks, steps
@@ -383,7 +420,10 @@ def test_report_end_to_end(runs_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "report"
     assert main([str(runs_dir), "--out", str(out), "--reps", "1000", "--seed", "3"]) == 0
     for name in ("aggregates.csv", "per_task.csv", "sample_efficiency.png", "sample_efficiency.svg",
-                 "sample_efficiency.csv", "aggregates.png", "aggregates.svg", "report.md"):
+                 "sample_efficiency.csv", "aggregates.png", "aggregates.svg", "report.md", "report.html",
+                 "performance_profiles.png", "performance_profiles.svg", "performance_profiles.csv",
+                 "per_task.png", "per_task.svg", "results.csv", "missing.csv", "runs.csv",
+                 "probability_of_improvement.csv"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
 
     aggregates = pd.read_csv(out / "aggregates.csv")
@@ -399,20 +439,31 @@ def test_report_end_to_end(runs_dir: Path, tmp_path: Path, capsys):
         np.testing.assert_allclose(rows["ci_high"], intervals[1], rtol=1e-12)
 
     per_task = pd.read_csv(out / "per_task.csv")
-    assert list(per_task.columns) == ["algo", "task", "runs", "mean", "std"]
+    assert list(per_task.columns) == ["algo", "task", "published", "compared", "runs", "seeds", "mean",
+                                      "std", "step_min", "step_max"]
     row = per_task[(per_task["algo"] == "mbdpo") & (per_task["task"] == "cartpole-balance")].iloc[0]
-    assert row["runs"] == 3
+    assert row["runs"] == 3 and row["seeds"] == "0, 1, 2" and not row["published"] and row["compared"]
     assert row["mean"] == pytest.approx(expected_matrix("mbdpo", 3000)[:, 0].mean())
+    assert row["std"] == pytest.approx(expected_matrix("mbdpo", 3000)[:, 0].std(ddof=1))
 
     curve = pd.read_csv(out / "sample_efficiency.csv")
     assert sorted(curve["step"].unique()) == list(STEPS)
 
+    results = pd.read_csv(out / "results.csv")  # the tidy table: one row per evaluation
+    assert len(results) == 2 * 2 * 3 * 3 and set(results["source"]) == {"runs"}
+    assert results["episodes"].eq(2).all()
+
     report = (out / "report.md").read_text()
-    assert "**3000**" in report
+    assert "**3,000**" in report
     assert "tdmpc2[horizon=3-1a2b3c]" in report
-    assert "![Sample efficiency](sample_efficiency.png)" in report
+    assert "![Sample efficiency: IQM score vs environment steps](sample_efficiency.png)" in report
     assert "failed" in report and "RuntimeError: CUDA OOM" in report and "running" in report
     assert "cup-catch" in report
+    # Default pairs of configs/analysis.yaml whose algorithms are absent are listed as skipped.
+    assert "P(mbdpo > mbdpo-noanchor): no results for mbdpo-noanchor" in report
+    missing = pd.read_csv(out / "missing.csv")
+    failed = missing[(missing["kind"] == kinds.RUN_PROBLEM) & (missing["task"] == "cup-catch")]
+    assert set(failed["algo"]) == {"mbdpo", "tdmpc2"}
 
     printed = capsys.readouterr().out
     assert "step 3000" in printed and str(out / "report.md") in printed
@@ -427,7 +478,7 @@ def test_report_with_step_and_corrupted_csv(runs_dir: Path, tmp_path: Path, caps
     err = capsys.readouterr().err
     assert f"warning: skipping {bad}" in err
     report = (out / "report.md").read_text()
-    assert "requested step **2500**" in report and "steps used: 2000 to 2000" in report
+    assert "requested environment step **2,500**" in report and "| 2,000 |" in report
     assert str(bad) in report
     per_task = pd.read_csv(out / "per_task.csv")
     row = per_task[(per_task["algo"] == "mbdpo") & (per_task["task"] == "reacher-easy")].iloc[0]
@@ -439,7 +490,9 @@ def test_report_with_step_and_corrupted_csv(runs_dir: Path, tmp_path: Path, caps
     (["{empty}", "--out", "{out}"], "no eval.csv found under"),
     (["{empty}"], "the following arguments are required: --out"),
     (["{empty}", "--out", "{out}", "--reps", "0"], "must be >= 1"),
-    (["{empty}", "--out", "{out}", "--step", "abc"], "expected an integer"),
+    (["{empty}", "--out", "{out}", "--step", "abc"], "expected a step"),
+    (["--out", "{out}"], "nothing to analyse: give a runs directory and/or --baselines DIR"),
+    (["{empty}", "--out", "{out}", "--suite", "nope"], "unknown suite 'nope'; valid: dmc"),
 ])
 def test_report_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, args, message):
     (tmp_path / "empty").mkdir()
@@ -460,3 +513,57 @@ def test_module_runs_and_imports_no_torch(tmp_path: Path):
                              str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"analysis.report: error: runs directory not found: {tmp_path / 'nope'}"
+
+
+# ------------------------------------------------------------------------------ provenance, HTML
+def test_commit_is_read_from_config_or_unknown(tmp_path: Path):
+    from analysis.provenance import commit_from_config, run_provenance
+
+    assert commit_from_config({"commit": "abc123"}) == "abc123"
+    assert commit_from_config({"run": {"git_commit": "def", "dirty": True}}) == "def+dirty"
+    assert commit_from_config({"git": {"commit": "0123"}}) == "0123"
+    assert commit_from_config({"run": {"task": "t"}}) == "unknown" and commit_from_config(None) == "unknown"
+    run = write_run(tmp_path / "runs", "cup-catch", "mbdpo", 1, {0: [1.0]})
+    (run / "config.yaml").write_text("commit: 1a2b3c\nrun: {task: cup-catch}\n")
+    write_run(tmp_path / "runs", "cup-catch", "mbdpo", 2, {0: [1.0]})
+    table = run_provenance(tmp_path / "runs").set_index("seed")
+    assert table.loc[1, "commit"] == "1a2b3c" and table.loc[2, "commit"] == "unknown"
+    assert table.loc[1, "run"] == "dmc-smoke/cup-catch/mbdpo/default/seed_1" and "task: cup-catch" in table.loc[2, "config"]
+
+
+def test_git_commit_of_a_checkout(tmp_path: Path):
+    from analysis.provenance import git_commit
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    git = tmp_path / "repo" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text(sha + "\n")
+    (tmp_path / "repo" / "results").mkdir()
+    assert git_commit(tmp_path / "repo") == sha and git_commit(tmp_path / "repo" / "results") == sha
+    (git / "refs" / "heads" / "main").unlink()
+    (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{sha} refs/heads/main\n")
+    assert git_commit(tmp_path / "repo") == sha
+    (git / "HEAD").write_text(sha[::-1] + "\n")  # detached
+    assert git_commit(tmp_path / "repo") == sha[::-1]
+    assert git_commit(tmp_path / "elsewhere") == "unknown"
+
+
+def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, tmp_path: Path):
+    import re
+
+    out = tmp_path / "report"
+    assert main([str(runs_dir), "--out", str(out), "--reps", "200",
+                 "--pair", "mbdpo", "tdmpc2[horizon=3-1a2b3c]"]) == 0
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and re.findall(r'(?:src|href)="(?!data:|#)', html) == []
+    assert html.count('<img src="data:image/png;base64,') == 5
+    for section in ("Aggregate metrics", "Performance profiles", "Probability of improvement",
+                    "Sample efficiency", "Per task", "How the data were handled", "Missing and excluded",
+                    "Runs: configuration and commit"):
+        assert f">{section}</h2>" in html, section
+    assert "task: reacher-easy" in html and "(commit unknown)" in html  # each run's config.yaml
+    assert "RuntimeError: CUDA OOM" in html
+    assert "record no commit" in (out / "report.md").read_text()
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs.columns) == ["run", "label", "task", "seed", "commit"] and len(runs) == 14

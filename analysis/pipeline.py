@@ -1,0 +1,287 @@
+"""The whole analysis behind a report, as data: :func:`analyse` -> :class:`Analysis`.
+
+Order: load our runs (:mod:`analysis.results`) and the published baselines
+(:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
+algorithms; score every run at one step (:mod:`analysis.selection`); build the rliable matrices
+on the shared tasks (:mod:`analysis.ragged`); then the aggregates, performance profiles,
+sample-efficiency curves and probabilities of improvement (rliable), and the per-task table.
+Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
+Writing files is :mod:`analysis.report`'s job.
+"""
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, compute_aggregates, iqm_curves
+from analysis.baselines import SOURCE_COLUMNS, load_baselines
+from analysis.errors import AnalysisError, ResultsWarning
+from analysis.figures import algo_palette
+from analysis.improvement import DEFAULT_POI_REPS, POI_COLUMNS, improvement_table
+from analysis.issues import (
+    ALGO_EXCLUDED, BAD_DIRECTORY, DUPLICATE_ROWS, FIGURE_SKIPPED, NO_EVAL, PAIR_SKIPPED, RUN_PROBLEM,
+    SKIPPED_FILE, Issue, issues_table, seeds_text,
+)
+from analysis.profiles import DEFAULT_PROFILE_REPS, PROFILE_COLUMNS, performance_profiles
+from analysis.provenance import PROVENANCE_COLUMNS, run_provenance
+from analysis.ragged import Comparison, compare
+from analysis.results import STATUS_COLUMNS, check_runs_dir, load_results, load_statuses
+from analysis.scores import score_curves
+from analysis.selection import Selection, select
+from analysis.settings import AnalysisConfig, load_config, resolve_pairs
+from analysis.suites import restrict_to_suite, suite_tasks
+from analysis.table import (
+    algo_label, check_one_suite_per_run, concat_tidy, empty_tidy, is_published, tidy_from_episodes,
+)
+
+PER_TASK_COLUMNS: tuple[str, ...] = (
+    "algo", "task", "published", "compared", "runs", "seeds", "mean", "std", "step_min", "step_max",
+)
+
+
+@dataclass
+class Settings:
+    """What a report computes; ``None`` reps default to ``min(reps, 2000)``."""
+
+    step: int | None = None
+    last_k: int | None = None
+    suite: str | None = None
+    reps: int = DEFAULT_REPS
+    curve_reps: int | None = None
+    profile_reps: int | None = None
+    poi_reps: int | None = None
+    seed: int | None = 0
+    task_bootstrap: bool = False
+    algos: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+    config: AnalysisConfig = field(default_factory=load_config)
+
+    def __post_init__(self) -> None:
+        self.curve_reps = min(self.reps, DEFAULT_CURVE_REPS) if self.curve_reps is None else self.curve_reps
+        self.profile_reps = min(self.reps, DEFAULT_PROFILE_REPS) if self.profile_reps is None else self.profile_reps
+        self.poi_reps = min(self.reps, DEFAULT_POI_REPS) if self.poi_reps is None else self.poi_reps
+        for name in ("reps", "curve_reps", "profile_reps", "poi_reps"):
+            if getattr(self, name) < 1:
+                raise AnalysisError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.suite is not None:
+            suite_tasks(self.suite)  # unknown suite -> AnalysisError listing the valid ones
+
+
+@dataclass
+class Analysis:
+    runs_dir: Path | None
+    baseline_dirs: list[Path]
+    settings: Settings
+    tidy: pd.DataFrame
+    selection: Selection
+    comparison: Comparison
+    aggregates: pd.DataFrame
+    profiles: pd.DataFrame
+    curves: pd.DataFrame
+    improvement: pd.DataFrame
+    per_task: pd.DataFrame
+    statuses: pd.DataFrame
+    provenance: pd.DataFrame
+    sources: pd.DataFrame
+    issues: pd.DataFrame
+    palette: dict
+    requested_pair_issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.tidy["label"].unique())
+
+
+def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
+            settings: Settings | None = None) -> Analysis:
+    """Run the analysis (see the module docstring). Raises :class:`AnalysisError` if nothing is left."""
+    settings = settings or Settings()
+    baselines = [Path(b) for b in baselines]
+    if runs_dir is None and not baselines:
+        raise AnalysisError("nothing to analyse: give a runs directory and/or --baselines DIR")
+    issues: list[Issue] = []
+    runs_dir = Path(runs_dir) if runs_dir is not None else None
+
+    own, statuses, provenance = _load_own(runs_dir, bool(baselines), issues)
+    exclude = () if settings.algos else settings.config.baseline_exclude
+    published = load_baselines(baselines, suite=settings.suite, exclude=exclude)
+    issues += published.issues
+
+    own, suite_issues = restrict_to_suite(own, settings.suite)
+    issues += suite_issues
+    tidy = concat_tidy(own, published.table)
+    tidy = _choose_algos(tidy, settings.algos, issues)
+    if tidy.empty:
+        problems = "; ".join(i.detail for i in issues[:3])
+        raise AnalysisError("nothing to analyse" + (f": {problems}" if problems else ""))
+    check_one_suite_per_run(tidy)
+
+    selection = select(tidy, settings.step, settings.last_k)
+    issues += selection.issues
+    labels = sorted(selection.scores["label"].unique())
+    comparison = compare(selection.scores, labels)
+    issues += comparison.issues
+
+    empty = pd.DataFrame(columns=["algo", "metric", "value", "ci_low", "ci_high"])
+    aggregates, profiles = empty, pd.DataFrame(columns=list(PROFILE_COLUMNS))
+    curves = pd.DataFrame(columns=["algo", "step", "value", "ci_low", "ci_high"])
+    if comparison.empty:
+        issues.append(Issue(FIGURE_SKIPPED, f"no task is shared by all {len(labels)} algorithms "
+                            f"({', '.join(labels)}): no aggregates, performance profiles or curves; "
+                            "choose algorithms with --algos or a suite with --suite"))
+    else:
+        boot = dict(seed=settings.seed, task_bootstrap=settings.task_bootstrap)
+        aggregates = compute_aggregates(comparison.matrices, reps=settings.reps, **boot)
+        profiles = performance_profiles(comparison.matrices, reps=settings.profile_reps, **boot)
+        try:
+            score_curve, _, curve_issues = score_curves(tidy, comparison.tasks, comparison.seeds)
+            issues += curve_issues
+            curves = iqm_curves(score_curve, reps=settings.curve_reps, **boot)
+        except AnalysisError as exc:
+            issues.append(Issue(FIGURE_SKIPPED, f"sample-efficiency curves skipped: {exc}"))
+
+    improvement, requested = _improvement(selection, labels, settings, issues)
+    return Analysis(
+        runs_dir=runs_dir, baseline_dirs=baselines, settings=settings, tidy=tidy,
+        selection=selection, comparison=comparison, aggregates=aggregates, profiles=profiles,
+        curves=curves, improvement=improvement, per_task=per_task_table(selection, comparison),
+        statuses=statuses, provenance=provenance, sources=published.sources,
+        issues=issues_table(issues), palette=algo_palette(tidy["label"].unique()),
+        requested_pair_issues=requested,
+    )
+
+
+def per_task_table(selection: Selection, comparison: Comparison) -> pd.DataFrame:
+    """Per (algo, task): every run it has at the step (not only the compared ones)."""
+    rows = []
+    shared = set(comparison.tasks)
+    for (label, task), group in selection.scores.groupby(["label", "task"], sort=True):
+        scores = group["score"].to_numpy(dtype=float)
+        rows.append((
+            label, task, is_published(label), task in shared, len(scores), seeds_text(group["seed"]),
+            float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
+            int(group["step"].min()), int(group["step"].max()),
+        ))
+    return pd.DataFrame(rows, columns=list(PER_TASK_COLUMNS))
+
+
+def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
+    statuses = pd.DataFrame(columns=list(STATUS_COLUMNS))
+    provenance = pd.DataFrame(columns=list(PROVENANCE_COLUMNS))
+    if runs_dir is None:
+        return empty_tidy(), statuses, provenance
+    try:
+        root = check_runs_dir(runs_dir)
+    except AnalysisError as exc:
+        if not have_baselines:
+            raise
+        warnings.warn(str(exc), ResultsWarning, stacklevel=3)
+        issues.append(Issue(BAD_DIRECTORY, str(exc), path=str(runs_dir)))
+        return empty_tidy(), statuses, provenance
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        error = None
+        try:
+            episodes = load_results(root)
+        except AnalysisError as exc:
+            error, episodes = exc, None
+        statuses = load_statuses(root)
+        provenance = run_provenance(root)
+    for w in caught:  # re-issue for the caller, keeping each warning's category
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if issubclass(w.category, ResultsWarning):
+            text = str(w.message)
+            kind = SKIPPED_FILE if text.startswith("skipping") else DUPLICATE_ROWS
+            issues.append(Issue(kind, text))
+    if error is not None:
+        if not have_baselines:
+            raise error
+        warnings.warn(str(error), ResultsWarning, stacklevel=3)
+        issues.append(Issue(BAD_DIRECTORY, str(error), path=str(root)))
+    issues += _run_issues(statuses, provenance, root)
+    return (tidy_from_episodes(episodes) if episodes is not None else empty_tidy()), statuses, provenance
+
+
+def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) -> list[Issue]:
+    """Runs that failed, are still running, or have no evaluation."""
+    issues = []
+    for row in statuses.itertuples(index=False):
+        label = algo_label(row.algo, row.variant) if row.algo is not None else ""
+        where = dict(algo=label, task=row.task or "", seeds="" if pd.isna(row.seed) else str(row.seed),
+                     path=_relative(row.run_dir, root))
+        if row.state != "done":
+            progress = "" if pd.isna(row.step) else f" at step {row.step}" + (
+                "" if pd.isna(row.total_steps) else f" of {row.total_steps}")
+            error = f": {_first_line(row.error)}" if isinstance(row.error, str) and row.error.strip() else ""
+            issues.append(Issue(RUN_PROBLEM, f"{row.state}{progress}{error}", **where))
+        if row.eval_rows == 0:
+            issues.append(Issue(NO_EVAL, "no readable evaluation row (eval.csv missing, empty or skipped)", **where))
+    with_status = {_relative(p, root) for p in statuses["run_dir"]}
+    for row in provenance.itertuples(index=False):
+        if row.run not in with_status and not (root / row.run / "eval.csv").is_file():
+            issues.append(Issue(NO_EVAL, "config.yaml but no status.json and no eval.csv", algo=row.label,
+                                task=row.task, seeds="" if pd.isna(row.seed) else str(row.seed), path=row.run))
+    return issues
+
+
+def _choose_algos(tidy: pd.DataFrame, patterns: Sequence[str], issues: list[Issue]) -> pd.DataFrame:
+    """Labels equal to, or matching (fnmatch), one of ``patterns``; all labels if none given."""
+    if not patterns:
+        return tidy
+    labels = sorted(tidy["label"].unique())
+
+    def matches(label: str, pattern: str) -> bool:
+        return label == pattern or fnmatch.fnmatchcase(label, pattern)
+
+    for pattern in patterns:
+        if not any(matches(l, pattern) for l in labels):
+            issues.append(Issue(ALGO_EXCLUDED, f"--algos {pattern!r} matches no algorithm "
+                                f"(algorithms: {', '.join(labels)})"))
+    keep = [l for l in labels if any(matches(l, p) for p in patterns)]
+    for label in sorted(set(labels) - set(keep)):
+        issues.append(Issue(ALGO_EXCLUDED, "not selected by --algos", algo=label))
+    return tidy[tidy["label"].isin(keep)].reset_index(drop=True)
+
+
+def _improvement(selection: Selection, labels: list[str], settings: Settings,
+                 issues: list[Issue]) -> tuple[pd.DataFrame, list[Issue]]:
+    aliases = dict(settings.config.aliases)
+    configured, configured_issues = resolve_pairs(settings.config.pairs, labels, aliases)
+    requested, requested_issues = resolve_pairs(settings.pairs, labels, aliases)
+    issues += configured_issues + requested_issues
+    rows = []
+    for x, y in dict.fromkeys([*configured, *requested]):
+        pair = compare(selection.scores, [x, y], note_unshared=False)
+        if pair.empty:
+            issue = Issue(PAIR_SKIPPED, f"P({x} > {y}): the two share no task")
+            issues.append(issue)
+            if (x, y) in requested:
+                requested_issues.append(issue)
+            continue
+        issues += [Issue(i.kind, f"for P({x} > {y}): {i.detail}", i.algo, i.task, i.seeds, i.path)
+                   for i in pair.issues]
+        rows.append((x, y, pair.tasks, pair.matrices[x], pair.matrices[y]))
+    if not rows:
+        return pd.DataFrame(columns=list(POI_COLUMNS)), requested_issues
+    return improvement_table(rows, reps=settings.poi_reps, seed=settings.seed), requested_issues
+
+
+def _relative(path: object, root: Path) -> str:
+    try:
+        return str(Path(str(path)).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+__all__ = ["Analysis", "PER_TASK_COLUMNS", "SOURCE_COLUMNS", "Settings", "analyse", "per_task_table"]
