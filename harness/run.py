@@ -17,6 +17,7 @@ from typing import Any
 
 from harness import checkpoint as ckpt_mod
 from harness.checkpoint import CheckpointError, Preempted
+from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, parse_value, resolve_run, split_overrides
 from harness.metric_logger import make_metric_logger
 from harness.rundir import RunDir, atomic_write_text, run_dir
@@ -120,7 +121,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             truncate_train_logs(path / "train", start)
             say(f"[resume] {path} from its checkpoint at step {start}/{run.steps}")
         path.mkdir(parents=True, exist_ok=True)
-        rundir.write_config(resolved.to_dict())
+        rundir.write_config({**resolved.to_dict(), "git": code_version()})
         info: dict[str, Any] = {"checkpoint_step": start if resume else None, "resumes": resumes, "job": job}
         last = {"step": start}
         rundir.write_status("running", start, run.steps, **info)

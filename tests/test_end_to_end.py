@@ -6,12 +6,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from analysis.report import main as report_main
 from harness.sweep import main as sweep_main
 from tests.conftest import TINY_ALGO
 
 TINY_RUN = ["steps=300", "eval_every=150", "eval_episodes=2", "eval_at_start=false", "log_every=100", *TINY_ALGO]
+
+
+HEAD = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                      cwd=Path(__file__).parent).stdout.strip() or "unknown"
 
 
 def _runs(root: Path):
@@ -35,7 +40,8 @@ def test_tiny_sweep_then_report(tmp_path):
         for r in rows:
             assert float(r["score"]) == pytest.approx(float(r["return"]) / 10)
             assert 0 < int(r["length"]) == 500
-        assert (run / "config.yaml").exists()
+        git = yaml.safe_load((run / "config.yaml").read_text())["git"]
+        assert git["commit"] == HEAD and isinstance(git["dirty"], bool)  # the code behind the numbers
         assert list((run / "train").rglob("*.csv")), "TorchRL CSV logger wrote nothing"
     # the run directory is a function of the run's identity
     parts = runs[0].relative_to(runs_dir).parts
@@ -56,6 +62,7 @@ def test_tiny_sweep_then_report(tmp_path):
         assert float(r["ci_low"]) <= float(r["value"]) + 1e-9 <= float(r["ci_high"]) + 2e-9
     assert (out / "sample_efficiency.png").stat().st_size > 1000
     assert "IQM" in (out / "report.md").read_text() or "iqm" in (out / "report.md").read_text()
+    assert HEAD in (out / "report.html").read_text()  # each run's commit, as recorded by the harness
 
 
 def test_failed_run_is_marked_failed_not_done(tmp_path, monkeypatch):
