@@ -45,7 +45,10 @@ def chromium() -> str | None:
 def browser() -> str:
     path = chromium()
     if path is None:
-        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium; or set MBDPO_CHROMIUM)")
+        why = "headless Chromium not installed (Debian: apt-get install chromium; or set MBDPO_CHROMIUM)"
+        if os.environ.get("MBDPO_REQUIRE_BROWSER") == "1":  # .ci/run installs it: never skip silently there
+            pytest.fail(f"MBDPO_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
     return path
 
 
