@@ -166,12 +166,38 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     _check_choice("logger", run.logger, ["csv", "tensorboard", "wandb", "none"])
-    _check_choice("obs", run.obs, ["state"])
+    from envs import OBS_KINDS
+
+    _check_choice("obs", run.obs, list(OBS_KINDS))
+    problem = capability_problem(run.algo, run.obs, algo_over)
+    if problem:
+        raise ConfigError(problem)
     if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
         raise ConfigError("steps, eval_every and eval_episodes must be positive")
     if run.checkpoint_every < 0:
         raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
     return ResolvedRun(run, build_algo_config(run.algo, algo_over))
+
+
+def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | None:
+    """One line saying why ``algo`` cannot use these settings (None: it can). See
+    algorithms.registry: an override that would change nothing is refused rather than recorded."""
+    from algorithms.registry import CAPABILITIES
+
+    entry = algorithms.get_algorithm(algo)
+
+    def who_has(cap: str) -> str:
+        names = [n for n in algorithms.algorithm_names() if cap in algorithms.get_algorithm(n).capabilities]
+        return ", ".join(names) or "none"
+
+    if obs != "state" and "pixels" not in entry.capabilities:
+        return f"obs={obs}: {algo} cannot learn from pixels; algorithms that can: {who_has('pixels')}"
+    for key, cap in entry.lacks(algo_over).items():
+        switch = f"{key.split('.')[0]}.enabled"
+        can_add = OmegaConf.select(algo_defaults(algo), switch, default=None) is not None
+        return (f"algo.{key} changes nothing for {algo}: it needs {CAPABILITIES[cap]}; algorithms that have it: "
+                f"{who_has(cap)}" + (f" (or add it: algo.{switch}=true)" if can_add else ""))
+    return None
 
 
 def _check_choice(key: str, value: str, valid: list[str]) -> None:

@@ -3,7 +3,8 @@
 - ``suites``: one line per suite: name, version, number of tasks, description;
 - ``tasks``: every registered task, one name per line (sorted); ``tasks SUITE``: the suite's
   tasks in the suite's order;
-- ``algorithms``: one line per registered algorithm: name and description.
+- ``algorithms``: one line per registered algorithm: name, capabilities (see algorithms.registry)
+  and description.
 
 An unknown suite or command prints a one-line error (with the valid names) and exits with 2.
 """
@@ -41,8 +42,9 @@ def tasks_lines(suite: str | None = None) -> list[str]:
 def algorithms_lines() -> list[str]:
     import algorithms
 
-    rows = [(name, algorithms.get_algorithm(name).description) for name in algorithms.algorithm_names()]
-    return _table(rows, ("algorithm", "description"))
+    rows = [(name, ",".join(sorted(e.capabilities)) or "-", e.description)
+            for name, e in ((n, algorithms.get_algorithm(n)) for n in algorithms.algorithm_names())]
+    return _table(rows, ("algorithm", "capabilities", "description"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,14 +31,17 @@ import json
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import submitit
+from omegaconf import OmegaConf
+
+import algorithms
 
 from configs.suites import UnknownNameError, get_suite
-from harness.config import ConfigError, parse_value, resolve_run, split_overrides
+from harness.config import ConfigError, _flatten, algo_defaults, parse_value, resolve_run, split_overrides
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now, run_dir
 from harness import status as status_mod
@@ -66,6 +69,7 @@ class SweepSettings:
     retry_failed: bool = False
     sweep_name: str = ""
     slurm: SlurmConfig | None = None
+    notes: list[str] = field(default_factory=list)  # what was skipped for which algorithm, and why
 
 
 def _as_list(value: Any) -> list:
@@ -138,15 +142,48 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     threads = opts.get("threads_per_run")
     if threads is None and launcher == "slurm" and slurm.cpus_per_task:
         threads = max(1, slurm.cpus_per_task // slurm.runs_per_job)  # torch would otherwise use the whole node
+    per_algo, settings.notes = _per_algorithm(common, algos)
     runs = []
-    for task, algo, seed in itertools.product(tasks, algos, seeds):
-        ov = {**common, "task": task, "algo": algo, "seed": seed, "suite": suite or "none"}
+    for task, algo, seed in itertools.product(tasks, per_algo, seeds):
+        ov = {**per_algo[algo], "task": task, "algo": algo, "seed": seed, "suite": suite or "none"}
         if threads is not None:
             ov["threads"] = int(threads)
         r = resolve_run(ov)  # fails at once on a bad name, key or value
         path = run_dir(r.run.runs_dir, r.run.suite, task, algo, r.variant, seed)
         runs.append(PlannedRun(ov, path, f"{task} {algo}[{r.variant}] seed {seed}", r.run.steps))
     return runs, settings
+
+
+def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each listed algorithm's overrides, without what makes no sense for it (capability flags,
+    algorithms.registry): ``algo.energy.eta`` is dropped for tdmpc2 and ``algo.planner.*`` for sac,
+    which then run as registered; an algorithm that cannot take ``obs=rgb`` is left out. Each skip
+    is one note. What fits none of the listed algorithms is kept, so that resolve_run rejects it
+    with its one-line reason (a typo stays an error)."""
+    from algorithms.registry import CAPABILITIES
+
+    for algo in algos:
+        try:
+            algorithms.get_algorithm(algo)
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc)) from None
+    algo_over = {k[len("algo."):]: v for k, v in common.items() if k.startswith("algo.")}
+    why: dict[str, dict[str, str]] = {}  # algo -> {key: reason}
+    for algo in algos:
+        entry = algorithms.get_algorithm(algo)
+        fields = set(_flatten(OmegaConf.to_container(algo_defaults(algo))))
+        why[algo] = {k: f"it has no {cap.replace('_', ' ')}" for k, cap in entry.lacks(algo_over).items()}
+        why[algo].update({k: "its config has no such field" for k in algo_over if k not in fields and k not in why[algo]})
+    everywhere = {k for k in algo_over if all(k in why[a] for a in algos)}
+    obs = str(common.get("obs", "state"))
+    able = [a for a in algos if obs == "state" or "pixels" in algorithms.get_algorithm(a).capabilities]
+    notes = [f"[skip] {a}: obs={obs} needs {CAPABILITIES['pixels']}, which it has not" for a in algos if a not in able]
+    out = {}
+    for algo in able or algos:
+        dropped = {k: r for k, r in why[algo].items() if k not in everywhere}
+        notes += [f"[skip] algo.{k}={algo_over[k]!r} for {algo}: {r}; it runs without it" for k, r in dropped.items()]
+        out[algo] = {k: v for k, v in common.items() if k.removeprefix("algo.") not in dropped or not k.startswith("algo.")}
+    return out, notes
 
 
 def sweep_id(runs: list[PlannedRun], settings: SweepSettings) -> str:
@@ -224,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for note in settings.notes:
+        print(note)
     runs_dir = Path(runs[0].overrides["runs_dir"])
     sweep_dir = runs_dir / "sweeps" / sweep_id(runs, settings)
     sweep_dir.mkdir(parents=True, exist_ok=True)

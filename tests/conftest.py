@@ -36,5 +36,9 @@ def tiny_algo(name: str) -> list[str]:
 
     import algorithms
 
-    fields = {f.name for f in dataclasses.fields(algorithms.get_algorithm(name).config_cls)}
-    return TINY_ALGO if "model" in fields else TINY_SAC
+    entry = algorithms.get_algorithm(name)
+    fields = {f.name for f in dataclasses.fields(entry.config_cls)}
+    if "model" not in fields:
+        return TINY_SAC
+    lacks = entry.lacks({t.split("=")[0].removeprefix("algo."): None for t in TINY_ALGO})  # e.g. planner.* for tdmpc2-pi
+    return [t for t in TINY_ALGO if t.split("=")[0].removeprefix("algo.") not in lacks]

@@ -159,3 +159,38 @@ def test_status_command_on_a_runs_dir(tmp_path, monkeypatch):
     assert proc.returncode == 0 and [r["state"] for r in json.loads(proc.stdout)] == ["done", "done"]
     proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path / "nothing")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no sweep manifest" in proc.stderr
+
+
+def _expand(tmp_path, *args):
+    from harness.config import parse_value, split_overrides
+
+    argv = ["task=[cartpole-balance]", f"runs_dir={tmp_path}", *args]
+    return sweep_mod.expand({k: parse_value(v) for k, v in split_overrides(argv).items()})
+
+
+def test_capabilities_drop_overrides_that_change_nothing_with_a_note(tmp_path):
+    runs, settings = _expand(tmp_path, "algo=[mbdpo,tdmpc2,tdmpc2-pi,sac]", "algo.energy.eta=0.05",
+                             "algo.planner.num_samples=64", "algo.planner.horizon=5", "algo.model.size=1")
+    over = {r.overrides["algo"]: {k for k in r.overrides if k.startswith("algo.")} for r in runs}
+    assert over["mbdpo"] == {"algo.energy.eta", "algo.planner.num_samples", "algo.planner.horizon", "algo.model.size"}
+    assert over["tdmpc2"] == {"algo.planner.num_samples", "algo.planner.horizon", "algo.model.size"}
+    assert over["tdmpc2-pi"] == {"algo.planner.horizon", "algo.model.size"}  # horizon: also the training horizon
+    assert over["sac"] == set()
+    assert "[sac]" not in "".join(r.label for r in runs) and "sac[default]" in "".join(r.label for r in runs)
+    notes = "\n".join(settings.notes)
+    assert "algo.energy.eta=0.05 for tdmpc2: it has no energy anchor" in notes
+    assert "algo.planner.num_samples=64 for tdmpc2-pi: it has no search" in notes
+    assert "algo.model.size=1 for sac: it has no world model" in notes
+    assert len(settings.notes) == 7
+
+
+def test_capabilities_that_fit_no_listed_algorithm_stay_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"algo.energy.eta changes nothing for tdmpc2: .* mbdpo, mbdpo-score .*energy.enabled=true"):
+        _expand(tmp_path, "algo=[tdmpc2,sac]", "algo.energy.eta=0.05")
+    with pytest.raises(ConfigError, match="unknown config key 'algo.plannr.num_samples'"):
+        _expand(tmp_path, "algo=[tdmpc2,mbdpo]", "algo.plannr.num_samples=4")
+    with pytest.raises(ConfigError, match="obs=rgb: tdmpc2 cannot learn from pixels; algorithms that can: none"):
+        _expand(tmp_path, "algo=[tdmpc2,sac]", "obs=rgb")
+    # enabling the anchor grants the capability: TD-MPC2 with MBDPO's anchor is a legitimate ablation
+    (run,) = _expand(tmp_path, "algo=[tdmpc2]", "algo.energy.enabled=true", "algo.energy.eta=0.05")[0]
+    assert run.overrides["algo.energy.eta"] == 0.05
