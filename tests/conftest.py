@@ -35,10 +35,14 @@ def tiny_algo(name: str) -> list[str]:
     import dataclasses
 
     import algorithms
+    from harness.config import build_algo_config
 
     entry = algorithms.get_algorithm(name)
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
     if "model" not in fields:
         return TINY_SAC
     lacks = entry.lacks({t.split("=")[0].removeprefix("algo."): None for t in TINY_ALGO})  # e.g. planner.* for tdmpc2-pi
-    return [t for t in TINY_ALGO if t.split("=")[0].removeprefix("algo.") not in lacks]
+    tiny = [t for t in TINY_ALGO if t.split("=")[0].removeprefix("algo.") not in lacks]
+    if build_algo_config(name, []).planner.kind == "diffusion":  # 20 denoising steps by default
+        tiny.append("algo.planner.diffusion_steps=4")
+    return tiny
