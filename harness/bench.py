@@ -1,4 +1,4 @@
-"""Speed benchmark: ``python -m harness.bench [algo=tdmpc2] [sizes=1,5] [task=cartpole-balance]``.
+"""Speed benchmark: ``python -m harness.bench [--algo tdmpc2 mbdpo] [--sizes 1 5] [--set planner.num_samples=256]``.
 
 Prints, per algorithm and model size: milliseconds per update (batch 256) and per action for 1 and
 for 8 environments at once, parameters, and achieved GFLOP/s against this machine's measured
@@ -62,10 +62,13 @@ def fill_replay(agent, spec: EnvSpec, episodes: int) -> None:
             )
 
 
-def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device) -> dict:
+def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device,
+              overrides: list[str] = ()) -> dict:
     entry = algorithms.get_algorithm(algo)
     sized = "model" in {f.name for f in dataclasses.fields(entry.config_cls)}
-    cfg = build_algo_config(algo, ([f"model.size={size}"] if sized else []) + ["seed_steps=0"])
+    lacks = entry.lacks({o.split("=")[0]: None for o in overrides})  # e.g. planner.* for sac: not applied
+    fits = [o for o in overrides if o.split("=")[0] not in lacks]
+    cfg = build_algo_config(algo, ([f"model.size={size}"] if sized else []) + ["seed_steps=0", *fits])
     agent = entry.factory(cfg, spec, device, total_steps=10 * spec.episode_length)
     fill_replay(agent, spec, episodes=2)
     agent.update(0)  # the first update pretrains for seed_steps (0 here) updates; compiles kernels
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="algorithm fields, e.g. planner.num_samples=256 (applied where they fit)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,14 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
     algos = args.algo or algorithms.algorithm_names()
     peak = matmul_peak_gflops()
-    print(f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)")
+    print(f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
+          + (f" overrides: {' '.join(args.set)}" if args.set else ""))
     header = f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'act1 ms':>9}{'act8 ms':>9}  GFLOP/s upd/act1/act8 (% peak)"
     print(header)
     print("-" * len(header))
     for algo in algos:
         sized = "model" in {f.name for f in dataclasses.fields(algorithms.get_algorithm(algo).config_cls)}
         for size in args.sizes if sized else args.sizes[:1]:
-            r = bench_one(algo, size, spec, args.repeats, device)
+            r = bench_one(algo, size, spec, args.repeats, device, [o.removeprefix("algo.") for o in args.set])
             effs = "/".join(f"{r[k]:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             pct = "/".join(f"{100 * r[k] / peak:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             print(
