@@ -1,5 +1,5 @@
 """Benchmark report: ``python -m analysis.report [RUNS_DIR] --out DIR [--suite S] [--step N]
-[--last-k K] [--baselines DIR ...] [--pair X Y ...] [--algos PATTERN ...] [--reps N] [--seed N]``.
+[--last-k K] [--baselines DIR [DIR ...]] [--pair X Y ...] [--algos PATTERN ...] [--reps N] [--seed N]``.
 
 Writes into DIR:
 
@@ -186,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: the last step every compared run has reached")
     parser.add_argument("--last-k", type=_int_at_least(1), default=None, metavar="K",
                         help="score each run by the mean of its last K evals at or below the step")
-    parser.add_argument("--baselines", type=Path, action="append", default=[], metavar="DIR",
-                        help="published results (a checkout holding results/<algo>/<task>.csv); repeatable")
+    parser.add_argument("--baselines", type=Path, action="extend", nargs="+", default=[], metavar="DIR",
+                        help="published results (checkouts holding results/<algo>/<task>.csv): "
+                             "--baselines A B or --baselines A --baselines B")
     parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("X", "Y"),
                         help="also compute P(X > Y) for these algorithm labels; repeatable")
     parser.add_argument("--algos", nargs="+", default=[], metavar="PATTERN",

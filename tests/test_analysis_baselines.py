@@ -206,9 +206,7 @@ def published_matrix(table: pd.DataFrame, label: str, tasks: list[str], step: in
 def test_report_on_published_results_only_matches_rliable(tmp_path: Path, capsys):
     dirs = [tdmpc2_repo(tmp_path / "tdmpc2"), mbdpo_repo(tmp_path / "MBDPO")]
     out = tmp_path / "out"
-    argv = ["--out", str(out), "--reps", "300", "--seed", "5"]
-    for d in dirs:
-        argv += ["--baselines", str(d)]
+    argv = ["--out", str(out), "--reps", "300", "--seed", "5", "--baselines", str(dirs[0]), str(dirs[1])]
     assert main(argv) == 0
     aggregates = pd.read_csv(out / "aggregates.csv")
     assert sorted(aggregates["algo"].unique()) == ["mbdpo (published)", "sac (published)", "tdmpc2 (published)"]
