@@ -13,6 +13,8 @@ _MODEL_BASED = [
     ("tdmpc2-pi", "algos/tdmpc2.yaml", {"act_with": "pi"}, {_WM}, "TD-MPC2's world model, acting with the policy prior alone (no search)"),
     ("mppi", "algos/tdmpc2.yaml", {"planner.num_pi_trajs": 0}, {_WM, _SEARCH}, "explicit MPPI on the shared world model, no policy-prior trajectories"),
     ("cem", "algos/tdmpc2.yaml", {"planner.kind": "cem", "planner.num_pi_trajs": 0}, {_WM, _SEARCH}, "explicit CEM on the shared world model, no policy-prior trajectories"),
+    ("diffusion", "algos/mbdpo.yaml", {"energy.enabled": False, "planner.num_pi_trajs": 0}, {_WM, _SEARCH},
+     "explicit reverse-diffusion search on the shared world model (MBDPO's planner), no anchor, no policy-prior trajectories"),
     ("mbdpo", "algos/mbdpo.yaml", {}, {_WM, _SEARCH, _ANCHOR}, "MBDPO: diffusion planner over action sequences + implicit energy anchor"),
     ("mbdpo-noanchor", "algos/mbdpo.yaml", {"energy.enabled": False}, {_WM, _SEARCH}, "MBDPO without the energy anchor (eta = 0, F not trained)"),
     ("mbdpo-score", "algos/mbdpo.yaml", {"score.enabled": True, "score.use": "planner"},

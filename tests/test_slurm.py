@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.report import main as report_main
 from harness.status import sweep_rows, watch
 from harness.sweep import main as sweep_main
 from tests.conftest import TINY_ALGO
@@ -120,6 +121,13 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
             assert attempts == []
     state = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", victim], capture_output=True, text=True).stdout
     assert state.startswith("CANCELLED"), state
+
+    # and the sweep is reported: 2 tasks x 2 seeds at step 300
+    out = tmp_path / "report"
+    assert report_main([str(runs_dir), "--out", str(out), "--reps", "200"]) == 0
+    per_task = list(csv.DictReader((out / "per_task.csv").open()))
+    assert {r["task"] for r in per_task} == {"cartpole-balance", "reacher-easy"}
+    assert "tdmpc2" in (out / "aggregates.csv").read_text()
 
 
 def test_time_limit_requeues_and_resumes_exactly(tmp_path):
