@@ -154,7 +154,9 @@ def plot_per_task(per_task: pd.DataFrame) -> Figure:
     grid = per_task.pivot(index="task", columns="algo", values="mean")
     grid = grid.reindex(sorted(grid.index), axis=0).reindex(sorted(grid.columns), axis=1)
     height = 0.28 * len(grid.index) + 1.8
-    width = 1.1 * len(grid.columns) + 3.0
+    longest = max((len(str(c)) for c in grid.columns), default=0)  # rotated labels (variants are long)
+    width = max(1.1 * len(grid.columns) + 3.0, 0.07 * longest + 0.1 * max(map(len, grid.index), default=0) + 2.0)
+    height += 0.05 * longest
     with sns.axes_style("white"), sns.plotting_context(rc=_CONTEXT):
         fig = _figure(figsize=(width, height))
         ax = fig.add_subplot()

@@ -567,3 +567,16 @@ def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, 
     assert "record no commit" in (out / "report.md").read_text()
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs.columns) == ["run", "label", "task", "seed", "commit"] and len(runs) == 14
+
+
+def test_per_task_heatmap_fits_long_variant_labels():
+    """Run labels carry variant names (~80 characters): the figure must widen, not squeeze the axes."""
+    import warnings
+
+    from analysis.figures import plot_per_task
+
+    long = "tdmpc2[batch_size=32,model.size=1,planner.iterations=2,planner.num_-ae69c4]"
+    per_task = pd.DataFrame({"task": ["cartpole-balance", "reacher-easy"], "algo": [long, long], "mean": [30.0, 5.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib: "Tight layout not applied"
+        plot_per_task(per_task)
