@@ -194,3 +194,10 @@ def test_capabilities_that_fit_no_listed_algorithm_stay_errors(tmp_path):
     # enabling the anchor grants the capability: TD-MPC2 with MBDPO's anchor is a legitimate ablation
     (run,) = _expand(tmp_path, "algo=[tdmpc2]", "algo.energy.enabled=true", "algo.energy.eta=0.05")[0]
     assert run.overrides["algo.energy.eta"] == 0.05
+
+
+def test_job_function_unpickles_without_torch():
+    """A Slurm job installs its signal handler only after unpickling RunJob: importing torch first
+    (~2 s) let an early time-limit signal kill requeued jobs instead of requeueing them."""
+    code = "import sys, harness.launchers; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0
