@@ -122,6 +122,9 @@ def build_algo_config(name: str, overrides: list[str] | dict[str, Any]) -> Any:
     return obj
 
 
+VARIANT_LABEL_CHARS = 60  # readable part of a variant directory name
+
+
 def variant_name(name: str, algo_cfg: Any) -> str:
     """``default`` when the config equals the registered one, else a readable digest of the diff."""
     base = _flatten(OmegaConf.to_container(algo_defaults(name)))
@@ -129,10 +132,21 @@ def variant_name(name: str, algo_cfg: Any) -> str:
     diff = {k: v for k, v in now.items() if base.get(k) != v}
     if not diff:
         return "default"
-    text = ",".join(f"{k}={diff[k]}" for k in sorted(diff))
+    parts = [f"{k}={diff[k]}" for k in sorted(diff)]
+    text = ",".join(parts)
     digest = hashlib.sha1(text.encode()).hexdigest()[:6]
-    readable = "".join(c if c.isalnum() or c in "._=-," else "_" for c in text)
-    return f"{readable[:60]}-{digest}"
+    safe = ["".join(c if c.isalnum() or c in "._=-" else "_" for c in p) for p in parts]
+    # Long diffs are cut at an override boundary (never inside a value, which would read as a
+    # different setting) and say how many were left out; the digest keeps names unique.
+    shown: list[str] = []
+    for part in safe:
+        if len(",".join(shown + [part])) > VARIANT_LABEL_CHARS and shown:
+            break
+        shown.append(part)
+    label = ",".join(shown)[:VARIANT_LABEL_CHARS]
+    if len(shown) < len(safe):
+        label += f",and_{len(safe) - len(shown)}_more"
+    return f"{label}-{digest}"
 
 
 @dataclass

@@ -201,3 +201,20 @@ def test_job_function_unpickles_without_torch():
     (~2 s) let an early time-limit signal kill requeued jobs instead of requeueing them."""
     code = "import sys, harness.launchers; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0
+
+
+def test_variant_names_are_stable_and_cut_long_diffs_between_overrides():
+    from harness.config import build_algo_config, variant_name
+
+    assert variant_name("mbdpo", build_algo_config("mbdpo", [])) == "default"
+    short = variant_name("mbdpo", build_algo_config("mbdpo", ["planner.iterations=4"]))
+    assert short.startswith("planner.iterations=4-") and len(short.split("-")[-1]) == 6
+    many = ["model.size=1", "planner.diffusion_steps=10", "planner.num_elites=32",
+            "planner.num_samples=256", "planner.num_pi_trajs=12"]
+    name = variant_name("mbdpo", build_algo_config("mbdpo", many))
+    label = name.rsplit("-", 1)[0]
+    # every shown override is whole (no "num_elites=3" cut out of "num_elites=32") and the rest is counted
+    assert label == "model.size=1,planner.diffusion_steps=10,and_3_more", name
+    # the digest still tells variants that share the shown prefix apart
+    other = variant_name("mbdpo", build_algo_config("mbdpo", many[:-1] + ["planner.num_pi_trajs=6"]))
+    assert other != name and other.rsplit("-", 1)[0] == label
