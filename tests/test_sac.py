@@ -155,3 +155,14 @@ def test_state_dict_round_trip_is_exact():
     assert a == b and other.num_updates == agent.num_updates == 3 and len(other.replay) == 100
     for (k, x), (_, y) in zip(agent.model.state_dict().items(), other.model.state_dict().items()):
         assert torch.equal(x, y), k
+
+
+def test_bench_counts_sac_flops():
+    """FlopCounterMode's module tracker trips over the TensorDictParams inside SACLoss; the bench
+    must still time SAC and count its FLOPs."""
+    from harness.bench import bench_one
+
+    row = bench_one("sac", 1, SPEC, repeats=1, device=torch.device("cpu"), overrides=["hidden_dims=[64,64]"])
+    assert row["size"] == "-" and row["params_M"] > 0
+    for key in ("update", "act1", "act8"):
+        assert row[f"{key}_ms"] > 0 and row[f"{key}_gflops"] > 0, (key, row)
