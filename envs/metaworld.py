@@ -36,6 +36,8 @@ initial object positions; gymnasium's ``reset(seed=...)`` would not, Meta-World 
 """
 from __future__ import annotations
 
+import copy
+
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -94,6 +96,14 @@ class MetaWorldWrapper(GymWrapper):
             return
         self._env.unwrapped.seed(seed)
         self.reset()
+
+    # The state of the RNG that draws goals and initial object positions at reset (``np_random``,
+    # a numpy Generator): what an exact resume restores (harness.checkpoint looks for these).
+    def get_rng_state(self) -> dict[str, Any]:
+        return copy.deepcopy(self._env.unwrapped.np_random.bit_generator.state)
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self._env.unwrapped.np_random.bit_generator.state = copy.deepcopy(state)
 
 
 def _make_gym_env(env_name: str):

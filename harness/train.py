@@ -1,8 +1,10 @@
 """The online training loop: random seed steps, act, observe, update, evaluate every N steps.
 
-Checkpoints (harness/checkpoint.py) are taken at episode boundaries only: after the episode's last
-step and its update, before the environment is reset. A resumed run continues from there and is
-identical to one that was never interrupted."""
+The training environment is stepped through TorchRL's ``Collector``, one transition at a time
+(harness/collect.py). Checkpoints (harness/checkpoint.py) are taken at episode boundaries only,
+after the episode's last step and its update, with the simulator's random state from before the
+next episode's reset. A resumed run continues from there and is identical to one that was never
+interrupted."""
 from __future__ import annotations
 
 import random
@@ -11,7 +13,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torchrl.envs.utils import step_mdp
 
 import algorithms
 from algorithms.base import EnvSpec
@@ -30,6 +31,7 @@ from harness.checkpoint import (
     stop_reason,
     stop_requested,
 )
+from harness.collect import TrainingSteps
 from harness.evaluate import evaluate
 from harness.rundir import RunDir
 
@@ -112,9 +114,10 @@ def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rn
     todo = eval_steps(run.steps, run.eval_every, run.eval_at_start)
     all_rows: list[dict] = []
     start = 0
+    train_env_rng = None
     if resume_from is not None:
         agent.load_state_dict(resume_from["agent"])
-        set_env_rng_state(env, resume_from["env_rng"]["train"])
+        train_env_rng = resume_from["env_rng"]["train"]  # set by TrainingSteps, before its first reset
         set_env_rng_state(eval_env, resume_from["env_rng"]["eval"])
         set_rng_state(resume_from["rng"], action_rng)  # last: nothing may draw after it
         start = int(resume_from["step"])
@@ -153,7 +156,7 @@ def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rn
             "run": resolved.to_dict(),
             "agent": agent.state_dict(),
             "rng": rng_state(action_rng),
-            "env_rng": {"train": env_rng_state(env), "eval": env_rng_state(eval_env)},
+            "env_rng": {"train": steps.checkpoint_state(), "eval": env_rng_state(eval_env)},
             "eval_todo": list(todo),
             "eval_rows": list(all_rows),
         }
@@ -161,19 +164,16 @@ def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rn
         if on_checkpoint:
             on_checkpoint(steps_done)
 
-    td = env.reset()
+    # The training env is stepped through TorchRL's Collector (harness/collect.py); built here,
+    # after every random state is restored, because it resets the env at once.
+    steps = TrainingSteps(env, agent, spec.action_dim, action_rng, resume_state=train_env_rng)
     first_step = True
     last_checkpoint = start
     t_start, steps_timed = time.perf_counter(), 0
     for step in range(start, run.steps):
         if todo and todo[0] == step:
             do_eval(todo.pop(0))
-        if step < agent.seed_steps:
-            action = torch.rand(spec.action_dim, generator=action_rng) * 2 - 1
-        else:
-            action = agent.act(td["observation"].unsqueeze(0), eval_mode=False, first_step=first_step)[0]
-        td["action"] = action
-        td = env.step(td)
+        td = steps.next(step, first_step)  # seed steps: uniform random actions; then agent.act
         agent.observe(td)
         metrics = agent.update(step)
         done = bool(td["next", "done"].any())
@@ -194,9 +194,6 @@ def _loop(resolved, rundir, threads, env, eval_env, task, spec, agent, action_rn
                 if run.checkpoint_every and steps_done - last_checkpoint >= run.checkpoint_every:
                     save_checkpoint(steps_done)
                     last_checkpoint = steps_done
-            td = env.reset()  # the simulator's next initial state: drawn from the saved RandomState
-        else:
-            td = step_mdp(td)
     while todo:
         do_eval(todo.pop(0))
     return all_rows
