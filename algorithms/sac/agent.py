@@ -4,9 +4,9 @@ model-free reference, built from TorchRL's parts.
 TorchRL does the algorithm: ``ProbabilisticActor`` with a ``TanhNormal`` policy, a ``ValueOperator``
 per critic, ``SACLoss`` (the v2 loss, clipped double-Q TD(0) targets with the entropy bonus, and the
 temperature loss), ``SoftUpdate`` for the target critics and a ``ReplayBuffer`` on a
-``LazyTensorStorage`` of single transitions. There is deliberately no TorchRL collector: the harness
-drives the environment loop itself (harness/train.py calls ``act``/``observe``/``update``), so that
-every algorithm shares the same evaluation, seeding and checkpointing.
+``LazyTensorStorage`` of single transitions. The environment is stepped by TorchRL's ``Collector``
+in the harness (harness/collect.py), as for every algorithm, so that all share the same evaluation,
+seeding and checkpointing: this class sees transitions (``observe``), never the environment.
 """
 from __future__ import annotations
 
