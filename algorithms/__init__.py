@@ -1,30 +1,37 @@
 """Registered algorithms. Importing this package registers the built-in ones.
 
 The model-based names share one class and one world model; only their config differs (the YAML
-named here, then the preset), so an ablation changes exactly the parts its name says.
+named here, then the preset), so an ablation changes exactly the parts its name says. The
+dataclass (``WorldModelAgentConfig``) holds TD-MPC2's values; ``configs/algos/mbdpo.yaml`` holds
+only what MBDPO's code does differently; each preset only what its variant changes.
 """
+
 from algorithms.model_based import WorldModelAgent, WorldModelAgentConfig
 from algorithms.registry import AlgorithmEntry, algorithm_names, get_algorithm, register
 from algorithms.sac import SACAgent, SACConfig
 
-_WM, _SEARCH, _ANCHOR, _SCORE = "world_model", "search", "energy_anchor", "score_network"
+_MBDPO = "algos/mbdpo.yaml"
 _MODEL_BASED = [
-    ("tdmpc2", "algos/tdmpc2.yaml", {}, {_WM, _SEARCH}, "TD-MPC2: latent world model + MPPI with policy-prior trajectories"),
-    ("tdmpc2-pi", "algos/tdmpc2.yaml", {"act_with": "pi"}, {_WM}, "TD-MPC2's world model, acting with the policy prior alone (no search)"),
-    ("mppi", "algos/tdmpc2.yaml", {"planner.num_pi_trajs": 0}, {_WM, _SEARCH}, "explicit MPPI on the shared world model, no policy-prior trajectories"),
-    ("cem", "algos/tdmpc2.yaml", {"planner.kind": "cem", "planner.num_pi_trajs": 0}, {_WM, _SEARCH}, "explicit CEM on the shared world model, no policy-prior trajectories"),
-    ("diffusion", "algos/mbdpo.yaml", {"energy.enabled": False, "planner.num_pi_trajs": 0}, {_WM, _SEARCH},
+    ("tdmpc2", None, {}, "TD-MPC2: latent world model + MPPI with policy-prior trajectories"),
+    ("tdmpc2-pi", None, {"act_with": "pi"}, "TD-MPC2's world model, acting with the policy prior alone (no search)"),
+    ("mppi", None, {"planner.num_pi_trajs": 0}, "explicit MPPI on the shared world model, no policy-prior trajectories"),
+    ("cem", None, {"planner.kind": "cem", "planner.num_pi_trajs": 0},
+     "explicit CEM on the shared world model, no policy-prior trajectories"),
+    ("diffusion", _MBDPO, {"energy.enabled": False, "planner.num_pi_trajs": 0},
      "explicit reverse-diffusion search on the shared world model (MBDPO's planner), no anchor, no policy-prior trajectories"),
-    ("mbdpo", "algos/mbdpo.yaml", {}, {_WM, _SEARCH, _ANCHOR}, "MBDPO: diffusion planner over action sequences + implicit energy anchor"),
-    ("mbdpo-noanchor", "algos/mbdpo.yaml", {"energy.enabled": False}, {_WM, _SEARCH}, "MBDPO without the energy anchor (eta = 0, F not trained)"),
-    ("mbdpo-score", "algos/mbdpo.yaml", {"score.enabled": True, "score.use": "planner"},
-     {_WM, _SEARCH, _ANCHOR, _SCORE}, "MBDPO with a learned score network replacing the search (amortised diffusion policy)"),
+    ("mbdpo", _MBDPO, {}, "MBDPO as its code does: diffusion planner over action sequences + implicit energy anchor"),
+    ("mbdpo-aligned", _MBDPO, {"energy.positives": "aligned"},
+     "MBDPO with F's positive pairs aligned (each latent with its own buffer action, as the paper describes)"),
+    ("mbdpo-noanchor", _MBDPO, {"energy.enabled": False}, "MBDPO without the energy anchor (eta = 0, F not trained)"),
+    ("mbdpo-score", _MBDPO, {"score.enabled": True, "score.use": "planner"},
+     "MBDPO with a learned score network replacing the search (amortised diffusion policy)"),
 ]
 
-for _name, _yaml, _preset, _caps, _description in _MODEL_BASED:
-    register(AlgorithmEntry(_name, WorldModelAgent, WorldModelAgentConfig, _yaml, _description, _preset, frozenset(_caps)))
+for _name, _yaml, _preset, _description in _MODEL_BASED:
+    register(AlgorithmEntry(name=_name, factory=WorldModelAgent, config_cls=WorldModelAgentConfig,
+                            defaults_yaml=_yaml, preset=_preset, description=_description))
 
-register(AlgorithmEntry("sac", SACAgent, SACConfig, "algos/sac.yaml",
-                        "SAC: model-free reference (TorchRL SACLoss v2, twin Q, learned temperature)"))
+register(AlgorithmEntry(name="sac", factory=SACAgent, config_cls=SACConfig,
+                        description="SAC: model-free reference (TorchRL SACLoss v2, twin Q, learned temperature)"))
 
 __all__ = ["AlgorithmEntry", "algorithm_names", "get_algorithm", "register"]

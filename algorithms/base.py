@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from tensordict import TensorDictBase
@@ -31,9 +31,6 @@ class Algorithm(abc.ABC):
     ``observe`` with the transition, then ``update``. ``act`` is batched: a batch of observations in,
     a batch of actions out (evaluation runs many environments at once).
     """
-
-    #: what the sweep may combine this algorithm with (e.g. {"pixels"}); see harness.sweep.
-    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cfg: Any, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         self.cfg = cfg
@@ -62,11 +59,9 @@ class Algorithm(abc.ABC):
         """Why evaluating now would be meaningless (None: ready). The trainer skips such evals."""
         return None
 
+    @abc.abstractmethod
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.modules_for_count() if p.requires_grad)
-
-    def modules_for_count(self):
-        return []
+        """Trained parameters (what the scaling report plots)."""
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -1,20 +1,27 @@
-"""Algorithm registry: names users can sweep, each a class, a typed config and its YAML defaults.
+"""Algorithm registry: names users can sweep, each a class, a typed config and what differs from it.
 
-A *variant* (e.g. ``tdmpc2-pi``) is a registered name that reuses another entry's class with some
-config fields preset, so the sweep treats it like any other algorithm.
+An entry's configuration is built in one way only (:meth:`AlgorithmEntry.defaults`): the config
+dataclass's defaults (the reference implementation's values), then the family's YAML in
+``configs/`` (only what that family changes, e.g. MBDPO's planner), then the entry's ``preset``
+(only what that variant changes, e.g. ``energy.enabled: false`` for ``mbdpo-noanchor``). Each value
+therefore lives in exactly one of those places.
 
 *Capabilities* say what an algorithm has, so that a sweep over several algorithms can skip, with a
 message, what makes no sense for some of them (an ``algo.energy.*`` override for TD-MPC2, an
 ``algo.planner.*`` one for SAC, pixel observations for an agent without a pixel encoder) instead of
-failing or silently recording a field that changes nothing.
+failing or silently recording a field that changes nothing. They are derived from the config
+(its ``capabilities()`` method), never kept by hand.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from configs.suites import unknown
+from omegaconf import DictConfig, OmegaConf
 
+from configs import load_yaml
+from configs.suites import unknown
 
 #: capability -> what it means
 CAPABILITIES: dict[str, str] = {
@@ -26,8 +33,12 @@ CAPABILITIES: dict[str, str] = {
 }
 #: algorithm config section -> the capability without which its fields change nothing. Setting
 #: ``<section>.enabled=true`` grants it (e.g. TD-MPC2 with MBDPO's anchor added).
-SECTION_NEEDS: dict[str, str] = {"model": "world_model", "planner": "search", "energy": "energy_anchor",
-                                 "score": "score_network"}
+SECTION_NEEDS: dict[str, str] = {
+    "model": "world_model",
+    "planner": "search",
+    "energy": "energy_anchor",
+    "score": "score_network",
+}
 #: single fields that mean something without their section's capability
 KEY_NEEDS: dict[str, str] = {"planner.horizon": "world_model"}  # also the model's training horizon
 
@@ -37,21 +48,55 @@ def needs(key: str) -> str | None:
     return KEY_NEEDS.get(key, SECTION_NEEDS.get(key.split(".")[0]))
 
 
-@dataclass(frozen=True)
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class AlgorithmEntry:
     name: str
     factory: Callable[..., Any]  # Algorithm subclass
-    config_cls: type  # dataclass; its defaults are overridden by `defaults_yaml`, then by `preset`
-    defaults_yaml: str | None  # path relative to configs/, e.g. "algos/tdmpc2.yaml"
+    config_cls: type  # dataclass holding every default; it has ``capabilities()`` and ``validate()``
     description: str
-    preset: dict[str, Any] = field(default_factory=dict)  # dotted keys -> values
-    capabilities: frozenset[str] = frozenset()  # names from CAPABILITIES
+    defaults_yaml: str | None = None  # path relative to configs/: what the family changes
+    preset: dict[str, Any] = field(default_factory=dict)  # dotted keys -> what the variant changes
+
+    def defaults(self) -> DictConfig:
+        """The entry's typed config: dataclass defaults <- family YAML <- variant preset."""
+        cfg = OmegaConf.structured(self.config_cls)
+        layers = [flatten(load_yaml(self.defaults_yaml))] if self.defaults_yaml else []
+        for layer in [*layers, dict(self.preset)]:
+            for key, value in layer.items():
+                OmegaConf.update(cfg, key, value, merge=True, force_add=False)
+        return cfg
+
+    def config(self, overrides: dict[str, Any] | None = None) -> Any:
+        """The config object with dotted ``overrides`` (values already parsed) applied."""
+        cfg = self.defaults()
+        for key, value in (overrides or {}).items():
+            OmegaConf.update(cfg, key, value, merge=True, force_add=False)
+        return OmegaConf.to_object(cfg)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.config().capabilities()
 
     def lacks(self, algo_overrides: dict[str, Any]) -> dict[str, str]:
         """The overrides (dotted keys without ``algo.``) this algorithm has no use for -> the
-        capability each needs."""
-        granted = set(self.capabilities)
-        granted |= {need for sec, need in SECTION_NEEDS.items() if algo_overrides.get(f"{sec}.enabled") is True}
+        capability each needs. Switches among the overrides (``energy.enabled=true``,
+        ``act_with=planner``...) count: capabilities come from the config with them applied."""
+        switches = {k: v for k, v in algo_overrides.items() if v is not None and (k.endswith(".enabled") or k == "act_with")}
+        try:
+            granted = self.config(switches).capabilities()
+        except Exception:  # a bad switch value is reported by the config check, not here
+            granted = self.capabilities
         return {key: needs(key) for key in algo_overrides if needs(key) not in granted | {None}}
 
 
@@ -63,7 +108,9 @@ def register(entry: AlgorithmEntry) -> AlgorithmEntry:
         raise ValueError(f"algorithm {entry.name!r} is already registered")
     bad = set(entry.capabilities) - set(CAPABILITIES)
     if bad:
-        raise ValueError(f"algorithm {entry.name!r}: unknown capabilities {sorted(bad)}; valid: {', '.join(CAPABILITIES)}")
+        raise ValueError(
+            f"algorithm {entry.name!r}: unknown capabilities {sorted(bad)}; valid: {', '.join(CAPABILITIES)}"
+        )
     _REGISTRY[entry.name] = entry
     return entry
 

@@ -91,11 +91,7 @@ def _merge(base: DictConfig, overrides: dict[str, Any], prefix: str) -> DictConf
 
 def algo_defaults(name: str) -> DictConfig:
     """The registered algorithm's config: dataclass defaults <- its YAML <- the variant preset."""
-    entry = algorithms.get_algorithm(name)
-    base = OmegaConf.structured(entry.config_cls)
-    if entry.defaults_yaml:
-        base = _merge(base, _flatten(load_yaml(entry.defaults_yaml)), "algo.")
-    return _merge(base, dict(entry.preset), "algo.")
+    return algorithms.get_algorithm(name).defaults()
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -5,6 +5,7 @@ import torch
 
 from algorithms.planning import NoiseSource, PlannerConfig, make_planner
 from algorithms.planning.diffusion import denoise_step, linear_schedule, model_based_score
+from algorithms.world_model.model import PolicySample
 
 
 class QuadraticModel:
@@ -28,7 +29,8 @@ class QuadraticModel:
     def pi(self, z, eps=None):
         eps = torch.randn(*z.shape[:-1], self.action_dim) if eps is None else eps
         a = torch.tanh(0.5 * eps)
-        return a, a, torch.zeros(*z.shape[:-1], 1)
+        zero = torch.zeros(*z.shape[:-1], 1)
+        return PolicySample(a, a, zero, zero)
 
     def q_pairs(self, z, a, pairs):
         return torch.zeros(*z.shape[:-1], 1)

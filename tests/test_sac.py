@@ -37,7 +37,7 @@ def _actor_params(agent):
 
 def test_registered_with_defaults():
     entry = algorithms.get_algorithm("sac")
-    assert entry.factory is SACAgent and entry.defaults_yaml == "algos/sac.yaml"
+    assert entry.factory is SACAgent and entry.defaults_yaml is None  # the dataclass holds every default
     cfg = build_algo_config("sac", [])
     assert cfg.hidden_dims == [256, 256] and cfg.lr == 3e-4 and cfg.batch_size == 256 and cfg.tau == 0.005
     agent = entry.factory(cfg, EnvSpec(obs_dim=5, action_dim=2, episode_length=500), torch.device("cpu"), 20_000)

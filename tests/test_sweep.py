@@ -185,7 +185,7 @@ def test_capabilities_drop_overrides_that_change_nothing_with_a_note(tmp_path):
 
 
 def test_capabilities_that_fit_no_listed_algorithm_stay_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"algo.energy.eta changes nothing for tdmpc2: .* mbdpo, mbdpo-score .*energy.enabled=true"):
+    with pytest.raises(ConfigError, match=r"algo.energy.eta changes nothing for tdmpc2: .* mbdpo, mbdpo-aligned, mbdpo-score .*energy.enabled=true"):
         _expand(tmp_path, "algo=[tdmpc2,sac]", "algo.energy.eta=0.05")
     with pytest.raises(ConfigError, match="unknown config key 'algo.plannr.num_samples'"):
         _expand(tmp_path, "algo=[tdmpc2,mbdpo]", "algo.plannr.num_samples=4")

@@ -6,7 +6,8 @@ import torch
 
 from algorithms.world_model import MODEL_SIZES, ModelConfig, WorldModel
 from algorithms.world_model.layers import EnsembleMLP, SimNorm, _mish_formula, fast_mish
-from algorithms.world_model.scalars import RunningScale, SymlogTwoHot, heuristic_discount
+from algorithms.conventions import heuristic_discount
+from algorithms.world_model.scalars import RunningScale, SymlogTwoHot
 
 
 def test_simnorm_groups_are_distributions():
@@ -93,7 +94,7 @@ def test_model_shapes_and_pi_bounds():
     model = WorldModel(ModelConfig(size=1), obs_dim=5, action_dim=3)
     z = model.encode(torch.randn(10, 5))
     assert z.shape == (10, 128)
-    mean, sample, log_prob = model.pi(z)
+    mean, sample, log_prob, _ = model.pi(z)
     assert mean.shape == sample.shape == (10, 3) and log_prob.shape == (10, 1)
     assert sample.abs().max() <= 1 and torch.isfinite(log_prob).all()
     a = torch.rand(10, 3) * 2 - 1

@@ -9,13 +9,14 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from algorithms.base import Algorithm, EnvSpec
+from algorithms.conventions import default_seed_steps, heuristic_discount, replay_capacity
 from algorithms.model_based.config import WorldModelAgentConfig
 from algorithms.planning import NoiseSource, make_planner
 from algorithms.planning.diffusion import DiffusionPlanner, model_based_score
 from algorithms.replay import EpisodeReplay
 from algorithms.world_model import WorldModel
 from algorithms.world_model.energy import EnergyClassifier
-from algorithms.world_model.scalars import RunningScale, heuristic_discount
+from algorithms.world_model.scalars import RunningScale
 from algorithms.world_model.score import ScoreNetwork
 
 
@@ -32,7 +33,8 @@ class WorldModelAgent(Algorithm):
         m, mcfg = self.model, self.model.cfg
         self.energy = (
             EnergyClassifier(mcfg.latent_dim, A, mcfg.mlp_dim, momentum=cfg.energy.momentum,
-                             clip=cfg.energy.clip, neg_noise=cfg.energy.neg_noise).to(device)
+                             clip=cfg.energy.clip, neg_noise=cfg.energy.neg_noise,
+                             zero_init_last=cfg.energy.zero_init_last, positives=cfg.energy.positives).to(device)
             if cfg.energy.enabled else None
         )
         self.score_net = (
@@ -54,9 +56,9 @@ class WorldModelAgent(Algorithm):
         # two training steps does not disturb the training plan.
         self.planners = {mode: make_planner(cfg.planner, A, self.discount) for mode in ("train", "eval")}
         L = env_spec.episode_length
-        self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else max(1000, 5 * L)
-        capacity = cfg.buffer_size or (total_steps + total_steps // max(L, 1) + 2 * (L + 1))
-        self.replay = EpisodeReplay(capacity, cfg.batch_size, cfg.planner.horizon, device)
+        self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
+        self.replay = EpisodeReplay(replay_capacity(cfg.buffer_size, total_steps, L), cfg.batch_size,
+                                    cfg.planner.horizon, device)
         self._episode: list[TensorDict] = []
         self._pretrained = False
         self.num_updates = 0
@@ -89,8 +91,8 @@ class WorldModelAgent(Algorithm):
         self.model.eval()
         z = self.model.encode(obs.to(self.device, torch.float32))
         if self.cfg.act_with == "pi":
-            mean, sample, _ = self.model.pi(z)
-            return (mean if eval_mode else sample).cpu()
+            out = self.model.pi(z)
+            return (out.mean if eval_mode else out.action).cpu()
         reason = self.not_ready_to_evaluate()
         if reason and eval_mode:
             raise UntrainedScoreNetworkError(f"refusing to evaluate: {reason}")
@@ -148,8 +150,9 @@ class WorldModelAgent(Algorithm):
         m.train()  # before the targets too, so they never depend on whether act() ran last
         with torch.no_grad():
             next_z = m.encode(obs[1:])
-            _, next_a, _ = m.pi(next_z)
-            td_target = reward + self.discount * (~terminated).float() * m.q(next_z, next_a, "min", target=True)
+            next_a = m.pi(next_z).action
+            next_q = m.q(next_z, next_a, "min", target=True, heads=cfg.td_target_heads)
+            td_target = reward + self.discount * (~terminated).float() * next_q
 
         z = m.encode(obs[0])
         zs = [z]
@@ -175,7 +178,7 @@ class WorldModelAgent(Algorithm):
             losses["energy_loss"], energy_scores = self.energy.loss(z_pred, action, m.pi)
             loss = loss + cfg.energy.coef * losses["energy_loss"]
         if self.score_net is not None:
-            losses["score_loss"] = self._score_loss(zs_all[0].detach())
+            losses["score_loss"] = self._score_loss(zs_all[0])
             loss = loss + cfg.score.coef * losses["score_loss"]
 
         self.optim.zero_grad(set_to_none=True)
@@ -200,6 +203,8 @@ class WorldModelAgent(Algorithm):
         mean of ``mc_samples`` clean plans sampled around x_tau / sqrt(alpha_bar)."""
         cfg = self.cfg
         z = z0[: cfg.score.num_latents]
+        if cfg.score.detach_latent:  # MBDPO does not: the loss's gradient reaches the encoder
+            z = z.detach()
         B, H, A = z.shape[0], cfg.planner.horizon, self.env_spec.action_dim
         planner: DiffusionPlanner = self.planners["train"] if isinstance(self.planners["train"], DiffusionPlanner) \
             else DiffusionPlanner(cfg.planner, A, self.discount)
@@ -217,14 +222,15 @@ class WorldModelAgent(Algorithm):
         return (self.score_net(z, x, tau) - target).pow(2).mean()
 
     def _update_pi(self, zs: torch.Tensor) -> float:
-        """Maximise scale-normalised Q (two random heads, parameters detached) plus entropy."""
+        """Maximise scale-normalised Q (two random heads, parameters detached) plus TD-MPC2's scaled
+        entropy (-A x the pre-squash Gaussian log-prob; world_model.py ``pi`` in both references)."""
         m = self.model
-        _, action, log_prob = m.pi(zs)
-        q = m.q(zs, action, "avg", detach=True)  # [H+1, B, 1]
+        out = m.pi(zs)
+        q = m.q(zs, out.action, "avg", detach=True)  # [H+1, B, 1]
         self.scale.update(q[0])
         q = self.scale(q)
         rho = self.cfg.rho ** torch.arange(zs.shape[0], device=self.device, dtype=torch.float32)
-        objective = (self.cfg.entropy_coef * -log_prob + q).mean(dim=(1, 2))
+        objective = (self.cfg.entropy_coef * out.scaled_entropy + q).mean(dim=(1, 2))
         pi_loss = -(objective * rho).mean()
         self.pi_optim.zero_grad(set_to_none=True)
         pi_loss.backward()

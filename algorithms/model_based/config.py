@@ -8,16 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from algorithms.conventions import DEFAULT_BUFFER_SIZE
 from algorithms.planning.config import PlannerConfig
 from algorithms.world_model.config import ModelConfig
 
 ACT_WITH = ("planner", "pi")
 SCORE_USES = ("none", "planner")
+#: which two target Q heads the TD target takes the min of
+TD_TARGET_HEADS = ("random", "first_two")  # TD-MPC2: two at random; MBDPO: heads 0 and 1
+#: how F's positive pairs are formed from the latents [H, B, Z] and buffer actions [H, B, A]
+ENERGY_POSITIVES = ("reference", "aligned")
 
 
 @dataclass
 class EnergyConfig:
-    """MBDPO's implicit energy anchor (method.md section 4). Disabled: eta = 0 and F not trained."""
+    """MBDPO's implicit energy anchor (method.md section 4). Disabled: eta = 0 and F not trained.
+    The defaults are MBDPO's code's (mbdpo.py, ``_contrastive_loss``; common/world_model.py)."""
 
     enabled: bool = False
     eta: float = 0.01  # planner reward r + eta * F_norm
@@ -25,6 +31,11 @@ class EnergyConfig:
     neg_noise: float = 0.5  # std of the noise on pi(z) for the noisy negative
     clip: float = 5.0
     momentum: float = 0.99
+    zero_init_last: bool = True  # F's last layer weights start at zero (MBDPO)
+    # "reference": MBDPO's code, latents flattened time-major but actions batch-major, so a positive
+    # pair is mostly a latent with another sample's action; "aligned": each latent with its own
+    # buffer action, as the paper describes
+    positives: str = "reference"
 
 
 @dataclass
@@ -37,6 +48,8 @@ class ScoreConfig:
     embed_dim: int = 64
     mc_samples: int = 64  # samples behind one Monte-Carlo score target
     num_latents: int = 1  # latents per update that get a target (the reference uses 1)
+    # MBDPO lets the score loss's gradient reach the encoder through the latent; true detaches it
+    detach_latent: bool = False
 
 
 @dataclass
@@ -55,15 +68,28 @@ class WorldModelAgentConfig:
     consistency_coef: float = 20.0
     reward_coef: float = 0.1
     value_coef: float = 0.1
-    entropy_coef: float = 1e-4
+    entropy_coef: float = 1e-4  # times TD-MPC2's scaled entropy (-A x the pre-squash log-prob)
     tau: float = 0.01
+    td_target_heads: str = "random"  # random (TD-MPC2) | first_two (MBDPO)
     # discount heuristic: gamma = clip((L/denom - 1)/(L/denom), min, max), L = episode length
     discount_denom: float = 5.0
     discount_min: float = 0.95
     discount_max: float = 0.995
-    # online loop; None: the reference's rule (seed steps max(1000, 5 episodes); buffer = all steps)
+    # online loop; seed_steps None: the reference's rule max(1000, 5 episodes); the replay keeps
+    # min(buffer_size, steps) rows (algorithms/conventions.py)
     seed_steps: Optional[int] = None
-    buffer_size: Optional[int] = None
+    buffer_size: int = DEFAULT_BUFFER_SIZE
+
+    def capabilities(self) -> frozenset[str]:
+        """What this configuration has (names from algorithms.registry.CAPABILITIES)."""
+        caps = {"world_model"}
+        if self.act_with == "planner":
+            caps.add("search")
+        if self.energy.enabled:
+            caps.add("energy_anchor")
+        if self.score.enabled:
+            caps.add("score_network")
+        return frozenset(caps)
 
     def validate(self) -> None:
         if self.act_with not in ACT_WITH:
@@ -74,5 +100,28 @@ class WorldModelAgentConfig:
             raise ValueError("score.use=planner needs score.enabled=true (an untrained score network)")
         if self.score.use != "none" and self.planner.kind != "diffusion":
             raise ValueError(f"score.use=planner needs planner.kind=diffusion, not {self.planner.kind!r}")
+        for key, value, valid in (("td_target_heads", self.td_target_heads, TD_TARGET_HEADS),
+                                  ("energy.positives", self.energy.positives, ENERGY_POSITIVES)):
+            if value not in valid:
+                raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+        for key in ("batch_size", "lr", "enc_lr_scale", "grad_clip_norm", "buffer_size", "discount_denom"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be > 0")
+        for key in ("rho", "tau"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be in (0, 1]")
+        for key in ("consistency_coef", "reward_coef", "value_coef", "entropy_coef"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
+        if self.seed_steps is not None and self.seed_steps < 0:
+            raise ValueError(f"seed_steps={self.seed_steps} must be >= 0 (or null for the default rule)")
+        if self.energy.eta < 0 or self.energy.coef < 0 or self.energy.neg_noise < 0 or self.energy.clip <= 0:
+            raise ValueError("energy.eta, energy.coef and energy.neg_noise must be >= 0, energy.clip > 0")
+        if not 0 <= self.energy.momentum < 1:
+            raise ValueError(f"energy.momentum={self.energy.momentum} must be in [0, 1)")
+        if self.score.mc_samples < 1 or self.score.num_latents < 1 or self.score.embed_dim < 2:
+            raise ValueError("score.mc_samples and score.num_latents must be >= 1, score.embed_dim >= 2")
+        if self.planner.horizon < 1:
+            raise ValueError(f"planner.horizon={self.planner.horizon} must be >= 1")
         self.model.resolved()
         self.planner.validate()

@@ -65,7 +65,7 @@ class MPPIPlanner:
             actions[:, :, :P] = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise)
         z_samples = z.unsqueeze(1).expand(B, N, -1)
 
-        for _ in range(cfg.iterations):
+        for _ in range(cfg.iterations_for(A)):
             eps = noise.randn(N - P, H, A).permute(2, 0, 1, 3)  # [H, B, N-P, A]
             actions[:, :, P:] = (mean.transpose(0, 1).unsqueeze(2) + std.transpose(0, 1).unsqueeze(2) * eps).clamp(-1, 1)
             value = trajectory_value(model, z_samples, actions, self.discount, noise, bonus).nan_to_num(0.0)

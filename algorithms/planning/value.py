@@ -33,7 +33,7 @@ def trajectory_value(
         value = value + weight * r
         z = model.next(z, a)
         weight *= discount
-    _, pi_action, _ = model.pi(z, eps=noise.randn(N, actions.shape[-1]))
+    pi_action = model.pi(z, eps=noise.randn(N, actions.shape[-1])).action
     return (value + weight * model.q_pairs(z, pi_action, noise.pairs(model.num_q))).squeeze(-1)
 
 
@@ -41,7 +41,7 @@ def rollout_pi(model, z: torch.Tensor, horizon: int, noise: NoiseSource) -> torc
     """Action sequences drawn from the policy prior through the model: z [B, P, latent] -> [H, B, P, A]."""
     actions = []
     for t in range(horizon):
-        _, a, _ = model.pi(z, eps=noise.randn(z.shape[1], model.action_dim))
+        a = model.pi(z, eps=noise.randn(z.shape[1], model.action_dim)).action
         actions.append(a)
         if t < horizon - 1:
             z = model.next(z, a)

@@ -23,7 +23,7 @@ from torchrl.objectives import SACLoss, SoftUpdate, ValueEstimators
 
 from algorithms.base import Algorithm, EnvSpec
 from algorithms.sac.config import SACConfig
-from algorithms.world_model.scalars import heuristic_discount
+from algorithms.conventions import default_seed_steps, heuristic_discount, replay_capacity
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 _METRICS = ("loss_actor", "loss_qvalue", "loss_alpha", "alpha", "entropy")
@@ -91,8 +91,8 @@ class SACAgent(Algorithm):
         self.alpha_optim = None if cfg.fixed_alpha else torch.optim.Adam([self.loss.log_alpha], lr=cfg.alpha_lr)
 
         L = env_spec.episode_length
-        self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else max(1000, 5 * L)
-        capacity = cfg.buffer_size or max(total_steps, 1)
+        self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
+        capacity = max(min(cfg.buffer_size, total_steps), 1)  # single transitions: min(buffer_size, steps)
         # Transitions live on the CPU (like the episode replay of the world-model agents); a sampled
         # batch is moved to ``device``. RandomSampler draws from torch's global RNG.
         self.replay = ReplayBuffer(

@@ -6,13 +6,15 @@ Defaults are SAC's usual ones for DMControl state tasks (as in the paper and Tor
 batch 256, Polyak tau 0.005, target entropy -|A|, alpha initialised at 1, one gradient step per
 environment step. Two choices follow TD-MPC2 so that the comparison with the world-model agents is
 like for like: the discount is TD-MPC2's episode-length heuristic (set ``discount`` to fix it, e.g.
-0.99), and the random seed steps / buffer size follow the same rule (``max(1000, 5 episodes)``;
-every step of the run).
+0.99), and the random seed steps / buffer size follow the same rules (``max(1000, 5 episodes)``;
+``min(buffer_size, steps)`` transitions with buffer_size 1M); see algorithms/conventions.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import List, Optional
+
+from algorithms.conventions import DEFAULT_BUFFER_SIZE
 
 ACTIVATIONS = ("relu", "elu", "tanh", "silu")
 LOSS_FUNCTIONS = ("l2", "smooth_l1", "l1")
@@ -40,9 +42,14 @@ class SACConfig:
     discount_denom: float = 5.0
     discount_min: float = 0.95
     discount_max: float = 0.995
-    # online loop; None: TD-MPC2's rule (seed steps max(1000, 5 episodes); buffer = all steps)
+    # online loop; seed_steps None: TD-MPC2's rule max(1000, 5 episodes); the replay keeps
+    # min(buffer_size, steps) transitions
     seed_steps: Optional[int] = None
-    buffer_size: Optional[int] = None
+    buffer_size: int = DEFAULT_BUFFER_SIZE
+
+    def capabilities(self) -> frozenset[str]:
+        """Model-free, state observations only: none of algorithms.registry.CAPABILITIES."""
+        return frozenset()
 
     def validate(self) -> None:
         if not self.hidden_dims or any(int(h) <= 0 for h in self.hidden_dims):
@@ -63,5 +70,5 @@ class SACConfig:
             raise ValueError(f"discount must be in (0, 1], not {self.discount}")
         if self.seed_steps is not None and self.seed_steps < 0:
             raise ValueError("seed_steps must be >= 0 (or null for the default rule)")
-        if self.buffer_size is not None and self.buffer_size <= 0:
-            raise ValueError("buffer_size must be positive (or null: every step of the run)")
+        if self.buffer_size <= 0:
+            raise ValueError(f"buffer_size must be positive, not {self.buffer_size}")

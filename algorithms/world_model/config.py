@@ -13,6 +13,8 @@ MODEL_SIZES: dict[int, dict[str, int]] = {
     317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }
 
+Q_INITS = ("tdmpc2", "torch_default")
+
 
 @dataclass
 class ModelConfig:
@@ -29,9 +31,15 @@ class ModelConfig:
     log_std_min: float = -10.0
     log_std_max: float = 2.0
     dropout: float = 0.01  # in the first layer of each Q head
+    # Q-ensemble initialisation: "tdmpc2" (TD-MPC2 HEAD: truncated-normal 0.02 weights, zero biases)
+    # or "torch_default" (what MBDPO's code leaves: nn.Linear's default uniform init); the last
+    # layer's weights are zero either way
+    q_init: str = "tdmpc2"
 
     def resolved(self) -> "ModelConfig":
         """A copy with every architecture field filled in from the size preset."""
+        if self.q_init not in Q_INITS:
+            raise ValueError(f"unknown model.q_init {self.q_init!r}; valid: {', '.join(Q_INITS)}")
         if self.size not in MODEL_SIZES:
             valid = ", ".join(map(str, MODEL_SIZES))
             raise ValueError(f"unknown model size {self.size!r}; valid: {valid}")

@@ -14,12 +14,32 @@ from torch import nn
 from algorithms.world_model.layers import init_weights, mlp
 
 
+def positive_pairs(z: torch.Tensor, actions: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flatten latents [H, B, Z] and buffer actions [H, B, A] into F's positive pairs [H*B, .].
+
+    ``aligned``: row i is latent (t, b) with its own action (t, b).
+    ``reference``: as MBDPO's ``_contrastive_loss`` does, latents time-major (``zs.reshape(-1, Z)``)
+    but actions batch-major (``actions.permute(1, 0, 2).reshape(-1, A)``): row i pairs latent
+    (i // B, i % B) with action (i % H, i // H), so only the rows where both agree are a latent with
+    its own action (2 of 768 at B=256, H=3)."""
+    flat_z = z.reshape(-1, z.shape[-1])
+    if mode == "aligned":
+        return flat_z, actions.reshape(-1, actions.shape[-1])
+    if mode == "reference":
+        return flat_z, actions.permute(1, 0, 2).reshape(-1, actions.shape[-1])
+    raise ValueError(f"unknown energy.positives {mode!r}; valid: reference, aligned")
+
+
 class EnergyClassifier(nn.Module):
-    def __init__(self, latent_dim: int, action_dim: int, mlp_dim: int, *, momentum: float, clip: float, neg_noise: float) -> None:
+    def __init__(self, latent_dim: int, action_dim: int, mlp_dim: int, *, momentum: float, clip: float,
+                 neg_noise: float, zero_init_last: bool = True, positives: str = "reference") -> None:
         super().__init__()
         self.net = mlp(latent_dim + action_dim, 2 * [mlp_dim], 1)
         self.net.apply(init_weights)
+        if zero_init_last:  # MBDPO: init.zero_([..., self._F[-1].weight, ...])
+            nn.init.zeros_(self.net[-1].weight)
         self.momentum, self.clip, self.neg_noise = momentum, clip, neg_noise
+        self.positives = positives
         self.register_buffer("mean", torch.zeros(()))
         self.register_buffer("std", torch.ones(()))
 
@@ -31,14 +51,15 @@ class EnergyClassifier(nn.Module):
         return ((self.logits(z, a) - self.mean) / self.std.clamp_min(1e-6)).clamp(-self.clip, self.clip)
 
     def loss(self, z: torch.Tensor, actions: torch.Tensor, pi) -> tuple[torch.Tensor, torch.Tensor]:
-        """z [..., Z] (detached), buffer actions [..., A]; ``pi(z) -> (mean, sample, log_prob)``.
+        """z [H, B, Z] (detached here), buffer actions [H, B, A]; ``pi(z).action`` samples the prior.
 
         Returns the loss ``0.5 * (BCE(F(z, a_buf), 1) + BCE(F(z, a_neg), 0))`` and all logits used
-        (for the EMA statistics)."""
-        z = z.detach()
+        (for the EMA statistics). Positives are paired as ``self.positives`` says; negatives are
+        drawn for each (flattened) latent, as in MBDPO."""
+        z, actions = positive_pairs(z.detach(), actions, self.positives)
         pos = self.logits(z, actions)
         with torch.no_grad():
-            _, pi_action, _ = pi(z)
+            pi_action = pi(z).action
             noisy = (pi_action + self.neg_noise * torch.randn_like(pi_action)).clamp(-1, 1)
             uniform = torch.rand_like(pi_action) * 2 - 1
             candidates = torch.stack([pi_action, noisy, uniform])  # [3, ..., A]

@@ -121,6 +121,21 @@ class EnsembleMLP(nn.Module):
                 self.ln_weights.append(nn.Parameter(torch.ones(members, 1, b)))
                 self.ln_biases.append(nn.Parameter(torch.zeros(members, 1, b)))
 
+    def reset_parameters_torch_default(self) -> None:
+        """Every member's Linear layers as ``nn.Linear.reset_parameters`` leaves them (kaiming-uniform
+        weights with a=sqrt(5), uniform biases, both U(+-1/sqrt(fan_in))), LayerNorms at 1 and 0.
+
+        This is what MBDPO's Q ensemble keeps: its ``weight_init`` is applied to the model after the
+        members were stacked into a TensorDict, so it never reaches them (common/world_model.py)."""
+        with torch.no_grad():
+            for w, b in zip(self.weights, self.biases):
+                fan_in = w.shape[1]
+                bound = 1.0 / fan_in**0.5
+                for m in range(self.members):
+                    # kaiming_uniform_(a=sqrt(5)) on the [out, in] weight of nn.Linear gives this bound too
+                    w[m].uniform_(-bound, bound)
+                b.uniform_(-bound, bound)
+
     def zero_last_layer(self) -> None:
         with torch.no_grad():
             self.weights[-1].zero_()
@@ -163,8 +178,4 @@ def polyak_(target: nn.Module, source: nn.Module, tau: float) -> None:
         torch._foreach_lerp_(t, s, tau)
 
 
-def num_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-__all__ = ["SimNorm", "mlp", "init_weights", "EnsembleMLP", "polyak_", "num_params"]
+__all__ = ["SimNorm", "mlp", "init_weights", "EnsembleMLP", "polyak_"]

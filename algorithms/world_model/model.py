@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -11,9 +12,32 @@ from algorithms.world_model.layers import EnsembleMLP, SimNorm, init_weights, ml
 from algorithms.world_model.scalars import SymlogTwoHot
 
 
-def _gaussian_log_prob(eps: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+def gaussian_log_prob(eps: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """log N(mu + eps*std | mu, std) summed over the action dims -> [..., 1]."""
     return (-0.5 * eps.pow(2) - log_std - 0.9189385175704956).sum(-1, keepdim=True)
+
+
+def squash_log_prob(log_prob: torch.Tensor, squashed: torch.Tensor) -> torch.Tensor:
+    """The log-prob after ``tanh``: subtract log(1 - tanh^2) (with TD-MPC2's relu and 1e-6)."""
+    return log_prob - torch.log(torch.relu(1 - squashed.pow(2)) + 1e-6).sum(-1, keepdim=True)
+
+
+def scaled_entropy(pre_squash_log_prob: torch.Tensor, log_prob: torch.Tensor, action_dims) -> torch.Tensor:
+    """TD-MPC2's ``scaled_entropy`` (world_model.py, ``pi``), formula for formula:
+    ``-log_prob * (A * pre / (log_prob + 1e-8))``, i.e. -A x the Gaussian log-prob *before* the
+    tanh squash (up to the 1e-8), where ``log_prob`` is the squashed one and A the action dims."""
+    entropy_scale = pre_squash_log_prob * action_dims / (log_prob + 1e-8)
+    return -log_prob * entropy_scale
+
+
+class PolicySample(NamedTuple):
+    """What the policy prior returns: tanh(mean), a squashed sample, its log-prob after the squash,
+    and TD-MPC2's scaled entropy of that sample (the bonus the policy loss maximises)."""
+
+    mean: torch.Tensor
+    action: torch.Tensor
+    log_prob: torch.Tensor
+    scaled_entropy: torch.Tensor
 
 
 class WorldModel(nn.Module):
@@ -35,7 +59,9 @@ class WorldModel(nn.Module):
         self.reward_head = mlp(z + a, 2 * [m], cfg.num_bins)
         self.pi_head = mlp(z, 2 * [m], 2 * a)
         self.qs = EnsembleMLP(cfg.num_q, z + a, 2 * [m], cfg.num_bins, dropout=cfg.dropout)
-        self.apply(init_weights)
+        self.apply(init_weights)  # reaches the nn.Linear layers, not the ensemble's stacked parameters
+        if cfg.q_init == "torch_default":
+            self.qs.reset_parameters_torch_default()  # MBDPO: its weight_init never reaches the stacked Qs
         nn.init.zeros_(self.reward_head[-1].weight)
         self.qs.zero_last_layer()
         self.target_qs = copy.deepcopy(self.qs).requires_grad_(False).train(False)  # never dropout
@@ -65,27 +91,32 @@ class WorldModel(nn.Module):
     def num_q(self) -> int:
         return self.qs.members
 
-    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Tanh-squashed Gaussian prior: (mean action, sampled action, log-prob of the sample).
+    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> PolicySample:
+        """Tanh-squashed Gaussian prior (a :class:`PolicySample`).
 
         ``eps`` (standard normal, shaped like the action) may be given to control the draw."""
         mu, log_std = self.pi_head(z).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * self.log_std_dif * (torch.tanh(log_std) + 1)
         eps = torch.randn_like(mu) if eps is None else eps
-        log_prob = _gaussian_log_prob(eps, log_std)
+        pre_squash = gaussian_log_prob(eps, log_std)
         sample = torch.tanh(mu + eps * log_std.exp())
-        log_prob = log_prob - torch.log(torch.relu(1 - sample.pow(2)) + 1e-6).sum(-1, keepdim=True)
-        return torch.tanh(mu), sample, log_prob
+        log_prob = squash_log_prob(pre_squash, sample)
+        return PolicySample(torch.tanh(mu), sample, log_prob, scaled_entropy(pre_squash, log_prob, eps.shape[-1]))
 
     def q_logits(self, z: torch.Tensor, a: torch.Tensor, *, target: bool = False, detach: bool = False) -> torch.Tensor:
         """All heads' logits: [num_q, ..., num_bins]."""
         net = self.target_qs if target else self.qs
         return net(torch.cat([z, a], dim=-1), detach=detach)
 
-    def q(self, z: torch.Tensor, a: torch.Tensor, reduce: str, *, target: bool = False, detach: bool = False) -> torch.Tensor:
-        """Min or mean of two randomly chosen Q heads -> [..., 1] (only those two heads are run)."""
+    def q(self, z: torch.Tensor, a: torch.Tensor, reduce: str, *, target: bool = False, detach: bool = False,
+          heads: str = "random") -> torch.Tensor:
+        """Min or mean of two Q heads -> [..., 1] (only those two heads are run): two chosen at random
+        (``heads="random"``, TD-MPC2) or heads 0 and 1 (``heads="first_two"``, MBDPO's TD target)."""
         net = self.target_qs if target else self.qs
-        pair = torch.randperm(net.members, device=z.device)[:2]
+        if heads == "first_two":
+            pair = torch.arange(2, device=z.device)
+        else:
+            pair = torch.randperm(net.members, device=z.device)[:2]
         values = self.two_hot.decode(net(torch.cat([z, a], dim=-1), members=pair, detach=detach))
         return values.min(0).values if reduce == "min" else values.mean(0)
 

@@ -1,4 +1,4 @@
-"""Scalar helpers of TD-MPC2: two-hot symlog regression, the running value scale, the discount rule."""
+"""Scalar helpers of TD-MPC2: two-hot symlog regression and the running value scale."""
 from __future__ import annotations
 
 import torch
@@ -43,8 +43,3 @@ class RunningScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.value
 
-
-def heuristic_discount(episode_length: int, denom: float, low: float, high: float) -> float:
-    """TD-MPC2's discount: longer episodes get a discount closer to 1."""
-    frac = episode_length / denom
-    return float(min(max((frac - 1) / frac, low), high))
