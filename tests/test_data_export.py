@@ -14,7 +14,7 @@ from tensordict import TensorDict
 from algorithms.replay import EpisodeReplay
 from harness import checkpoint as ckpt_mod
 from harness.config import parse_value
-from harness.data import SuiteLayout, TaskDims, load_offline_replay
+from harness.data import DatasetError, SuiteLayout, TaskDims, load_offline_replay
 from harness.data.export import _pieces
 from harness.export import main
 from harness.run import execute
@@ -118,6 +118,8 @@ def test_export_round_trips_through_the_loader(runs, tmp_path: Path, capsys):
         dims = torch.tensor([5, 6])[b["task"]]  # each slice's own obs dim: padding after it is zero
         pad = torch.arange(17)[None, :] >= dims[:, None]
         assert (b["obs"][:, pad] == 0).all()
+    with pytest.raises(DatasetError, match=r"dataset\.json: made for suite 'mt-smoke' version 1; expected 'dmc-smoke'"):
+        load_offline_replay(out, "dmc-smoke", batch_size=8, horizon=3)
 
 
 def _refused(capsys, argv: list[str]) -> str:
