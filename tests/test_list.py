@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- suites ---------------------------------------------------------------------------------------
 
 SIZES = {"dmc": 39, "dmc-mt30": 30, "metaworld-mt50": 50, "metaworld-mt10": 10, "mt80": 80,
-         "dmc-smoke": 3, "metaworld-smoke": 3}
+         "dmc-smoke": 3, "metaworld-smoke": 3, "mt-smoke": 3}
 
 
 def test_suite_sizes_and_versions():

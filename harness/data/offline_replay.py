@@ -1,0 +1,117 @@
+"""Sampling sub-trajectories from an offline multi-task dataset (TD-MPC2's chunks).
+
+The storage is the dataset's memory-mapped rows (:mod:`harness.data.memmap_store`) behind TorchRL's
+``TensorStorage``; TorchRL's ``SliceSampler`` draws slices of ``horizon + 1`` rows that never cross
+an episode (``traj_key="episode"``, ``strict_length=True``), its trajectory boundaries computed once
+(``cache_values=True``: the dataset never changes). A batch has the layout of
+:meth:`algorithms.replay.EpisodeReplay.sample` plus each slice's task id, so a world-model agent
+trains from either unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import ReplayBuffer, SliceSampler, TensorStorage
+
+from harness.data.errors import DatasetError
+from harness.data.layout import SuiteLayout, suite_layout
+from harness.data.memmap_store import open_or_build
+
+DATASET_JSON = "dataset.json"
+
+
+class OfflineReplay:
+    """Slices of ``horizon + 1`` rows from a fixed row storage (memory-mapped or in RAM).
+
+    Rows follow algorithms/replay.py: row 0 of an episode is its first observation with NaN action
+    and reward, row t > 0 holds obs_t and the action and reward that led to it, so a slice gives
+    obs[0..H], action[1..H], reward[1..H] and row 0's NaN is never a transition's action.
+    """
+
+    def __init__(
+        self,
+        rows: TensorDictBase,
+        layout: SuiteLayout,
+        batch_size: int,
+        horizon: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.rows = rows
+        self.layout = layout
+        self.batch_size = batch_size
+        self.slice_len = horizon + 1
+        self.device = torch.device(device)
+        self.buffer = ReplayBuffer(
+            storage=TensorStorage(rows),
+            sampler=SliceSampler(
+                slice_len=self.slice_len,
+                traj_key="episode",
+                truncated_key=None,
+                strict_length=True,
+                cache_values=True,
+            ),
+            batch_size=batch_size * self.slice_len,
+        )
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.rows["episode"][-1]) + 1 if len(self.rows) else 0
+
+    def sample(self) -> TensorDict:
+        """-> obs [H+1, B, O], action [H, B, A], reward [H, B, 1], terminated [H, B, 1] (all False:
+        TD-MPC2's tasks never terminate and its data record no termination), task [B] long."""
+        batch = self.buffer.sample().reshape(self.batch_size, self.slice_len).to(self.device, non_blocking=True)
+        H = self.slice_len - 1
+        return TensorDict(
+            obs=batch["obs"].transpose(0, 1).contiguous(),
+            action=batch["action"][:, 1:].transpose(0, 1).contiguous(),
+            reward=batch["reward"][:, 1:].transpose(0, 1).contiguous(),
+            terminated=torch.zeros(H, self.batch_size, 1, dtype=torch.bool, device=self.device),
+            task=batch["task"][:, 0].long(),
+            batch_size=[],
+        )
+
+
+def load_offline_replay(
+    dataset_dir: str | Path,
+    suite: str,
+    batch_size: int,
+    horizon: int,
+    device: torch.device | str = "cpu",
+    cache_root: str | Path | None = None,
+) -> OfflineReplay:
+    """The dataset in ``dataset_dir`` (``chunk_*.pt``) as an :class:`OfflineReplay` for ``suite``.
+
+    Validates every chunk (raises :class:`DatasetError`, one line naming the file), converts them
+    once into a memory-mapped storage under ``cache_root`` (default ``dataset_dir/.memmap``) and
+    reuses it while the chunk files are unchanged."""
+    dataset_dir = Path(dataset_dir)
+    layout = suite_layout(suite)
+    _check_manifest(dataset_dir, layout)
+    rows, _ = open_or_build(dataset_dir, layout, cache_root)
+    return OfflineReplay(rows, layout, batch_size, horizon, device)
+
+
+def _check_manifest(dataset_dir: Path, layout: SuiteLayout) -> None:
+    """An exported dataset (harness.export) names its suite; TD-MPC2's published ones have none."""
+    path = dataset_dir / DATASET_JSON
+    if not path.exists():
+        return
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{path}: unreadable ({type(exc).__name__}); expected the JSON harness.export writes"
+        ) from None
+    if meta.get("suite") != layout.suite or meta.get("suite_version") != layout.version:
+        raise DatasetError(
+            f"{path}: made for suite {meta.get('suite')!r} version {meta.get('suite_version')}; "
+            f"expected {layout.suite!r} version {layout.version}"
+        )
