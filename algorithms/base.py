@@ -17,11 +17,25 @@ from tensordict import TensorDictBase
 class EnvSpec:
     """The shapes and horizon an algorithm needs; built from TorchRL specs by the harness."""
 
-    obs_dim: int
-    action_dim: int
-    episode_length: int  # agent steps per episode
+    obs_dim: int  # multi-task: the largest of the task set (observations are zero-padded to it)
+    action_dim: int  # multi-task: the largest; each env receives its first action_dims[task] entries
+    episode_length: int  # agent steps per episode (multi-task: the longest)
     action_low: float = -1.0
     action_high: float = 1.0
+    # multi-task (empty: single-task): the task set in id order, each task's own action dims and
+    # episode length (for its action mask and its discount)
+    tasks: tuple[str, ...] = ()
+    action_dims: tuple[int, ...] = ()
+    episode_lengths: tuple[int, ...] = ()
+
+    @property
+    def multitask(self) -> bool:
+        return bool(self.tasks)
+
+    def task_id(self, name: str) -> int:
+        if name not in self.tasks:
+            raise ValueError(f"task {name!r} is not in this task set; valid: {', '.join(self.tasks)}")
+        return self.tasks.index(name)
 
 
 class Algorithm(abc.ABC):

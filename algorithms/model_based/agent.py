@@ -13,6 +13,7 @@ from algorithms.conventions import default_seed_steps, heuristic_discount, repla
 from algorithms.model_based.config import WorldModelAgentConfig
 from algorithms.planning import NoiseSource, make_planner
 from algorithms.planning.diffusion import DiffusionPlanner, model_based_score
+from algorithms.planning.value import PlanningTask
 from algorithms.replay import EpisodeReplay
 from algorithms.world_model import WorldModel
 from algorithms.world_model.energy import EnergyClassifier
@@ -29,16 +30,18 @@ class WorldModelAgent(Algorithm):
         super().__init__(cfg, env_spec, device, total_steps)
         cfg.validate()
         A = env_spec.action_dim
-        self.model = WorldModel(cfg.model, env_spec.obs_dim, A).to(device)
+        self.model = WorldModel(cfg.model, env_spec.obs_dim, A, action_dims=env_spec.action_dims).to(device)
         m, mcfg = self.model, self.model.cfg
         self.energy = (
             EnergyClassifier(mcfg.latent_dim, A, mcfg.mlp_dim, momentum=cfg.energy.momentum,
                              clip=cfg.energy.clip, neg_noise=cfg.energy.neg_noise,
-                             zero_init_last=cfg.energy.zero_init_last, positives=cfg.energy.positives).to(device)
+                             zero_init_last=cfg.energy.zero_init_last, positives=cfg.energy.positives,
+                             task_dim=m.task_dim).to(device)
             if cfg.energy.enabled else None
         )
         self.score_net = (
-            ScoreNetwork(mcfg.latent_dim, cfg.planner.horizon, A, mcfg.mlp_dim, cfg.score.embed_dim).to(device)
+            ScoreNetwork(mcfg.latent_dim, cfg.planner.horizon, A, mcfg.mlp_dim, cfg.score.embed_dim,
+                         task_dim=m.task_dim).to(device)
             if cfg.score.enabled else None
         )
         groups = [
@@ -48,10 +51,17 @@ class WorldModelAgent(Algorithm):
             {"params": m.qs.parameters()},
         ]
         groups += [{"params": net.parameters()} for net in (self.energy, self.score_net) if net is not None]
+        if m.task_embedding is not None:  # TD-MPC2's optimiser has the task embedding as its own group
+            groups.append({"params": m.task_embedding.parameters()})
         self.optim = torch.optim.Adam(groups, lr=cfg.lr)
         self.pi_optim = torch.optim.Adam(m.pi_head.parameters(), lr=cfg.lr, eps=1e-5)
         self.scale = RunningScale(cfg.tau).to(device)
         self.discount = heuristic_discount(env_spec.episode_length, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
+        if env_spec.multitask:  # each task's own discount from its episode length
+            self.discount = torch.tensor([heuristic_discount(L, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
+                                          for L in env_spec.episode_lengths], device=device)
+        #: the task id acting and online updates use with a multi-task model (fine-tuning one task)
+        self.task_id: int | None = None
         # One warm-start state for training and one for evaluation, so that an evaluation between
         # two training steps does not disturb the training plan.
         self.planners = {mode: make_planner(cfg.planner, A, self.discount) for mode in ("train", "eval")}
@@ -72,13 +82,28 @@ class WorldModelAgent(Algorithm):
         """MBDPO's shaping eta * F_norm(z, a) for the planner, or None without the anchor."""
         if self.energy is None or self.cfg.energy.eta == 0:
             return None
-        eta, energy = self.cfg.energy.eta, self.energy
-        return lambda z, a: eta * energy.normalised(z, a)
+        eta, energy, model = self.cfg.energy.eta, self.energy, self.model
+        return lambda z, a, task=None: eta * energy.normalised(model.with_task(z, task), a)
 
     def score_fn(self):
         if self.score_net is None or self.cfg.score.use != "planner":
             return None
-        return self.score_net
+        net, model = self.score_net, self.model
+        return lambda z, x, tau, task=None: net(model.with_task(z, task), x, tau)
+
+    def task_ids(self, batch: int, task: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Task ids [batch] for a multi-task model: ``task`` if given, else ``self.task_id``."""
+        if not self.model.multitask:
+            return None
+        if task is not None:
+            return task.to(self.device, torch.long).reshape(batch)
+        if self.task_id is None:
+            raise ValueError("a multi-task model needs a task id to act or learn online (agent.task_id)")
+        return torch.full((batch,), self.task_id, dtype=torch.long, device=self.device)
+
+    def discount_of(self, task: torch.Tensor | None):
+        """The discount for a batch: the scalar, or each element's task's [B, 1]."""
+        return self.discount if task is None else self.discount[task].unsqueeze(-1)
 
     def not_ready_to_evaluate(self) -> str | None:
         if self.score_fn() is not None and not self.score_net.trained:
@@ -87,11 +112,14 @@ class WorldModelAgent(Algorithm):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool,
-            generators: list[torch.Generator] | None = None) -> torch.Tensor:
+            generators: list[torch.Generator] | None = None, task: torch.Tensor | None = None) -> torch.Tensor:
+        """``task``: ids [B] for a multi-task model (default ``self.task_id``); obs padded to the
+        model's observation size, actions returned at its action size (padding zero)."""
         self.model.eval()
-        z = self.model.encode(obs.to(self.device, torch.float32))
+        task = self.task_ids(obs.shape[0], task)
+        z = self.model.encode(obs.to(self.device, torch.float32), task)
         if self.cfg.act_with == "pi":
-            out = self.model.pi(z)
+            out = self.model.pi(z, task=task)
             return (out.mean if eval_mode else out.action).cpu()
         reason = self.not_ready_to_evaluate()
         if reason and eval_mode:
@@ -99,6 +127,8 @@ class WorldModelAgent(Algorithm):
         planner = self.planners["eval" if eval_mode else "train"]
         noise = NoiseSource(z.shape[0], self.device, generators)
         kwargs = {"score_fn": self.score_fn()} if isinstance(planner, DiffusionPlanner) else {}
+        if task is not None:
+            kwargs["task"] = task
         action = planner.plan(self.model, z, first_step=first_step, eval_mode=eval_mode, noise=noise,
                               bonus=self.reward_bonus(), **kwargs)
         return action.cpu()
@@ -146,25 +176,26 @@ class WorldModelAgent(Algorithm):
         obs, action, reward, terminated = batch["obs"], batch["action"], batch["reward"], batch["terminated"]
         H = action.shape[0]
         rho = cfg.rho ** torch.arange(H, device=self.device, dtype=torch.float32)
+        task = self.task_ids(action.shape[1], batch.get("task", None))  # [B], or None single-task
 
         m.train()  # before the targets too, so they never depend on whether act() ran last
         with torch.no_grad():
-            next_z = m.encode(obs[1:])
-            next_a = m.pi(next_z).action
-            next_q = m.q(next_z, next_a, "min", target=True, heads=cfg.td_target_heads)
-            td_target = reward + self.discount * (~terminated).float() * next_q
+            next_z = m.encode(obs[1:], task)
+            next_a = m.pi(next_z, task=task).action
+            next_q = m.q(next_z, next_a, "min", target=True, heads=cfg.td_target_heads, task=task)
+            td_target = reward + self.discount_of(task) * (~terminated).float() * next_q
 
-        z = m.encode(obs[0])
+        z = m.encode(obs[0], task)
         zs = [z]
         consistency = 0.0
         for t in range(H):
-            z = m.next(z, action[t])
+            z = m.next(z, action[t], task)
             consistency = consistency + rho[t] * (z - next_z[t]).pow(2).mean()
             zs.append(z)
         zs_all = torch.stack(zs)  # [H+1, B, Z]
         z_pred = zs_all[:-1]
-        reward_ce = m.two_hot.cross_entropy(m.reward_logits(z_pred, action), reward)  # [H, B]
-        q_logits = m.q_logits(z_pred, action)  # [Q, H, B, bins]
+        reward_ce = m.two_hot.cross_entropy(m.reward_logits(z_pred, action, task), reward)  # [H, B]
+        q_logits = m.q_logits(z_pred, action, task=task)  # [Q, H, B, bins]
         value_ce = m.two_hot.cross_entropy(q_logits, td_target.unsqueeze(0).expand(q_logits.shape[0], -1, -1, -1))
         losses = {
             "consistency_loss": consistency / H,
@@ -175,34 +206,37 @@ class WorldModelAgent(Algorithm):
                 + cfg.value_coef * losses["value_loss"])
         energy_scores = None
         if self.energy is not None:
-            losses["energy_loss"], energy_scores = self.energy.loss(z_pred, action, m.pi)
+            losses["energy_loss"], energy_scores = self.energy.loss(z_pred, action, m.pi, task, m.with_task)
             loss = loss + cfg.energy.coef * losses["energy_loss"]
         if self.score_net is not None:
-            losses["score_loss"] = self._score_loss(zs_all[0])
+            losses["score_loss"] = self._score_loss(zs_all[0], task)
             loss = loss + cfg.score.coef * losses["score_loss"]
 
-        self.optim.zero_grad(set_to_none=True)
+        # Gradients are cleared after each step, as both references do: the policy loss's gradient
+        # on the task embedding (multi-task) therefore joins the next update's, as in TD-MPC2.
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], cfg.grad_clip_norm)
         self.optim.step()
+        self.optim.zero_grad(set_to_none=True)
         if energy_scores is not None:
             self.energy.update_statistics(energy_scores)
         if self.score_net is not None:
             self.score_net.updates += 1
 
-        pi_loss = self._update_pi(zs_all.detach())
+        pi_loss = self._update_pi(zs_all.detach(), task)
         m.soft_update_target(cfg.tau)
         self.num_updates += 1
         out = {k: float(v.detach()) for k, v in losses.items()}
         out.update(total_loss=float(loss.detach()), grad_norm=float(grad_norm), pi_loss=pi_loss, pi_scale=float(self.scale.value))
         return out
 
-    def _score_loss(self, z0: torch.Tensor) -> torch.Tensor:
+    def _score_loss(self, z0: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
         """MSE of s(z, x_tau, tau) to a Monte-Carlo model-based score target (method.md section 5):
         tau ~ U{1..T-1}, x_tau ~ N(0, I), target = Tweedie score of the softmax(zscore(J)/temp)-weighted
         mean of ``mc_samples`` clean plans sampled around x_tau / sqrt(alpha_bar)."""
         cfg = self.cfg
         z = z0[: cfg.score.num_latents]
+        task = None if task is None else task[: cfg.score.num_latents]
         if cfg.score.detach_latent:  # MBDPO does not: the loss's gradient reaches the encoder
             z = z.detach()
         B, H, A = z.shape[0], cfg.planner.horizon, self.env_spec.action_dim
@@ -214,28 +248,29 @@ class WorldModelAgent(Algorithm):
             targets = []
             for i in range(B):
                 ab = float(planner.alpha_bar[int(tau[i])])
+                ctx = PlanningTask.of(self.model, None if task is None else task[i : i + 1], self.discount)
                 a_bar = planner.search_mean(self.model, z[i : i + 1], x[i : i + 1], ab, NoiseSource(1, self.device),
                                             self.reward_bonus(), num_samples=cfg.score.mc_samples, num_pi_trajs=0,
-                                            num_elites=cfg.score.mc_samples)
+                                            num_elites=cfg.score.mc_samples, ctx=ctx)
                 targets.append(model_based_score(x[i : i + 1], a_bar, ab))
             target = torch.cat(targets)
-        return (self.score_net(z, x, tau) - target).pow(2).mean()
+        return (self.score_net(self.model.with_task(z, task), x, tau) - target).pow(2).mean()
 
-    def _update_pi(self, zs: torch.Tensor) -> float:
+    def _update_pi(self, zs: torch.Tensor, task: torch.Tensor | None = None) -> float:
         """Maximise scale-normalised Q (two random heads, parameters detached) plus TD-MPC2's scaled
         entropy (-A x the pre-squash Gaussian log-prob; world_model.py ``pi`` in both references)."""
         m = self.model
-        out = m.pi(zs)
-        q = m.q(zs, out.action, "avg", detach=True)  # [H+1, B, 1]
+        out = m.pi(zs, task=task)
+        q = m.q(zs, out.action, "avg", detach=True, task=task)  # [H+1, B, 1]
         self.scale.update(q[0])
         q = self.scale(q)
         rho = self.cfg.rho ** torch.arange(zs.shape[0], device=self.device, dtype=torch.float32)
         objective = (self.cfg.entropy_coef * out.scaled_entropy + q).mean(dim=(1, 2))
         pi_loss = -(objective * rho).mean()
-        self.pi_optim.zero_grad(set_to_none=True)
         pi_loss.backward()
         torch.nn.utils.clip_grad_norm_(m.pi_head.parameters(), self.cfg.grad_clip_norm)
         self.pi_optim.step()
+        self.pi_optim.zero_grad(set_to_none=True)
         return float(pi_loss.detach())
 
     # --- bookkeeping ------------------------------------------------------------------------

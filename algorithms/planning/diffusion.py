@@ -15,10 +15,10 @@ import torch
 
 from algorithms.planning.config import PlannerConfig
 from algorithms.planning.noise import NoiseSource
-from algorithms.planning.value import RewardBonus, rollout_pi, trajectory_value
+from algorithms.planning.value import PlanningTask, RewardBonus, rollout_pi, trajectory_value
 
-#: (z [B, Z], x_tau [B, H, A], tau [B]) -> score [B, H, A]
-ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: (z [B, Z], x_tau [B, H, A], tau [B], task [B] or None) -> score [B, H, A]
+ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 def linear_schedule(cfg: PlannerConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,8 +64,10 @@ class DiffusionPlanner:
     @torch.no_grad()
     def search_mean(self, model, z: torch.Tensor, x: torch.Tensor, alpha_bar: float, noise: NoiseSource,
                     bonus: RewardBonus | None, num_samples: int | None = None, num_pi_trajs: int | None = None,
-                    num_elites: int | None = None) -> torch.Tensor:
-        """The elite-weighted mean a_bar [B, H, A] of clean plans sampled around x / sqrt(alpha_bar)."""
+                    num_elites: int | None = None, ctx: PlanningTask | None = None) -> torch.Tensor:
+        """The elite-weighted mean a_bar [B, H, A] of clean plans sampled around x / sqrt(alpha_bar).
+        Multi-task (``ctx``): samples are masked to each task's own action dims (MBDPO's diffusion.py)."""
+        ctx = ctx or PlanningTask(None, None, self.discount)
         cfg = self.cfg
         B, H, A = x.shape
         N = cfg.num_samples if num_samples is None else num_samples
@@ -73,12 +75,15 @@ class DiffusionPlanner:
         E = min(cfg.num_elites if num_elites is None else num_elites, N)
         mean_cond = x / alpha_bar**0.5
         std_cond = ((1.0 - alpha_bar) / alpha_bar) ** 0.5
-        samples = (mean_cond.unsqueeze(1) + std_cond * noise.randn(N, H, A)).clamp(-1, 1)  # [B, N, H, A]
+        samples = mean_cond.unsqueeze(1) + std_cond * noise.randn(N, H, A)  # [B, N, H, A]
+        if ctx.mask is not None:
+            samples = samples * ctx.mask.unsqueeze(1)  # [B, 1, 1, A]
+        samples = samples.clamp(-1, 1)
         if P > 0:
-            pi_actions = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise)  # [H, B, P, A]
+            pi_actions = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise, ctx.task)  # [H, B, P, A]
             samples[:, :P] = pi_actions.permute(1, 2, 0, 3)
         values = trajectory_value(model, z.unsqueeze(1).expand(B, N, -1), samples.permute(2, 0, 1, 3),
-                                  self.discount, noise, bonus).nan_to_num(0.0)
+                                  ctx.discount, noise, bonus, ctx.task).nan_to_num(0.0)
         if E < N:
             elite_idx, weights = zscore_softmax(values, self.cfg.temperature, E)
             elites = samples.gather(1, elite_idx[:, :, None, None].expand(B, E, H, A))
@@ -98,25 +103,36 @@ class DiffusionPlanner:
         noise: NoiseSource | None = None,
         bonus: RewardBonus | None = None,
         score_fn: ScoreFn | None = None,
+        task: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cfg = self.cfg
         B, H, A = z.shape[0], cfg.horizon, self.action_dim
         noise = noise or NoiseSource(B, z.device)
+        ctx = PlanningTask.of(model, task, self.discount)
+        mask = ctx.mask  # [B, 1, A] against plans [B, H, A]
         mu0 = torch.zeros(B, H, A, device=z.device)
         if not first_step and self.prev_plan is not None and self.prev_plan.shape[0] == B:
             mu0[:, :-1] = self.prev_plan[:, 1:]
         T = cfg.diffusion_steps
         x = float(self.alpha_bar[T - 1]) ** 0.5 * mu0
+        if mask is not None:
+            x = x * mask
         for tau in range(T - 1, 0, -1):
             alpha_bar, alpha = float(self.alpha_bar[tau]), float(self.alphas[tau])
             if score_fn is not None:
-                score = score_fn(z, x, torch.full((B,), tau, device=z.device, dtype=torch.long))
+                score = score_fn(z, x, torch.full((B,), tau, device=z.device, dtype=torch.long), task)
             else:
-                score = model_based_score(x, self.search_mean(model, z, x, alpha_bar, noise, bonus), alpha_bar)
+                a_bar = self.search_mean(model, z, x, alpha_bar, noise, bonus, ctx=ctx)
+                score = model_based_score(x, a_bar, alpha_bar)
             x = denoise_step(x, score, alpha, alpha_bar)
+            if mask is not None:
+                x = x * mask
         plan = x.clamp(-1, 1)
         self.prev_plan = plan
         action = plan[:, 0]
         if not eval_mode:
-            action = (action + cfg.action_noise * noise.randn(A)).clamp(-1, 1)
+            action = action + cfg.action_noise * noise.randn(A)
+            if mask is not None:
+                action = action * mask[:, 0]
+            action = action.clamp(-1, 1)
         return action

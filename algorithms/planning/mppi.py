@@ -7,7 +7,7 @@ import torch
 
 from algorithms.planning.config import PlannerConfig
 from algorithms.planning.noise import NoiseSource
-from algorithms.planning.value import RewardBonus, rollout_pi, trajectory_value
+from algorithms.planning.value import PlanningTask, RewardBonus, rollout_pi, trajectory_value
 
 
 class MPPIPlanner:
@@ -52,29 +52,37 @@ class MPPIPlanner:
         eval_mode: bool,
         noise: NoiseSource | None = None,
         bonus: RewardBonus | None = None,
+        task: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``task`` [B] (multi-task models): samples, mean and std are masked to each task's own
+        action dims after every iteration, as TD-MPC2's ``_plan`` does."""
         cfg = self.cfg
         B, H, A = z.shape[0], cfg.horizon, self.action_dim
         N, P, E = cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
         noise = noise or NoiseSource(B, z.device)
+        ctx = PlanningTask.of(model, task, self.discount)
 
         mean = self._initial_mean(B, first_step, z.device)  # [B, H, A]
         std = torch.full((B, H, A), cfg.max_std, device=z.device)
         actions = torch.empty(H, B, N, A, device=z.device)
         if P > 0:
-            actions[:, :, :P] = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise)
+            actions[:, :, :P] = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise, ctx.task)
         z_samples = z.unsqueeze(1).expand(B, N, -1)
 
         for _ in range(cfg.iterations_for(A)):
             eps = noise.randn(N - P, H, A).permute(2, 0, 1, 3)  # [H, B, N-P, A]
             actions[:, :, P:] = (mean.transpose(0, 1).unsqueeze(2) + std.transpose(0, 1).unsqueeze(2) * eps).clamp(-1, 1)
-            value = trajectory_value(model, z_samples, actions, self.discount, noise, bonus).nan_to_num(0.0)
+            if ctx.mask is not None:
+                actions = actions * ctx.mask  # [B, 1, A] against [H, B, N, A]
+            value = trajectory_value(model, z_samples, actions, ctx.discount, noise, bonus, ctx.task).nan_to_num(0.0)
             elite_value, elite_idx = value.topk(E, dim=1)  # [B, E]
             elite_actions = actions.gather(2, elite_idx[None, :, :, None].expand(H, B, E, A)).permute(1, 2, 0, 3)  # [B, E, H, A]
             weights = self.elite_weights(elite_value)  # [B, E]
             w = weights[:, :, None, None]
             mean = (w * elite_actions).sum(1)
             std = (w * (elite_actions - mean.unsqueeze(1)).pow(2)).sum(1).sqrt().clamp(cfg.min_std, cfg.max_std)
+            if ctx.mask is not None:
+                mean, std = mean * ctx.mask, std * ctx.mask
 
         choice = noise.categorical(weights)  # [B]
         action = elite_actions[torch.arange(B, device=z.device), choice, 0]  # [B, A]

@@ -31,6 +31,7 @@ class ModelConfig:
     log_std_min: float = -10.0
     log_std_max: float = 2.0
     dropout: float = 0.01  # in the first layer of each Q head
+    task_dim: int = 96  # task embedding size in multi-task mode (TD-MPC2 config.yaml; mt30 at sizes 5-48: 64)
     # Q-ensemble initialisation: "tdmpc2" (TD-MPC2 HEAD: truncated-normal 0.02 weights, zero biases)
     # or "torch_default" (what MBDPO's code leaves: nn.Linear's default uniform init); the last
     # layer's weights are zero either way

@@ -87,11 +87,14 @@ def mlp(in_dim: int, hidden: list[int], out_dim: int, out_act: nn.Module | None 
 
 
 def init_weights(module: nn.Module) -> None:
-    """Truncated-normal (std 0.02) weights and zero biases, as the reference initialises."""
+    """Truncated-normal (std 0.02) weights and zero biases, task embeddings U(-0.02, 0.02), as the
+    references' ``init.weight_init`` does."""
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.uniform_(module.weight, -0.02, 0.02)
 
 
 class EnsembleMLP(nn.Module):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -47,18 +47,33 @@ class WorldModel(nn.Module):
     over symlog values. Target Q heads are a Polyak-averaged copy of the Q ensemble.
     """
 
-    def __init__(self, cfg: ModelConfig, obs_dim: int, action_dim: int) -> None:
+    def __init__(self, cfg: ModelConfig, obs_dim: int, action_dim: int, *, action_dims: Sequence[int] = ()) -> None:
+        """``action_dims``: each task's own action dims in multi-task mode (its length is the number
+        of tasks; ``obs_dim`` and ``action_dim`` are then the largest of the task set); empty:
+        single-task, no task embedding."""
         super().__init__()
         cfg = cfg.resolved()
         self.cfg = cfg
         self.action_dim = action_dim
-        z, a, m = cfg.latent_dim, action_dim, cfg.mlp_dim
+        self.num_tasks = len(action_dims)
+        self.task_dim = cfg.task_dim if self.num_tasks else 0
+        z, a, m, e = cfg.latent_dim, action_dim, cfg.mlp_dim, self.task_dim
         enc_hidden = max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim]
-        self.encoder = mlp(obs_dim, enc_hidden, z, out_act=SimNorm(cfg.simnorm_dim))
-        self.dynamics = mlp(z + a, 2 * [m], z, out_act=SimNorm(cfg.simnorm_dim))
-        self.reward_head = mlp(z + a, 2 * [m], cfg.num_bins)
-        self.pi_head = mlp(z, 2 * [m], 2 * a)
-        self.qs = EnsembleMLP(cfg.num_q, z + a, 2 * [m], cfg.num_bins, dropout=cfg.dropout)
+        # multi-task: the task embedding is concatenated to every network's input (TD-MPC2's
+        # world_model.py, task_emb): [obs, e], [z, e, a], [z, e]
+        self.encoder = mlp(obs_dim + e, enc_hidden, z, out_act=SimNorm(cfg.simnorm_dim))
+        self.dynamics = mlp(z + e + a, 2 * [m], z, out_act=SimNorm(cfg.simnorm_dim))
+        self.reward_head = mlp(z + e + a, 2 * [m], cfg.num_bins)
+        self.pi_head = mlp(z + e, 2 * [m], 2 * a)
+        self.qs = EnsembleMLP(cfg.num_q, z + e + a, 2 * [m], cfg.num_bins, dropout=cfg.dropout)
+        self.task_embedding = None
+        masks = None  # single-task models keep exactly TD-MPC2's single-task parameters and buffers
+        if self.num_tasks:
+            self.task_embedding = nn.Embedding(self.num_tasks, e, max_norm=1)
+            masks = torch.zeros(self.num_tasks, a)
+            for i, dims in enumerate(action_dims):
+                masks[i, :dims] = 1.0
+        self.register_buffer("action_masks", masks)  # [num_tasks, A]: 1 on each task's own dims
         self.apply(init_weights)  # reaches the nn.Linear layers, not the ensemble's stacked parameters
         if cfg.q_init == "torch_default":
             self.qs.reset_parameters_torch_default()  # MBDPO: its weight_init never reaches the stacked Qs
@@ -75,41 +90,70 @@ class WorldModel(nn.Module):
         return self
 
     # --- the model's functions -------------------------------------------------------------
-    def encode(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(obs)
+    # ``task`` (multi-task models only; ignored when None or single-task): task ids whose shape
+    # broadcasts against the input's leading dims, right-aligned: [B] for [H, B, Z], [B, 1] for
+    # a planner's [B, N, Z].
+    @property
+    def multitask(self) -> bool:
+        return self.task_embedding is not None
 
-    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.dynamics(torch.cat([z, a], dim=-1))
+    def with_task(self, x: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+        """``[x, e(task)]`` in multi-task mode, else ``x``."""
+        if task is None or self.task_embedding is None:
+            return x
+        emb = self.task_embedding(task)
+        return torch.cat([x, emb.expand(*x.shape[:-1], emb.shape[-1])], dim=-1)
 
-    def reward_logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.reward_head(torch.cat([z, a], dim=-1))
+    def action_mask(self, task: torch.Tensor | None) -> torch.Tensor | None:
+        """1 on the task's own action dims, 0 on the padding ([..., A]); None single-task."""
+        if task is None or self.task_embedding is None:
+            return None
+        return self.action_masks[task]
 
-    def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.two_hot.decode(self.reward_logits(z, a))
+    def encode(self, obs: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encoder(self.with_task(obs, task))
+
+    def next(self, z: torch.Tensor, a: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dynamics(torch.cat([self.with_task(z, task), a], dim=-1))
+
+    def reward_logits(self, z: torch.Tensor, a: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        return self.reward_head(torch.cat([self.with_task(z, task), a], dim=-1))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        return self.two_hot.decode(self.reward_logits(z, a, task))
 
     @property
     def num_q(self) -> int:
         return self.qs.members
 
-    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> PolicySample:
+    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None, task: torch.Tensor | None = None) -> PolicySample:
         """Tanh-squashed Gaussian prior (a :class:`PolicySample`).
 
-        ``eps`` (standard normal, shaped like the action) may be given to control the draw."""
-        mu, log_std = self.pi_head(z).chunk(2, dim=-1)
+        ``eps`` (standard normal, shaped like the action) may be given to control the draw. In
+        multi-task mode the mean, log-std and noise are masked to the task's own action dims and
+        the entropy is scaled by their number, as TD-MPC2's ``pi`` does."""
+        mu, log_std = self.pi_head(self.with_task(z, task)).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * self.log_std_dif * (torch.tanh(log_std) + 1)
         eps = torch.randn_like(mu) if eps is None else eps
+        mask = self.action_mask(task)
+        if mask is not None:
+            mu, log_std, eps = mu * mask, log_std * mask, eps * mask
+            action_dims = mask.sum(-1, keepdim=True)
+        else:
+            action_dims = eps.shape[-1]
         pre_squash = gaussian_log_prob(eps, log_std)
         sample = torch.tanh(mu + eps * log_std.exp())
         log_prob = squash_log_prob(pre_squash, sample)
-        return PolicySample(torch.tanh(mu), sample, log_prob, scaled_entropy(pre_squash, log_prob, eps.shape[-1]))
+        return PolicySample(torch.tanh(mu), sample, log_prob, scaled_entropy(pre_squash, log_prob, action_dims))
 
-    def q_logits(self, z: torch.Tensor, a: torch.Tensor, *, target: bool = False, detach: bool = False) -> torch.Tensor:
+    def q_logits(self, z: torch.Tensor, a: torch.Tensor, *, target: bool = False, detach: bool = False,
+                 task: torch.Tensor | None = None) -> torch.Tensor:
         """All heads' logits: [num_q, ..., num_bins]."""
         net = self.target_qs if target else self.qs
-        return net(torch.cat([z, a], dim=-1), detach=detach)
+        return net(torch.cat([self.with_task(z, task), a], dim=-1), detach=detach)
 
     def q(self, z: torch.Tensor, a: torch.Tensor, reduce: str, *, target: bool = False, detach: bool = False,
-          heads: str = "random") -> torch.Tensor:
+          heads: str = "random", task: torch.Tensor | None = None) -> torch.Tensor:
         """Min or mean of two Q heads -> [..., 1] (only those two heads are run): two chosen at random
         (``heads="random"``, TD-MPC2) or heads 0 and 1 (``heads="first_two"``, MBDPO's TD target)."""
         net = self.target_qs if target else self.qs
@@ -117,15 +161,15 @@ class WorldModel(nn.Module):
             pair = torch.arange(2, device=z.device)
         else:
             pair = torch.randperm(net.members, device=z.device)[:2]
-        values = self.two_hot.decode(net(torch.cat([z, a], dim=-1), members=pair, detach=detach))
+        values = self.two_hot.decode(net(torch.cat([self.with_task(z, task), a], dim=-1), members=pair, detach=detach))
         return values.min(0).values if reduce == "min" else values.mean(0)
 
-    def q_pairs(self, z: torch.Tensor, a: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    def q_pairs(self, z: torch.Tensor, a: torch.Tensor, pairs: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
         """Mean of two Q heads chosen per batch element: z [B, ..., Z], pairs [B, 2] -> [B, ..., 1].
 
         When every element uses the same pair only those two heads run; otherwise all heads run
         and each element takes its own pair."""
-        x = torch.cat([z, a], dim=-1)
+        x = torch.cat([self.with_task(z, task), a], dim=-1)
         if bool((pairs == pairs[:1]).all()):
             return self.two_hot.decode(self.qs(x, members=pairs[0])).mean(0)
         values = self.two_hot.decode(self.qs(x))  # [Q, B, ..., 1]

@@ -18,10 +18,13 @@ def sinusoidal_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ScoreNetwork(nn.Module):
-    def __init__(self, latent_dim: int, horizon: int, action_dim: int, mlp_dim: int, embed_dim: int) -> None:
+    def __init__(self, latent_dim: int, horizon: int, action_dim: int, mlp_dim: int, embed_dim: int,
+                 task_dim: int = 0) -> None:
+        """``task_dim``: the task embedding concatenated to the latent in multi-task mode (MBDPO's
+        ``score``: ``[z, e, x_tau, t_emb]``); latents passed to forward then already carry it."""
         super().__init__()
         self.horizon, self.action_dim, self.embed_dim = horizon, action_dim, embed_dim
-        self.net = mlp(latent_dim + horizon * action_dim + embed_dim, 2 * [mlp_dim], horizon * action_dim)
+        self.net = mlp(latent_dim + task_dim + horizon * action_dim + embed_dim, 2 * [mlp_dim], horizon * action_dim)
         self.net.apply(init_weights)
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # travels with checkpoints
 
