@@ -1,10 +1,12 @@
 """The whole analysis behind a report, as data: :func:`analyse` -> :class:`Analysis`.
 
-Order: load our runs (:mod:`analysis.results`) and the published baselines
-(:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
+Order: load our runs (:mod:`analysis.results`; each run's training mode and parameter count from
+its ``config.yaml``, :mod:`analysis.provenance`, the mode going into its label) and the published
+baselines (:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
 algorithms; score every run at one step (:mod:`analysis.selection`); build the rliable matrices
 on the shared tasks (:mod:`analysis.ragged`); then the aggregates, performance profiles,
-sample-efficiency curves and probabilities of improvement (rliable), and the per-task table.
+sample-efficiency curves, scaling (:mod:`analysis.scaling`) and probabilities of improvement
+(rliable; each ``X (finetuned)`` is paired with ``X``), and the per-task table.
 Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
 Writing files is :mod:`analysis.report`'s job.
 """
