@@ -10,7 +10,7 @@ One concept per module:
   (shared tasks, equal runs per task), :mod:`~analysis.contract` (rliable's input contract),
   :mod:`~analysis.scores` (score matrices and curves), :mod:`~analysis.issues` (what was left out);
 * rliable: :mod:`~analysis.aggregates` (IQM, median, mean, optimality gap; seeding),
-  :mod:`~analysis.profiles`, :mod:`~analysis.improvement`;
+  :mod:`~analysis.profiles`, :mod:`~analysis.improvement`, :mod:`~analysis.scaling` (IQM vs model size);
 * out: :mod:`~analysis.pipeline` (the whole analysis as data), :mod:`~analysis.figures`,
   :mod:`~analysis.narrative` -> :mod:`~analysis.document` rendered by :mod:`~analysis.markdown` and
   :mod:`~analysis.htmlpage`, :mod:`~analysis.report` (files and command line);

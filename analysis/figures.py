@@ -1,5 +1,5 @@
 """Figures: aggregate intervals, performance profiles, probability of improvement, sample
-efficiency and per-task scores (seaborn styling on matplotlib).
+efficiency, scaling and per-task scores (seaborn styling on matplotlib).
 
 Figures are built on ``matplotlib.figure.Figure`` (Agg canvas) rather than pyplot, so importing
 this module never changes the global matplotlib backend and works without a display. Colours
@@ -145,6 +145,36 @@ def plot_improvement(poi: pd.DataFrame, palette: Mapping[str, Colour] | None = N
     ax.set_xlim(0, 1)
     ax.set_xlabel("Probability of improvement")
     ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scaling(
+    scaling: pd.DataFrame,
+    colours: Mapping[str, Colour] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """IQM score (95% CI as error bars) against trained parameters (log x axis), one line per algo.
+
+    ``scaling`` has the columns algo, num_parameters, iqm, ci_low, ci_high
+    (:func:`analysis.scaling.scaling`); ``colours`` maps each algo to its report colour.
+    """
+    colours = dict(colours or algo_palette(scaling["algo"]))
+    fig, ax = _single(figsize=(7.0, 4.4))
+    for label, rows in scaling.groupby("algo", sort=True):
+        rows = rows.sort_values("num_parameters")
+        x, y = rows["num_parameters"].to_numpy(dtype=float), rows["iqm"].to_numpy(dtype=float)
+        errors = [y - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - y]
+        ax.errorbar(x, y, yerr=errors, color=colours[label], linestyle=line_style(label), marker="o",
+                    markersize=5, linewidth=2, capsize=4, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("Trained parameters (log scale)")
+    ax.set_ylabel("IQM normalised score (0-100)")
+    if title:
+        ax.set_title(title)
+    if len(scaling):
+        ax.legend(frameon=False, loc="best")
     fig.tight_layout()
     return fig
 

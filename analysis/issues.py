@@ -23,6 +23,8 @@ NON_FINITE = "evaluation with a non-finite score"
 NO_EVAL_AT_STEP = "no evaluation at or below the step"
 FEWER_EVALS = "fewer evaluations than --last-k"
 DUPLICATE_ROWS = "duplicated rows averaged"
+BAD_METADATA = "unusable config.yaml field"
+PARAMETERS_DIFFER = "parameter counts differ between runs"
 UNKNOWN_TASK = "task not in any suite"
 OUTSIDE_SUITE = "task outside the suite"
 ALGO_EXCLUDED = "algorithm left out"
@@ -32,9 +34,9 @@ CURVE_FILL = "curve points from the nearest earlier evaluation"
 PAIR_SKIPPED = "probability of improvement skipped"
 FIGURE_SKIPPED = "figure or table skipped"
 KINDS: tuple[str, ...] = (
-    BAD_DIRECTORY, SKIPPED_FILE, RUN_PROBLEM, NO_EVAL, NON_FINITE, NO_EVAL_AT_STEP, FEWER_EVALS, DUPLICATE_ROWS,
-    UNKNOWN_TASK, OUTSIDE_SUITE, ALGO_EXCLUDED, TASK_NOT_SHARED, SEEDS_TRUNCATED, CURVE_FILL, PAIR_SKIPPED,
-    FIGURE_SKIPPED,
+    BAD_DIRECTORY, SKIPPED_FILE, BAD_METADATA, RUN_PROBLEM, NO_EVAL, NON_FINITE, NO_EVAL_AT_STEP, FEWER_EVALS,
+    DUPLICATE_ROWS, UNKNOWN_TASK, OUTSIDE_SUITE, ALGO_EXCLUDED, TASK_NOT_SHARED, SEEDS_TRUNCATED, CURVE_FILL, PAIR_SKIPPED,
+    PARAMETERS_DIFFER, FIGURE_SKIPPED,
 )
 
 

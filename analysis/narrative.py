@@ -12,6 +12,7 @@ from analysis.issues import KINDS
 from analysis.pipeline import Analysis
 from analysis.provenance import UNKNOWN
 from analysis.ragged import RULE as RAGGED_RULE
+from analysis.scaling import RULE as SCALING_RULE
 from analysis.scores import CURVE_RULE
 from analysis.table import is_published
 
@@ -25,6 +26,18 @@ PUBLISHED_RULE = (
 )
 
 
+MODE_RULE = (
+    "Training mode (`run.mode` in each run's `config.yaml`; absent: online): runs trained offline "
+    "are labelled `X (offline)`, fine-tuned runs `X (finetuned)`, beside the from-scratch online "
+    "`X` (X includes any variant). A multi-task run (directory `<suite>/multitask/...`) is one run "
+    "over the tasks its `eval.csv` rows name."
+)
+FINETUNE_RULE = (
+    "A fine-tuned curve starts at its step-0 evaluation, the pretrained model's score before any "
+    "fine-tuning update."
+)
+
+
 def build_document(analysis: Analysis, figures: set[str], command: str | None = None) -> Document:
     """The report of ``analysis``; ``figures`` are the figure names actually written."""
     doc = Document(TITLE)
@@ -34,6 +47,7 @@ def build_document(analysis: Analysis, figures: set[str], command: str | None = 
     _profiles(doc, analysis, figures)
     _improvement(doc, analysis, figures)
     _curves(doc, analysis, figures)
+    _scaling(doc, analysis, figures)
     _per_task(doc, analysis, figures)
     _method(doc, analysis)
     _missing(doc, analysis)
@@ -146,8 +160,9 @@ def _improvement(doc: Document, a: Analysis, figures: set[str]) -> None:
         "P(X > Y): the probability that a run of X scores higher than a run of Y on a task "
         "(ties count one half), averaged over the tasks the two share, with a 95% CI "
         f"({a.settings.poi_reps:,} bootstrap replications resampling each algorithm's runs within "
-        "each task, rliable). Above 0.5 favours X. Pairs: `configs/analysis.yaml` and `--pair`. "
-        "Data: `probability_of_improvement.csv`."))
+        "each task, rliable). Above 0.5 favours X. Pairs: `configs/analysis.yaml`, `--pair`, and "
+        "each fine-tuned algorithm against the same algorithm trained from scratch "
+        "(`X (finetuned)` vs `X`) where both are present. Data: `probability_of_improvement.csv`."))
     if len(poi):
         table = pd.DataFrame({
             "comparison": [f"P({x} > {y})" for x, y in zip(poi["x"], poi["y"])],
@@ -170,8 +185,34 @@ def _curves(doc: Document, a: Analysis, figures: set[str]) -> None:
         return
     doc.add(Para(f"IQM normalised score over environment steps with 95% CI bands "
                  f"({a.settings.curve_reps:,} bootstrap replications), on the compared tasks and runs. "
-                 f"{CURVE_RULE} The dotted line marks the step of the tables. Data: `sample_efficiency.csv`."),
+                 f"{CURVE_RULE} {FINETUNE_RULE} The dotted line marks the step of the tables. "
+                 "Data: `sample_efficiency.csv`."),
             Figure("sample_efficiency", "Sample efficiency: IQM score vs environment steps"))
+
+
+def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
+    doc.add(Heading("Scaling", anchor="scaling"))
+    result = a.scaling
+    if not result.shown:
+        doc.add(Para("Not drawn; the reason is under [Missing and excluded](#missing-and-excluded).", note=True))
+        return
+    table = result.table
+    s = a.settings
+    doc.add(Para(f"IQM normalised score against the number of trained parameters (`num_parameters` in "
+                 f"each run's `config.yaml`), with 95% CIs ({'task-and-run' if s.task_bootstrap else 'stratified'} "
+                 f"bootstrap, {s.reps:,} replications, seed {s.seed}), on the {len(a.comparison.tasks)} "
+                 "compared task(s) at the step. Published baselines record no parameter counts and are "
+                 "not shown. Data: `scaling.csv`."),
+            Table(pd.DataFrame({
+                "algo": table["algo"],
+                "parameters": [_parameters(n) for n in table["num_parameters"]],
+                "variant(s)": table["variants"], "runs per task": table["runs"], "tasks": table["tasks"],
+                "IQM [95% CI]": [f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+                                 for v, lo, hi in zip(table["iqm"], table["ci_low"], table["ci_high"])],
+            })))
+    if "scaling" in figures:
+        doc.add(Figure("scaling", "Scaling: IQM score vs trained parameters",
+                       "Error bars: 95% CIs; log x axis; one line per algorithm."))
 
 
 def _per_task(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -201,6 +242,8 @@ def _method(doc: Document, a: Analysis) -> None:
         a.selection.rule_text(),
         RAGGED_RULE,
         CURVE_RULE,
+        MODE_RULE,
+        SCALING_RULE,
         PUBLISHED_RULE,
         f"Bootstrap: rliable 1.2 with NumPy's global RNG seeded with {s.seed} before each algorithm's "
         "(or pair's) call, so every interval is reproducible with rliable directly, e.g. "
@@ -253,6 +296,8 @@ def _runs(doc: Document, a: Analysis) -> None:
     table = pd.DataFrame({
         "run": prov["run"], "algo": prov["label"], "task": prov["task"], "seed": prov["seed"],
         "state": [states.get(str(a.runs_dir / r), "no status.json") if a.runs_dir else "" for r in prov["run"]],
+        "mode": prov["mode"],
+        "parameters": [_parameters(n) for n in prov["num_parameters"]],
         "commit": prov["commit"],
     })
     unknown = int((prov["commit"] == UNKNOWN).sum())
@@ -273,6 +318,17 @@ def _sources(doc: Document, a: Analysis) -> None:
     doc.add(Para("Published results carry no per-run configuration; their provenance is the folder "
                  "they were read from and the commit checked out there (`unknown` if not a git clone)."),
             Table(a.sources))
+
+
+def _parameters(n: object) -> str:
+    """``4,972,000 (5.0M)``; "" where unknown."""
+    if n is None or pd.isna(n):
+        return ""
+    n = int(n)
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n:,} ({n / scale:.1f}{unit})"
+    return f"{n:,}"
 
 
 def _span(steps: pd.Series) -> str:

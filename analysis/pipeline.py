@@ -1,10 +1,12 @@
 """The whole analysis behind a report, as data: :func:`analyse` -> :class:`Analysis`.
 
-Order: load our runs (:mod:`analysis.results`) and the published baselines
-(:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
+Order: load our runs (:mod:`analysis.results`; each run's training mode and parameter count from
+its ``config.yaml``, :mod:`analysis.provenance`, the mode going into its label) and the published
+baselines (:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
 algorithms; score every run at one step (:mod:`analysis.selection`); build the rliable matrices
 on the shared tasks (:mod:`analysis.ragged`); then the aggregates, performance profiles,
-sample-efficiency curves and probabilities of improvement (rliable), and the per-task table.
+sample-efficiency curves, scaling (:mod:`analysis.scaling`) and probabilities of improvement
+(rliable; each ``X (finetuned)`` is paired with ``X``), and the per-task table.
 Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
 Writing files is :mod:`analysis.report`'s job.
 """
@@ -25,20 +27,25 @@ from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette
 from analysis.improvement import DEFAULT_POI_REPS, POI_COLUMNS, improvement_table
 from analysis.issues import (
-    ALGO_EXCLUDED, BAD_DIRECTORY, DUPLICATE_ROWS, FIGURE_SKIPPED, NO_EVAL, PAIR_SKIPPED, RUN_PROBLEM,
-    SKIPPED_FILE, Issue, issues_table, seeds_text,
+    ALGO_EXCLUDED, BAD_DIRECTORY, BAD_METADATA, DUPLICATE_ROWS, FIGURE_SKIPPED, NO_EVAL, PAIR_SKIPPED,
+    RUN_PROBLEM, SKIPPED_FILE, Issue, issues_table, seeds_text,
 )
 from analysis.profiles import DEFAULT_PROFILE_REPS, PROFILE_COLUMNS, performance_profiles
 from analysis.provenance import PROVENANCE_COLUMNS, run_provenance
 from analysis.ragged import Comparison, compare
 from analysis.results import STATUS_COLUMNS, check_runs_dir, load_results, load_statuses
+from analysis.scaling import RUN_INFO_COLUMNS, Scaling, empty_scaling, scaling
 from analysis.scores import score_curves
 from analysis.selection import Selection, select
 from analysis.settings import AnalysisConfig, load_config, resolve_pairs
 from analysis.suites import restrict_to_suite, suite_tasks
 from analysis.table import (
-    algo_label, check_one_suite_per_run, concat_tidy, empty_tidy, is_published, tidy_from_episodes,
+    MODE_ONLINE, MODES, algo_label, check_one_suite_per_run, concat_tidy, empty_tidy, from_scratch_label,
+    is_published, run_label, tidy_from_episodes,
 )
+
+#: The task component of a multi-task run's directory (its eval.csv names each row's task).
+MULTITASK_DIR = "multitask"
 
 PER_TASK_COLUMNS: tuple[str, ...] = (
     "algo", "task", "published", "compared", "runs", "seeds", "mean", "std", "step_min", "step_max",
@@ -92,6 +99,8 @@ class Analysis:
     issues: pd.DataFrame
     palette: dict
     requested_pair_issues: list[Issue] = field(default_factory=list)
+    run_info: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(RUN_INFO_COLUMNS)))
+    scaling: Scaling = field(default_factory=empty_scaling)
 
     @property
     def labels(self) -> list[str]:
@@ -108,7 +117,7 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
     issues: list[Issue] = []
     runs_dir = Path(runs_dir) if runs_dir is not None else None
 
-    own, statuses, provenance = _load_own(runs_dir, bool(baselines), issues)
+    own, statuses, provenance, run_info = _load_own(runs_dir, bool(baselines), issues)
     exclude = () if settings.algos else settings.config.baseline_exclude
     published = load_baselines(baselines, suite=settings.suite, exclude=exclude)
     issues += published.issues
@@ -143,9 +152,13 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
             score_curve, _, curve_issues = score_curves(tidy, comparison.tasks, comparison.seeds)
             issues += curve_issues
             curves = iqm_curves(score_curve, reps=settings.curve_reps, **boot)
+            issues += _late_finetune_curves(score_curve)
         except AnalysisError as exc:
             issues.append(Issue(FIGURE_SKIPPED, f"sample-efficiency curves skipped: {exc}"))
 
+    result = scaling(comparison, run_info, reps=settings.reps, seed=settings.seed,
+                     task_bootstrap=settings.task_bootstrap)
+    issues += result.issues
     improvement, requested = _improvement(selection, labels, settings, issues)
     return Analysis(
         runs_dir=runs_dir, baseline_dirs=baselines, settings=settings, tidy=tidy,
@@ -153,7 +166,7 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
         curves=curves, improvement=improvement, per_task=per_task_table(selection, comparison),
         statuses=statuses, provenance=provenance, sources=published.sources,
         issues=issues_table(issues), palette=algo_palette(tidy["label"].unique()),
-        requested_pair_issues=requested,
+        requested_pair_issues=requested, run_info=run_info, scaling=result,
     )
 
 
@@ -174,8 +187,9 @@ def per_task_table(selection: Selection, comparison: Comparison) -> pd.DataFrame
 def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
     statuses = pd.DataFrame(columns=list(STATUS_COLUMNS))
     provenance = pd.DataFrame(columns=list(PROVENANCE_COLUMNS))
+    run_info = pd.DataFrame(columns=list(RUN_INFO_COLUMNS))
     if runs_dir is None:
-        return empty_tidy(), statuses, provenance
+        return empty_tidy(), statuses, provenance, run_info
     try:
         root = check_runs_dir(runs_dir)
     except AnalysisError as exc:
@@ -183,12 +197,12 @@ def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
             raise
         warnings.warn(str(exc), ResultsWarning, stacklevel=3)
         issues.append(Issue(BAD_DIRECTORY, str(exc), path=str(runs_dir)))
-        return empty_tidy(), statuses, provenance
+        return empty_tidy(), statuses, provenance, run_info
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         error = None
         try:
-            episodes = load_results(root)
+            episodes = load_results(root, with_run=True)
         except AnalysisError as exc:
             error, episodes = exc, None
         statuses = load_statuses(root)
@@ -205,14 +219,68 @@ def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
         warnings.warn(str(error), ResultsWarning, stacklevel=3)
         issues.append(Issue(BAD_DIRECTORY, str(error), path=str(root)))
     issues += _run_issues(statuses, provenance, root)
-    return (tidy_from_episodes(episodes) if episodes is not None else empty_tidy()), statuses, provenance
+    if episodes is None:
+        return empty_tidy(), statuses, provenance, run_info
+    episodes, run_info = _with_run_settings(episodes, provenance, issues)
+    return tidy_from_episodes(episodes), statuses, provenance, run_info
+
+
+def _with_run_settings(episodes: pd.DataFrame, provenance: pd.DataFrame,
+                       issues: list[Issue]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Our episodes with each run's ``mode`` (from its config.yaml), and one row per run and task.
+
+    Left out, and listed: runs whose ``run.mode`` is unknown, rows of a multi-task run that name
+    no task (``task`` = ``multitask``), and a run found in two directories under one label (the
+    directory read last is kept).
+    """
+    settings = provenance.set_index("run")[["mode", "checkpoint", "num_parameters", "note"]]
+    for row in provenance[provenance["note"] != ""].itertuples(index=False):
+        issues.append(Issue(BAD_METADATA, row.note, algo=row.label, task=row.task,
+                            seeds="" if pd.isna(row.seed) else str(row.seed), path=row.run))
+    joined = settings.reindex(episodes["run"])
+    episodes = episodes.assign(
+        mode=joined["mode"].fillna(MODE_ONLINE).to_numpy(),
+        checkpoint=joined["checkpoint"].fillna("").to_numpy(),
+        num_parameters=joined["num_parameters"].to_numpy(),
+    )
+    bad_mode = ~episodes["mode"].isin(MODES)
+    for run, rows in episodes[bad_mode].groupby("run", sort=True):
+        issues.append(Issue(RUN_PROBLEM, f"left out: run.mode {rows['mode'].iloc[0]!r} in its config.yaml "
+                            f"is not one of {', '.join(MODES)}", algo=algo_label(rows["algo"].iloc[0],
+                            rows["variant"].iloc[0]), seeds=str(rows["seed"].iloc[0]), path=run))
+    nameless = episodes["task"] == MULTITASK_DIR
+    for run, rows in episodes[nameless & ~bad_mode].groupby("run", sort=True):
+        issues.append(Issue(RUN_PROBLEM, f"{len(rows)} eval.csv row(s) left out: task {MULTITASK_DIR!r}; a "
+                            "multi-task run's rows name their task", seeds=str(rows["seed"].iloc[0]), path=run))
+    episodes = episodes[~bad_mode & ~nameless]
+
+    # One run (label, task, seed) in two directories, e.g. a multi-task run and a single-task one.
+    label = [run_label(a, v, m) for a, v, m in zip(episodes["algo"], episodes["variant"], episodes["mode"])]
+    episodes = episodes.assign(label=label)
+    per_run = episodes.groupby(["suite", "label", "task", "seed"])["run"].agg(lambda r: sorted(set(r)))
+    keep = {}
+    for (suite, lab, task, seed), runs in per_run.items():
+        keep[(suite, lab, task, seed)] = runs[-1]
+        if len(runs) > 1:
+            issues.append(Issue(DUPLICATE_ROWS, f"{lab} / {task} / seed {seed} is in {len(runs)} run directories "
+                                f"({', '.join(runs)}); kept {runs[-1]}", algo=lab, task=task, seeds=str(seed),
+                                path=", ".join(runs[:-1])))
+    if (per_run.str.len() > 1).any():
+        chosen = [keep[k] for k in zip(episodes["suite"], episodes["label"], episodes["task"], episodes["seed"])]
+        episodes = episodes[episodes["run"].to_numpy() == np.array(chosen, dtype=object)]
+
+    run_info = (episodes.drop_duplicates(["suite", "label", "task", "seed"])
+                [list(RUN_INFO_COLUMNS)].reset_index(drop=True))
+    run_info["num_parameters"] = pd.to_numeric(run_info["num_parameters"]).astype("Int64")
+    return episodes.drop(columns=["label", "checkpoint", "num_parameters", "run"]), run_info
 
 
 def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) -> list[Issue]:
     """Runs that failed, are still running, or have no evaluation."""
     issues = []
+    labels = dict(zip(provenance["run"], provenance["label"]))  # with the mode's suffix
     for row in statuses.itertuples(index=False):
-        label = algo_label(row.algo, row.variant) if row.algo is not None else ""
+        label = "" if row.algo is None else labels.get(_relative(row.run_dir, root), algo_label(row.algo, row.variant))
         where = dict(algo=label, task=row.task or "", seeds="" if pd.isna(row.seed) else str(row.seed),
                      path=_relative(row.run_dir, root))
         if row.state != "done":
@@ -256,7 +324,7 @@ def _improvement(selection: Selection, labels: list[str], settings: Settings,
     requested, requested_issues = resolve_pairs(settings.pairs, labels, aliases)
     issues += configured_issues + requested_issues
     rows = []
-    for x, y in dict.fromkeys([*configured, *requested]):
+    for x, y in dict.fromkeys([*configured, *requested, *finetune_pairs(labels)]):
         pair = compare(selection.scores, [x, y], note_unshared=False)
         if pair.empty:
             issue = Issue(PAIR_SKIPPED, f"P({x} > {y}): the two share no task")
@@ -272,6 +340,21 @@ def _improvement(selection: Selection, labels: list[str], settings: Settings,
     return improvement_table(rows, reps=settings.poi_reps, seed=settings.seed), requested_issues
 
 
+def _late_finetune_curves(curves: dict) -> list[Issue]:
+    """A fine-tuned curve starts at its step-0 evaluation (the pretrained model); say where it cannot."""
+    return [Issue(FIGURE_SKIPPED, f"fine-tuned curve starts at step {int(curve.steps[0]):,}, not 0: some "
+                  "compared run has no step-0 evaluation (the pretrained model's score)", algo=label)
+            for label, curve in curves.items()
+            if from_scratch_label(label) is not None and len(curve.steps) and curve.steps[0] > 0]
+
+
+def finetune_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """(``X (finetuned)``, ``X``) for every fine-tuned label whose from-scratch label ``X`` is there too."""
+    present = set(labels)
+    return [(label, from_scratch_label(label)) for label in sorted(present)
+            if from_scratch_label(label) in present]
+
+
 def _relative(path: object, root: Path) -> str:
     try:
         return str(Path(str(path)).relative_to(root))
@@ -284,4 +367,5 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-__all__ = ["Analysis", "PER_TASK_COLUMNS", "SOURCE_COLUMNS", "Settings", "analyse", "per_task_table"]
+__all__ = ["Analysis", "PER_TASK_COLUMNS", "SOURCE_COLUMNS", "Settings", "analyse", "finetune_pairs",
+           "per_task_table"]

@@ -4,21 +4,29 @@
   harness wrote) and the git commit recorded in it: a ``commit`` (or ``git_commit``) field at the
   top level or under ``run:``, or ``git: {commit: ...}``; ``dirty: true`` next to it appends
   ``+dirty``. A run whose config records no commit shows ``unknown``.
+* The same file gives each run's training mode and size (:func:`run_settings`): ``run.mode``
+  (``online``, ``offline`` or ``finetune``; absent: ``online``), ``run.checkpoint`` (what a
+  fine-tuned run started from) and the top-level ``num_parameters`` (the agent's trained
+  parameters; absent for runs written before it existed).
 * :func:`git_commit` reads the commit checked out in a directory (e.g. a clone of a reference
   repository given with ``--baselines``) from its ``.git`` files, without running git.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from analysis.results import _identity_from_path, _run_files
-from analysis.table import algo_label
+from analysis.results import _identity_from_path, _run_files, run_name
+from analysis.table import MODE_FINETUNE, MODE_ONLINE, MODES, algo_label, run_label
 
 UNKNOWN = "unknown"
-PROVENANCE_COLUMNS: tuple[str, ...] = ("run", "label", "task", "seed", "commit", "config")
+#: ``note``: why a field of the run's ``config.yaml`` could not be used ("" when all could).
+PROVENANCE_COLUMNS: tuple[str, ...] = (
+    "run", "label", "task", "seed", "commit", "mode", "checkpoint", "num_parameters", "note", "config",
+)
 _COMMIT_KEYS = ("commit", "git_commit")
 
 
@@ -26,7 +34,11 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run with a ``config.yaml`` under ``runs_dir`` (archived attempts ignored).
 
     Columns :data:`PROVENANCE_COLUMNS`: ``run`` is the run directory relative to ``runs_dir``,
-    ``config`` the file's text (or why it could not be read), ``commit`` as described above.
+    ``config`` the file's text (or why it could not be read), ``commit`` as described above,
+    ``mode``, ``checkpoint`` and ``num_parameters`` from :func:`run_settings` (``label`` as reports name the run:
+    :func:`analysis.table.run_label` of the directory's algo, the config's top-level ``variant``
+    where it has one, else the directory's, and the mode). ``task`` is the directory's task component:
+    ``multitask`` for a multi-task run.
     """
     root = Path(runs_dir)
     rows = []
@@ -34,17 +46,56 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
         suite, task, algo, variant, seed = _identity_from_path(path.parent, root)
         try:
             text = path.read_text()
-            commit = commit_from_config(yaml.safe_load(text))
+            config = yaml.safe_load(text)
+            commit = commit_from_config(config)
+            mode, checkpoint, num_parameters, note = run_settings(config)
+            if isinstance(config, dict) and isinstance(config.get("variant"), str) and config["variant"]:
+                variant = config["variant"]  # e.g. a fine-tuned run's directory differs from it
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
+            mode, checkpoint, num_parameters = MODE_ONLINE, "", None
+            note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {MODE_ONLINE}"
         rows.append((
-            _relative(path.parent, root),
-            algo_label(algo, variant) if algo is not None else "",
-            task or "", seed, commit, text,
+            run_name(path.parent, root),
+            "" if algo is None else run_label(algo, variant, mode) if mode in MODES else algo_label(algo, variant),
+            task or "", seed, commit, mode, checkpoint, num_parameters, note, text,
         ))
     table = pd.DataFrame(rows, columns=list(PROVENANCE_COLUMNS))
     table["seed"] = pd.to_numeric(table["seed"], errors="coerce").astype("Int64")
+    table["num_parameters"] = pd.to_numeric(table["num_parameters"], errors="coerce").astype("Int64")
     return table
+
+
+def run_settings(config: object) -> tuple[str, str, int | None, str]:
+    """(mode, checkpoint, num_parameters, note) from a parsed ``config.yaml``.
+
+    ``mode`` is ``run.mode`` (absent or empty: ``online``); a value other than :data:`MODES` is
+    returned as written, and ``note`` says so (the run cannot be labelled). ``checkpoint`` is
+    ``run.checkpoint`` as text ("" if absent; ``note`` says so for a fine-tuned run).
+    ``num_parameters`` is the top-level field: a whole number >= 1, else None (``note`` says why
+    when the field is there but unusable).
+    """
+    if not isinstance(config, dict):
+        return MODE_ONLINE, "", None, ""
+    run = config.get("run") if isinstance(config.get("run"), dict) else {}
+    notes = []
+    mode = run.get("mode")
+    mode = MODE_ONLINE if mode is None or mode == "" else str(mode)
+    if mode not in MODES:
+        notes.append(f"run.mode {mode!r} is not one of {', '.join(MODES)}")
+    checkpoint = run.get("checkpoint")
+    checkpoint = "" if checkpoint is None else str(checkpoint)
+    if mode == MODE_FINETUNE and not checkpoint:
+        notes.append("run.mode is finetune but run.checkpoint is missing")
+    value = config.get("num_parameters")
+    num_parameters = None
+    if value is not None:
+        whole = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not whole or value != int(value) or value < 1:
+            notes.append(f"num_parameters {value!r} is not a whole number >= 1")
+        else:
+            num_parameters = int(value)
+    return mode, checkpoint, num_parameters, "; ".join(notes)
 
 
 def commit_from_config(config: object) -> str:
@@ -103,10 +154,3 @@ def _common_dir(git_dir: Path) -> Path:
         return (git_dir / common.read_text().strip()).resolve() if common.is_file() else git_dir
     except OSError:
         return git_dir
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root)) or "."
-    except ValueError:
-        return str(path)

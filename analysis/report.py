@@ -9,9 +9,10 @@ Writes into DIR:
   stratified-bootstrap 95% CIs on the compared tasks; :mod:`analysis.aggregates`);
 * ``probability_of_improvement.csv``, ``performance_profiles.csv``, ``sample_efficiency.csv``,
   ``per_task.csv``, ``results.csv`` (the tidy table: one row per evaluation), ``missing.csv``
-  (everything left out, and why), ``runs.csv`` (each run's commit);
+  (everything left out, and why), ``runs.csv`` (each run's commit, mode and parameter count),
+  ``scaling.csv`` (IQM per algorithm and parameter count; :mod:`analysis.scaling`);
 * figures as PNG and SVG: ``aggregates``, ``performance_profiles``, ``probability_of_improvement``,
-  ``sample_efficiency``, ``per_task``.
+  ``sample_efficiency``, ``per_task``, and ``scaling`` when some algorithm has two or more sizes.
 
 Bad arguments or unusable results print one line ``analysis.report: error: ...`` and exit with
 status 2 (no traceback). Files that cannot be used print ``analysis.report: warning: ...`` naming
@@ -33,12 +34,13 @@ from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES,
 from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import (
     plot_aggregates, plot_improvement, plot_per_task, plot_performance_profiles, plot_sample_efficiency,
-    save_figure,
+    plot_scaling, save_figure,
 )
 from analysis.htmlpage import render_html
 from analysis.markdown import render_markdown
 from analysis.narrative import build_document
 from analysis.pipeline import Analysis, Settings, analyse
+from analysis.scaling import scaling_colours
 from analysis.settings import load_config
 
 PROG = "analysis.report"
@@ -103,7 +105,8 @@ def write_report(
     write(_csv(analysis.per_task, out_dir / "per_task.csv"))
     write(_csv(analysis.tidy, out_dir / "results.csv"))
     write(_csv(analysis.issues, out_dir / "missing.csv"))
-    write(_csv(analysis.provenance.drop(columns="config"), out_dir / "runs.csv"))
+    write(_csv(analysis.provenance.drop(columns=["config", "note"]), out_dir / "runs.csv"))
+    write(_csv(analysis.scaling.table, out_dir / "scaling.csv"))
 
     figures = _figures(analysis, out_dir, report.files)
     document = build_document(analysis, figures, command)
@@ -126,6 +129,10 @@ def _figures(analysis: Analysis, out_dir: Path, files: list[Path]) -> set[str]:
             title=f"Sample efficiency ({_count(len(analysis.comparison.tasks), 'task')})")
     if len(analysis.improvement):
         made["probability_of_improvement"] = plot_improvement(analysis.improvement, palette)
+    if analysis.scaling.shown:
+        made["scaling"] = plot_scaling(
+            analysis.scaling.table, scaling_colours(analysis.scaling, palette),
+            title=f"Scaling ({_count(len(analysis.comparison.tasks), 'task')})")
     if len(analysis.per_task):
         made["per_task"] = plot_per_task(analysis.per_task)
     for name, fig in made.items():

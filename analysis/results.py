@@ -52,13 +52,19 @@ def check_runs_dir(runs_dir: str | Path) -> Path:
     return path
 
 
-def load_results(runs_dir: str | Path) -> pd.DataFrame:
+def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFrame:
     """Load every ``eval.csv`` under ``runs_dir`` (recursively) into one table.
 
     Returns a DataFrame with the columns :data:`RESULT_COLUMNS` (one row per evaluation
     episode), sorted by run, step and episode. ``success`` is NaN where a task has no success
     signal. Rows repeated across or within files (same run, step and episode) are kept once
     (the last read) with a warning.
+
+    ``with_run=True`` adds a last column ``run``: the directory of the row's ``eval.csv``
+    relative to ``runs_dir`` (as :func:`analysis.provenance.run_provenance` names runs), and rows
+    count as repeated only within one directory. A multi-task run
+    (``<suite>/multitask/<algo>/<variant>/seed_<n>/``) has rows for several tasks, each named
+    in its ``task`` column; the directory ties them to the run's ``config.yaml``.
 
     Raises :class:`AnalysisError` if ``runs_dir`` is missing, holds no ``eval.csv``, or no file
     holds a readable evaluation row.
@@ -75,6 +81,8 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
         if frame is None:
             skipped += 1
         elif len(frame):
+            if with_run:
+                frame = frame.assign(run=run_name(path.parent, root))
             frames.append(frame)
     if not frames:
         detail = f"{skipped} of {len(files)} eval.csv file(s) unreadable" if skipped else (
@@ -82,7 +90,7 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
         raise AnalysisError(f"no evaluation rows under {root} ({detail})")
 
     table = pd.concat(frames, ignore_index=True)
-    key = [*RUN_KEYS, "step", "episode"]
+    key = [*RUN_KEYS, "step", "episode", *(["run"] if with_run else [])]
     duplicated = table.duplicated(subset=key, keep="last")
     if duplicated.any():
         warnings.warn(
@@ -197,6 +205,14 @@ def _identity_from_path(run_dir: Path, root: Path) -> tuple:
         suite, task, algo, variant, seed = parts[-5:]
         return suite, task, algo, variant, int(seed[5:])
     return None, None, None, None, None
+
+
+def run_name(run_dir: Path, root: Path) -> str:
+    """A run directory relative to ``root`` (``.`` for ``root`` itself), as reports name runs."""
+    try:
+        return str(run_dir.relative_to(root)) or "."
+    except ValueError:
+        return str(run_dir)
 
 
 def _count_eval_rows(path: Path) -> int:

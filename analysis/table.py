@@ -4,7 +4,9 @@ Columns (:data:`TIDY_COLUMNS`):
 
 * ``suite, task, algo, variant, seed, step``: the evaluation's identity;
 * ``label``: the algorithm as reports name it: ``algo`` for the default variant, ``algo[variant]``
-  otherwise, and ``algo (published)`` for published baselines (:mod:`analysis.baselines`);
+  otherwise, and ``algo (published)`` for published baselines (:mod:`analysis.baselines`); a run
+  trained offline (``run.mode: offline`` in its ``config.yaml``) adds `` (offline)``, a fine-tuned
+  one (``run.mode: finetune``) `` (finetuned)`` (:func:`run_label`);
 * ``source``: ``runs`` (our run directories) or ``published``;
 * ``return``: mean episode return (NaN where not published), ``score``: mean normalised score
   (0-100, ``configs/suites.yaml``), ``success``: mean success in [0, 1] (NaN for tasks without a
@@ -39,6 +41,23 @@ def algo_label(algo: str, variant: str) -> str:
     return algo if variant == DEFAULT_VARIANT else f"{algo}[{variant}]"
 
 
+#: ``run.mode`` of a run's ``config.yaml`` (absent: online) and the label suffix each mode gets.
+MODE_ONLINE, MODE_OFFLINE, MODE_FINETUNE = "online", "offline", "finetune"
+MODES: tuple[str, ...] = (MODE_ONLINE, MODE_OFFLINE, MODE_FINETUNE)
+MODE_SUFFIX: dict[str, str] = {MODE_ONLINE: "", MODE_OFFLINE: " (offline)", MODE_FINETUNE: " (finetuned)"}
+
+
+def run_label(algo: str, variant: str, mode: str = MODE_ONLINE) -> str:
+    """:func:`algo_label` plus the mode's suffix: ``mbdpo``, ``mbdpo[v] (finetuned)``, ``tdmpc2 (offline)``."""
+    return algo_label(algo, variant) + MODE_SUFFIX[mode]
+
+
+def from_scratch_label(label: str) -> str | None:
+    """``X`` for a fine-tuned label ``X (finetuned)``, else None."""
+    suffix = MODE_SUFFIX[MODE_FINETUNE]
+    return label[: -len(suffix)] if label.endswith(suffix) and len(label) > len(suffix) else None
+
+
 def published_label(algo: str, qualifier: str | None = None) -> str:
     """``tdmpc2 (published)``, or ``tdmpc2 (published, <qualifier>)`` to tell two sources apart."""
     return f"{algo} ({PUBLISHED_TAG})" if not qualifier else f"{algo} ({PUBLISHED_TAG}, {qualifier})"
@@ -56,10 +75,19 @@ def tidy_from_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     """Our evaluation table (one row per episode, :func:`analysis.results.load_results`) -> tidy.
 
     (A run under several suite directories is kept under each; see :func:`check_one_suite_per_run`.)
+    A ``mode`` column (``run.mode`` of each row's run, see :data:`MODES`), where present, goes
+    into the label (:func:`run_label`), so runs of one algorithm in different modes stay apart.
     """
     if episodes.empty:
         return empty_tidy()
-    keys = [episodes[c] for c in (*RUN_KEYS, "step")]
+    if "mode" in episodes.columns:
+        labels = pd.Series([run_label(a, v, m) for a, v, m in zip(episodes["algo"], episodes["variant"],
+                                                                   episodes["mode"])], index=episodes.index)
+    else:
+        labels = pd.Series([algo_label(a, v) for a, v in zip(episodes["algo"], episodes["variant"])],
+                           index=episodes.index)
+    keys = [*(episodes[c] for c in ("suite", "task", "algo", "variant")), labels.rename("label"),
+            episodes["seed"], episodes["step"]]
     columns = {}
     for column in ("return", "score", "success"):
         values = episodes[column]
@@ -68,7 +96,6 @@ def tidy_from_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
         columns[column] = mean.where(~values.isna().groupby(keys, sort=True).any())
     columns["episodes"] = episodes["score"].groupby(keys, sort=True).size().astype(float)
     table = pd.DataFrame(columns).reset_index()
-    table["label"] = [algo_label(a, v) for a, v in zip(table["algo"], table["variant"])]
     table["source"] = SOURCE_RUNS
     return _typed(table[list(TIDY_COLUMNS)])
 

@@ -293,9 +293,12 @@ def test_report_notes_few_runs(tmp_path: Path):
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--reps", "100"]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "fewer than 3 runs per task" in report
-    # Nothing missing but the default pairs of configs/analysis.yaml (their algorithms are absent).
+    # Nothing missing but the default pairs of configs/analysis.yaml (their algorithms are absent)
+    # and the scaling figure (these runs record no num_parameters).
     missing = pd.read_csv(tmp_path / "out" / "missing.csv")
-    assert set(missing["kind"]) == {kinds.PAIR_SKIPPED}
+    assert set(missing["kind"]) == {kinds.PAIR_SKIPPED, kinds.FIGURE_SKIPPED}
+    [skipped] = missing.loc[missing["kind"] == kinds.FIGURE_SKIPPED, "detail"]
+    assert skipped.startswith("scaling figure absent: no compared run of our own records num_parameters")
 
 
 def test_non_finite_score_is_left_out_and_reported():
@@ -566,7 +569,9 @@ def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, 
     assert "RuntimeError: CUDA OOM" in html
     assert "record no commit" in (out / "report.md").read_text()
     runs = pd.read_csv(out / "runs.csv")
-    assert list(runs.columns) == ["run", "label", "task", "seed", "commit"] and len(runs) == 14
+    assert list(runs.columns) == ["run", "label", "task", "seed", "commit", "mode", "checkpoint",
+                                  "num_parameters"] and len(runs) == 14
+    assert set(runs["mode"]) == {"online"} and runs["num_parameters"].isna().all()  # old runs: neither field
 
 
 def test_per_task_heatmap_fits_long_variant_labels():
