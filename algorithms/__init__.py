@@ -7,6 +7,7 @@ only what MBDPO's code does differently; each preset only what its variant chang
 """
 
 from algorithms.model_based import WorldModelAgent, WorldModelAgentConfig
+from algorithms.random_policy import RandomAgent, RandomConfig
 from algorithms.registry import AlgorithmEntry, algorithm_names, get_algorithm, register
 from algorithms.sac import SACAgent, SACConfig
 
@@ -33,5 +34,8 @@ for _name, _yaml, _preset, _description in _MODEL_BASED:
 
 register(AlgorithmEntry(name="sac", factory=SACAgent, config_cls=SACConfig,
                         description="SAC: model-free reference (TorchRL SACLoss v2, twin Q, learned temperature)"))
+
+register(AlgorithmEntry(name="random", factory=RandomAgent, config_cls=RandomConfig,
+                        description="uniform random actions, no learning: the floor a report shows every algorithm against"))
 
 __all__ = ["AlgorithmEntry", "algorithm_names", "get_algorithm", "register"]

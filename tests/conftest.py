@@ -39,6 +39,8 @@ def tiny_algo(name: str) -> list[str]:
 
     entry = algorithms.get_algorithm(name)
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
+    if not fields:  # nothing to make smaller (the random policy)
+        return []
     if "model" not in fields:
         return TINY_SAC
     lacks = entry.lacks({t.split("=")[0].removeprefix("algo."): None for t in TINY_ALGO})  # e.g. planner.* for tdmpc2-pi

@@ -10,6 +10,7 @@ import algorithms
 from algorithms.base import EnvSpec
 from algorithms.model_based import UntrainedScoreNetworkError
 from algorithms.world_model.energy import EnergyClassifier
+from algorithms.world_model.model import PolicySample
 from harness.bench import fill_replay
 from harness.config import build_algo_config, parse_value
 from harness.run import execute
@@ -24,7 +25,22 @@ def _agent(name, **over):
 
 
 def test_registry_lists_every_variant():
-    assert set(algorithms.algorithm_names()) >= {"tdmpc2", "tdmpc2-pi", "mppi", "cem", "mbdpo", "mbdpo-noanchor", "mbdpo-score"}
+    assert set(algorithms.algorithm_names()) >= {"tdmpc2", "tdmpc2-pi", "mppi", "cem", "mbdpo", "mbdpo-aligned",
+                                                "mbdpo-noanchor", "mbdpo-score", "random", "sac"}
+
+
+def test_random_policy_is_uniform_in_the_action_bounds_and_seeded():
+    entry = algorithms.get_algorithm("random")
+    agent = entry.factory(entry.config(), EnvSpec(obs_dim=3, action_dim=4, episode_length=10, action_low=-2.0,
+                                                  action_high=1.0), torch.device("cpu"), 100)
+    torch.manual_seed(3)
+    a = agent.act(torch.zeros(5000, 3), eval_mode=True, first_step=True)
+    assert a.shape == (5000, 4) and a.min() >= -2 and a.max() <= 1
+    assert a.mean().item() == pytest.approx(-0.5, abs=0.02) and a.var().item() == pytest.approx(9 / 12, rel=0.05)
+    torch.manual_seed(3)
+    assert torch.equal(a, agent.act(torch.zeros(5000, 3), eval_mode=False, first_step=False))
+    assert agent.seed_steps == 0 and agent.update(0) == {} and agent.num_parameters() == 0
+    assert entry.capabilities == frozenset()
 
 
 # mbdpo-score cannot act greedily before its score network's first update (the first episode ends
@@ -44,7 +60,7 @@ def _sample_actions(agent, obs, n=3):
     return torch.stack([agent.act(obs, eval_mode=False, first_step=i == 0) for i in range(n)])
 
 
-@pytest.mark.parametrize("name", [n for n in algorithms.algorithm_names()])
+@pytest.mark.parametrize("name", [n for n in algorithms.algorithm_names() if n != "random"])  # random: no state
 def test_checkpoint_round_trip_and_resume_equals_uninterrupted(name):
     torch.manual_seed(0)
     agent = _agent(name, seed_steps=0)
@@ -94,19 +110,20 @@ def test_energy_classifier_separates_data_from_random_actions():
     """Toy set: data actions are a deterministic function of z; F learns to tell them apart."""
     torch.manual_seed(0)
     Z, A = 8, 2
-    f = EnergyClassifier(Z, A, 64, momentum=0.9, clip=5.0, neg_noise=0.5)
+    f = EnergyClassifier(Z, A, 64, momentum=0.9, clip=5.0, neg_noise=0.5, positives="aligned")
     opt = torch.optim.Adam(f.parameters(), lr=3e-3)
     w = torch.randn(Z, A)
 
     def data_action(z):
         return torch.tanh(z @ w)
 
-    def bad_pi(z):  # a policy that has not learned the data: uniform actions
+    def bad_pi(z, task=None):  # a policy that has not learned the data: uniform actions
         a = torch.rand(*z.shape[:-1], A) * 2 - 1
-        return a, a, torch.zeros(*z.shape[:-1], 1)
+        zero = torch.zeros(*z.shape[:-1], 1)
+        return PolicySample(a, a, zero, zero)
 
     for _ in range(300):
-        z = torch.randn(256, Z)
+        z = torch.randn(1, 256, Z)  # [H, B, Z]
         loss, scores = f.loss(z, data_action(z), bad_pi)
         opt.zero_grad()
         loss.backward()

@@ -106,7 +106,7 @@ def test_multitask_agents_learn_from_batches_with_task_ids(name):
     agent = entry.factory(entry.config(over), SPEC, torch.device("cpu"), 1000)
     before = agent.model.task_embedding.weight.detach().clone()
     for _ in range(3):
-        metrics = agent._update_once(_batch())
+        metrics = agent.learn(_batch())
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     assert not torch.equal(before, agent.model.task_embedding.weight)  # the embedding is trained
     # acting needs a task: given per call, or the agent's task_id (fine-tuning one task)

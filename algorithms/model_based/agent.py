@@ -168,10 +168,12 @@ class WorldModelAgent(Algorithm):
             n, self._pretrained = max(self.seed_steps, 1), True
         metrics: dict[str, float] = {}
         for _ in range(n):
-            metrics = self._update_once(self.replay.sample())
+            metrics = self.learn(self.replay.sample())
         return metrics
 
-    def _update_once(self, batch: TensorDict) -> dict[str, float]:
+    def learn(self, batch: TensorDict) -> dict[str, float]:
+        """One gradient update from a batch (EpisodeReplay.sample layout; offline batches add
+        ``task`` [B]). The online loop calls it from :meth:`update`, offline training directly."""
         cfg, m = self.cfg, self.model
         obs, action, reward, terminated = batch["obs"], batch["action"], batch["reward"], batch["terminated"]
         H = action.shape[0]
