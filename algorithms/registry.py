@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from configs.suites import unknown
+from configs.errors import unknown
 
 
 #: capability -> what it means

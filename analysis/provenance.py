@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from analysis.results import _identity_from_path, _run_files
+from analysis.results import identity_from_path, run_files
 from analysis.table import algo_label
 
 UNKNOWN = "unknown"
@@ -30,8 +30,8 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
     """
     root = Path(runs_dir)
     rows = []
-    for path in _run_files(root, "config.yaml"):
-        suite, task, algo, variant, seed = _identity_from_path(path.parent, root)
+    for path in run_files(root, "config.yaml"):
+        suite, task, algo, variant, seed = identity_from_path(path.parent, root)
         try:
             text = path.read_text()
             commit = commit_from_config(yaml.safe_load(text))

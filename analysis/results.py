@@ -18,14 +18,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, ResultsWarning
+from configs.results import EVAL_COLUMNS, RUN_KEYS
 
-#: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "suite", "task", "algo", "variant", "seed", "step", "episode",
-    "return", "length", "score", "success",
-)
-#: The columns that identify one run (one directory ``<suite>/<task>/<algo>/<variant>/seed_<seed>``).
-RUN_KEYS: tuple[str, ...] = ("suite", "task", "algo", "variant", "seed")
+#: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order
+#: (defined once, in configs/results.py, for the harness that writes them and for us).
+RESULT_COLUMNS: tuple[str, ...] = EVAL_COLUMNS
 
 _TEXT_COLUMNS = ("suite", "task", "algo", "variant")
 _INT_COLUMNS = ("seed", "step", "episode")
@@ -64,7 +61,7 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
     holds a readable evaluation row.
     """
     root = check_runs_dir(runs_dir)
-    files = _run_files(root, "eval.csv")
+    files = run_files(root, "eval.csv")
     if not files:
         raise AnalysisError(f"no eval.csv found under {root}")
 
@@ -147,9 +144,9 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     """
     root = check_runs_dir(runs_dir)
     rows = []
-    for path in _run_files(root, "status.json"):
+    for path in run_files(root, "status.json"):
         run_dir = path.parent
-        row = dict(zip(RUN_KEYS, _identity_from_path(run_dir, root)))
+        row = dict(zip(RUN_KEYS, identity_from_path(run_dir, root)))
         row["run_dir"] = str(run_dir)
         try:
             status = json.loads(path.read_text())
@@ -173,7 +170,7 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def _run_files(root: Path, name: str) -> list[Path]:
+def run_files(root: Path, name: str) -> list[Path]:
     """Every file called ``name`` under ``root``, sorted, except those in archived attempts."""
     return sorted(p for p in root.glob(f"**/{name}") if not _is_archived(p, root))
 
@@ -188,7 +185,7 @@ def _is_archived(path: Path, root: Path) -> bool:
     )
 
 
-def _identity_from_path(run_dir: Path, root: Path) -> tuple:
+def identity_from_path(run_dir: Path, root: Path) -> tuple:
     """(suite, task, algo, variant, seed) from ``.../<suite>/<task>/<algo>/<variant>/seed_<n>``."""
     parts = run_dir.resolve().relative_to(root.resolve()).parts
     if len(parts) < 5:

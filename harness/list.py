@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from configs.suites import UnknownNameError, get_suite, suite_names
+from configs.errors import UnknownNameError
+from configs.suites import get_suite, suite_names
 
 COMMANDS = ("suites", "tasks", "algorithms")
 USAGE = "usage: python -m harness.list suites | tasks [SUITE] | algorithms"

@@ -15,7 +15,8 @@ import torch
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
-from configs.suites import UnknownNameError, get_suite
+from configs.errors import UnknownNameError
+from configs.suites import get_suite
 from envs import TaskSpec, env_info, get_task, make_batched_env, make_env, task_names
 from envs.dmc_custom import TASKS as CUSTOM_TASKS
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from configs.suites import get_suite, normalised_score, suite_names
+from configs.errors import UnknownNameError
+from configs.suites import family_names, family_suite, get_suite, normalised_score, suite_names, task_family
 from envs import get_task, task_names
 from envs.dmc_custom import TASKS as CUSTOM_TASKS
 from harness.list import main
@@ -55,6 +56,23 @@ def test_normalised_scores_are_0_to_100():
     assert normalised_score("walker-walk", 512.0) == pytest.approx(51.2)
     assert normalised_score("mw-reach", 1234.0, success=1.0) == 100  # success x 100
     assert normalised_score("mw-reach", 1234.0, success=0.0) == 0
+
+
+def test_every_task_has_its_registered_family_declared_in_suites_yaml():
+    """A task's family (and score normalisation) is declared in configs/suites.yaml; it must be the
+    family the task is registered under in envs, for every registered task and every suite's task."""
+    assert family_names() == ["dmc", "metaworld"]
+    for task in task_names():
+        assert task_family(task) == get_task(task).family, task
+    for suite in suite_names():
+        for task in get_suite(suite).tasks:
+            assert task_family(task) == get_task(task).family, (suite, task)
+    assert family_suite("metaworld") == "metaworld-mt50"
+
+
+def test_a_task_of_no_declared_family_gets_no_normalisation():
+    with pytest.raises(UnknownNameError, match="no task family.*families: dmc \\(suite dmc\\)"):
+        normalised_score("maniskill-pick-cube", 100.0)
 
 
 # --- the CLI --------------------------------------------------------------------------------------
