@@ -8,7 +8,7 @@ runs are skipped, interrupted ones continue where they stopped.
 Stopping on a signal. submitit asks Slurm for SIGUSR2 ``signal_delay_s`` seconds before the time
 limit (Slurm sends the same on preemption when so configured) and its own handler would
 checkpoint-and-requeue at once, in the middle of a gradient step. RunJob replaces that handler by
-one that only requests a stop (harness.checkpoint.request_stop); the training loop saves a
+one that only requests a stop (harness.training.stop.request_stop); the training loop saves a
 checkpoint at its next episode end and raises ``Preempted``, and RunJob then calls submitit's
 handler, which requeues the job (``scontrol requeue``; exit code 144 for the local executor).
 If no episode end comes within ``grace_s`` seconds, a watchdog requeues anyway and the run later
@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 # Only light imports at module level: unpickling RunJob in a Slurm job must not load torch, so
 # that submitit's signal handler is installed within a second of the job's start (a time-limit
 # signal that arrives earlier would kill the job instead of requeueing it).
-from harness.stop import Preempted, clear_stop, request_stop
+from harness.training.stop import Preempted, clear_stop, request_stop
 
 #: exit codes of a packed run's worker process
 EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_BUSY = 0, 1, 3, 4
@@ -77,9 +77,9 @@ SLURM_KEYS = [f.name for f in dataclasses.fields(SlurmConfig)]
 
 def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
     """``{"partition": "gpu", ...}`` (already without the ``slurm.`` prefix) -> SlurmConfig."""
-    from harness.config import ConfigError, _merge
+    from harness.config import ConfigError, merge_overrides
 
-    cfg = OmegaConf.to_object(_merge(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
+    cfg = OmegaConf.to_object(merge_overrides(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
     for key in ("timeout_min", "array_parallelism", "runs_per_job", "max_requeues"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"slurm.{key} must be at least 1")
@@ -140,13 +140,7 @@ def cluster_max_array_size(default: int = 1001) -> int:
 
 
 def slurm_available() -> bool:
-    return bool(shutil_which("sbatch")) and bool(shutil_which("srun"))
-
-
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
+    return bool(shutil.which("sbatch")) and bool(shutil.which("srun"))
 
 
 # --- the job function --------------------------------------------------------------------------
@@ -286,24 +280,6 @@ def worker_main(argv: list[str]) -> int:
         traceback.print_exc()
         return EXIT_FAILED
     return EXIT_DONE
-
-
-def job_identity() -> dict[str, Any]:
-    """Who is running this process: Slurm job / local submitit job, host, pid (for status.json)."""
-    env = os.environ
-    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
-    if env.get("SLURM_JOB_ID"):
-        info["kind"] = "slurm"
-        if env.get("SLURM_ARRAY_JOB_ID"):
-            info["job_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
-        else:
-            info["job_id"] = env["SLURM_JOB_ID"]
-        if env.get("SLURM_RESTART_COUNT"):
-            info["restarts"] = int(env["SLURM_RESTART_COUNT"])
-    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
-        info["kind"] = "local"
-        info["job_id"] = env["SUBMITIT_LOCAL_JOB_ID"]
-    return info
 
 
 # --- executors -----------------------------------------------------------------------------------

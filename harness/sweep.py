@@ -40,8 +40,9 @@ from omegaconf import OmegaConf
 
 import algorithms
 
-from configs.suites import UnknownNameError, get_suite
-from harness.config import ConfigError, _flatten, algo_defaults, parse_value, resolve_run, split_overrides
+from configs.errors import UnknownNameError
+from configs.suites import get_suite
+from harness.config import ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now, run_dir
 from harness import status as status_mod
@@ -171,7 +172,7 @@ def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, 
     why: dict[str, dict[str, str]] = {}  # algo -> {key: reason}
     for algo in algos:
         entry = algorithms.get_algorithm(algo)
-        fields = set(_flatten(OmegaConf.to_container(algo_defaults(algo))))
+        fields = set(flatten(OmegaConf.to_container(algo_defaults(algo))))
         why[algo] = {k: f"it has no {cap.replace('_', ' ')}" for k, cap in entry.lacks(algo_over).items()}
         why[algo].update({k: "its config has no such field" for k in algo_over if k not in fields and k not in why[algo]})
     everywhere = {k for k in algo_over if all(k in why[a] for a in algos)}
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-        overrides = {k: parse_value(v) for k, v in split_overrides(argv).items()}
+        overrides = parse_overrides(argv)
         runs, settings = expand(overrides)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

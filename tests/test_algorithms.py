@@ -11,9 +11,9 @@ from algorithms.base import EnvSpec
 from algorithms.model_based import UntrainedScoreNetworkError
 from algorithms.world_model.energy import EnergyClassifier
 from harness.bench import fill_replay
-from harness.config import build_algo_config, parse_value
+from harness.config import build_algo_config, parse_overrides
 from harness.run import execute
-from tests.conftest import tiny_algo
+from tests.helpers import tiny_algo
 
 SPEC = EnvSpec(obs_dim=5, action_dim=2, episode_length=50)
 
@@ -33,7 +33,7 @@ def test_registry_lists_every_variant():
 def test_tiny_online_run_end_to_end(tmp_path, name):
     overrides = {"task": "cartpole-balance", "algo": name, "seed": 1, "steps": 160, "eval_every": 160,
                  "eval_episodes": 2, "eval_at_start": False, "runs_dir": str(tmp_path), "logger": "none"}
-    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in tiny_algo(name))})
+    overrides.update(parse_overrides(tiny_algo(name)))
     res = execute(overrides, verbose=False)
     assert res["state"] == "done"
     rows = list(csv.DictReader(open(f"{res['path']}/eval.csv")))
@@ -127,7 +127,7 @@ def test_score_only_run_skips_evaluation_until_trained(tmp_path):
     500-step episode ends) are skipped with a note; the one after it happens."""
     overrides = {"task": "cartpole-balance", "algo": "mbdpo-score", "seed": 1, "steps": 510, "eval_every": 255,
                  "eval_episodes": 1, "eval_at_start": True, "runs_dir": str(tmp_path), "logger": "none"}
-    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in tiny_algo("mbdpo-score"))})
+    overrides.update(parse_overrides(tiny_algo("mbdpo-score")))
     res = execute(overrides, verbose=False)
     steps = sorted({int(r["step"]) for r in csv.DictReader(open(f"{res['path']}/eval.csv"))})
     assert steps == [510]

@@ -9,7 +9,7 @@ from torchrl.collectors import Collector
 from torchrl.envs.utils import step_mdp
 
 from envs import get_task, make_env
-from harness.collect import TrainingSteps
+from harness.training.collect import TrainingSteps
 
 # a standard DMControl task, one of the custom ones and a Meta-World one (each keeps its random
 # state elsewhere)

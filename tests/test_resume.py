@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.checkpoint import atomic_torch_save
-from harness.config import parse_value
+from harness.config import parse_overrides
+from harness.training.checkpoint import atomic_torch_save
 from harness.launchers import RunJob
 from harness.rundir import RunDir
 from harness.run import execute, truncate_train_logs
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 # 700 steps: episodes end at 500 (checkpoint) and 700 (the end); evaluations at 300, 600 and 700,
 # so one evaluation comes before the checkpoint and one between it and the end.
@@ -26,7 +26,7 @@ RUN = ["task=cartpole-balance", "seed=3", "steps=700", "eval_every=300", "eval_e
 
 
 def _overrides(runs_dir: Path) -> dict:
-    return {k: parse_value(v) for k, v in (t.split("=", 1) for t in [*RUN, f"runs_dir={runs_dir}"])}
+    return parse_overrides([*RUN, f"runs_dir={runs_dir}"])
 
 
 def _run_dir(runs_dir: Path) -> Path:

@@ -162,10 +162,10 @@ def test_status_command_on_a_runs_dir(tmp_path, monkeypatch):
 
 
 def _expand(tmp_path, *args):
-    from harness.config import parse_value, split_overrides
+    from harness.config import parse_overrides
 
     argv = ["task=[cartpole-balance]", f"runs_dir={tmp_path}", *args]
-    return sweep_mod.expand({k: parse_value(v) for k, v in split_overrides(argv).items()})
+    return sweep_mod.expand(parse_overrides(argv))
 
 
 def test_capabilities_drop_overrides_that_change_nothing_with_a_note(tmp_path):

@@ -21,7 +21,7 @@ from torchrl.collectors import Collector
 from torchrl.envs import Transform
 
 from algorithms.base import Algorithm
-from harness.checkpoint import env_rng_state, set_env_rng_state
+from harness.training.checkpoint import env_rng_state, set_env_rng_state
 
 
 class RandomStateBeforeReset(Transform):

@@ -1,8 +1,6 @@
 """Evaluation: N episodes at once in a batched environment, no exploration noise."""
 from __future__ import annotations
 
-import math
-
 import torch
 from tensordict import TensorDictBase
 from torchrl.envs import EnvBase
@@ -12,7 +10,7 @@ from algorithms.base import Algorithm
 
 
 @torch.no_grad()
-def evaluate(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
+def evaluate_episodes(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
     """Run one episode in each of ``env``'s batched copies; returns one dict per episode with
     ``return``, ``length`` and ``success`` (success at the last step, as the reference reports it;
     None when the task has no success signal)."""
@@ -46,6 +44,3 @@ def evaluate(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
         for i in range(n)
     ]
 
-
-def mean_or_nan(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
