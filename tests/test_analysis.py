@@ -20,31 +20,10 @@ from analysis.figures import algo_palette
 from analysis.report import main, parse_step
 from analysis.results import RESULT_COLUMNS, load_results, load_statuses
 from analysis.scores import algo_label, score_curves, score_matrices
+from tests.helpers import rliable_direct, table_from, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 REPS = 500
-
-
-# ----------------------------------------------------------------------------- synthetic results
-def write_run(root: Path, task: str, algo: str, seed: int, scores: dict[int, list[float]], *,
-              variant: str = "default", suite: str = "dmc-smoke", state: str = "done",
-              error: str | None = None) -> Path:
-    """One run directory as in docs/results-format.md; ``scores`` maps step -> episode scores."""
-    run_dir = root / suite / task / algo / variant / f"seed_{seed}"
-    run_dir.mkdir(parents=True)
-    rows = [
-        {"suite": suite, "task": task, "algo": algo, "variant": variant, "seed": seed, "step": step,
-         "episode": episode, "return": score * 10, "length": 500, "score": score, "success": ""}
-        for step, episode_scores in scores.items() for episode, score in enumerate(episode_scores)
-    ]
-    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run_dir / "eval.csv", index=False)
-    last = max(scores, default=0)
-    (run_dir / "status.json").write_text(json.dumps({
-        "state": state, "step": last, "total_steps": 3000, "error": error,
-        "traceback": None, "updated": "2025-01-01T00:00:00",
-    }))
-    (run_dir / "config.yaml").write_text(f"task: {task}\nalgo: {algo}\nseed: {seed}\n")
-    return run_dir
 
 
 def synthetic_score(algo: str, task: str, seed: int, step: int, episode: int) -> float:
@@ -79,26 +58,6 @@ def expected_matrix(algo: str, step: int) -> np.ndarray:
     tasks = sorted(TASKS)
     return np.array([[np.mean([synthetic_score(algo, t, s, step, e) for e in range(2)]) for t in tasks]
                      for s in SEEDS])
-
-
-def table_from(values: dict[tuple[str, str, int], dict[int, float]], variant: str = "default") -> pd.DataFrame:
-    """An eval table from {(algo, task, seed): {step: score}} (one episode per eval)."""
-    rows = [
-        {"suite": "s", "task": task, "algo": algo, "variant": variant, "seed": seed, "step": step,
-         "episode": 0, "return": score, "length": 1, "score": score, "success": np.nan}
-        for (algo, task, seed), by_step in values.items() for step, score in by_step.items()
-    ]
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-
-
-def rliable_direct(matrix: np.ndarray, reps: int, seed: int, gamma: float = 100.0):
-    func = lambda x: np.array([  # noqa: E731
-        metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
-        metrics.aggregate_optimality_gap(x, gamma),
-    ])
-    np.random.seed(seed)
-    points, intervals = rly.get_interval_estimates({"a": matrix}, func, reps=reps)
-    return points["a"], intervals["a"]
 
 
 def metric(table: pd.DataFrame, name: str, algo: str = "a") -> pd.Series:

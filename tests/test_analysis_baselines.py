@@ -17,58 +17,9 @@ from analysis import issues as kinds
 from analysis.baselines import load_baselines
 from analysis.errors import ResultsWarning
 from analysis.report import main, write_report
-from tests.test_analysis import rliable_direct, write_run
+from tests.helpers import PUBLISHED_STEPS, mbdpo_repo, own_runs, rliable_direct, tdmpc2_repo, write_published, write_run
 
-STEPS = (0, 100000, 200000)
-
-
-def write_published(root: Path, algo: str, task: str, values: dict[int, dict[int, float]], *,
-                    column: str = "reward", seed_order: tuple[int, ...] | None = None) -> Path:
-    """``root/results/<algo>/<task>.csv`` as both repositories write it: ``step,<column>,seed``,
-    one block of rows per seed. ``values``: seed -> {step: value}."""
-    path = root / "results" / algo / f"{task}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"step,{column},seed"]
-    for seed in seed_order or tuple(values):
-        lines += [f"{step},{value:.1f},{seed}" for step, value in values[seed].items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def tdmpc2_repo(root: Path) -> Path:
-    """A TD-MPC2 checkout: DMControl `reward` (return 0-1000), Meta-World `success` in [0, 1]."""
-    write_published(root, "tdmpc2", "cup-catch", {
-        3: {0: 0.0, 100000: 973.3, 200000: 978.0},
-        2: {0: 0.0, 100000: 983.7, 200000: 977.0},
-        1: {0: 0.0, 100000: 986.7, 200000: 980.6},
-    })
-    write_published(root, "tdmpc2", "mw-assembly", {
-        1: {0: 0.0, 100000: 0.2, 200000: 0.9},
-        2: {0: 0.0, 100000: 0.4, 200000: 1.0},
-        3: {0: 0.1, 100000: 0.3, 200000: 0.8},
-    }, column="success")
-    write_published(root, "tdmpc2", "myo-hand-reach", {1: {0: 0.0, 100000: 0.5}}, column="success")
-    write_published(root, "tdmpc2-pixels", "cup-catch", {1: {0: 0.0, 100000: 500.0}})
-    write_published(root, "sac", "cup-catch", {s: {0: 0.0, 100000: 300.0 + s, 200000: 600.0 + s} for s in (1, 2, 3)})
-    return root
-
-
-def mbdpo_repo(root: Path) -> Path:
-    """An MBDPO checkout: its own `results/mbdpo/` uses `reward` for Meta-World, in percent."""
-    write_published(root, "mbdpo", "cup-catch", {
-        1: {0: 0.0, 100000: 952.0, 200000: 997.0},
-        2: {0: 0.0, 100000: 998.0, 200000: 1000.0},
-        3: {0: 0.0, 100000: 991.0, 200000: 996.0},
-    })
-    write_published(root, "mbdpo", "mw-assembly", {
-        1: {0: 0.0, 100000: 50.0, 200000: 70.0},
-        2: {0: 0.0, 100000: 0.0, 200000: 90.0},
-        3: {0: 0.0, 100000: 30.0, 200000: 100.0},
-    })
-    (root / "results" / "README.md").write_text("# Task sets\n")
-    # MBDPO's repository ships TD-MPC2's baselines too (same files).
-    tdmpc2_repo(root)
-    return root
+STEPS = PUBLISHED_STEPS
 
 
 def rows(table: pd.DataFrame, label: str, task: str) -> pd.DataFrame:
@@ -186,15 +137,6 @@ def test_suite_restricts_published_tasks(tmp_path: Path):
     assert set(data.table["task"]) == {"cup-catch"} and set(data.table["suite"]) == {"dmc-smoke"}
     outside = [i for i in data.issues if i.kind == kinds.OUTSIDE_SUITE]
     assert [i.algo for i in outside] == ["tdmpc2 (published)"] and "1 task(s) not in suite dmc-smoke" in outside[0].detail
-
-
-# ------------------------------------------------------------------------------------- reports
-def own_runs(root: Path) -> Path:
-    """Our runs on cup-catch and mw-assembly (3 seeds, evals at 0, 100k, 200k) and cartpole-balance."""
-    for seed in (1, 2, 3):
-        for task, base in (("cup-catch", 40.0), ("cartpole-balance", 70.0)):
-            write_run(root, task, "mbdpo", seed, {s: [base + seed + s / 10000] for s in STEPS}, suite="dmc-smoke")
-    return root
 
 
 def published_matrix(table: pd.DataFrame, label: str, tasks: list[str], step: int) -> np.ndarray:

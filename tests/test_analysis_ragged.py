@@ -15,7 +15,7 @@ from analysis.ragged import compare
 from analysis.scores import as_tidy, score_curves, score_matrices
 from analysis.selection import select
 from analysis.settings import AnalysisConfig
-from tests.test_analysis import table_from, write_run
+from tests.helpers import table_from, write_run
 
 NO_PAIRS = AnalysisConfig()
 

@@ -4,7 +4,7 @@ import csv
 import pytest
 
 from harness.run import execute
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 
 def _run(tmp_path, name, seed):

@@ -10,7 +10,7 @@ import yaml
 
 from analysis.report import main as report_main
 from harness.sweep import main as sweep_main
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 TINY_RUN = ["steps=300", "eval_every=150", "eval_episodes=2", "eval_at_start=false", "log_every=100", *TINY_ALGO]
 

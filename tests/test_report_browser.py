@@ -16,7 +16,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from analysis.report import write_report
-from tests.test_analysis_baselines import own_runs, tdmpc2_repo
+from tests.helpers import own_runs, tdmpc2_repo
 
 pytestmark = pytest.mark.browser
 

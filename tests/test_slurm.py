@@ -16,7 +16,7 @@ import pytest
 from analysis.report import main as report_main
 from harness.status import sweep_rows, watch
 from harness.sweep import main as sweep_main
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 pytestmark = pytest.mark.slurm
 
