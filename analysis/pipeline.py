@@ -8,6 +8,7 @@ sample-efficiency curves and probabilities of improvement (rliable), and the per
 Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
 Writing files is :mod:`analysis.report`'s job.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -25,8 +26,17 @@ from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette
 from analysis.improvement import DEFAULT_POI_REPS, POI_COLUMNS, improvement_table
 from analysis.issues import (
-    ALGO_EXCLUDED, BAD_DIRECTORY, DUPLICATE_ROWS, FIGURE_SKIPPED, NO_EVAL, PAIR_SKIPPED, RUN_PROBLEM,
-    SKIPPED_FILE, Issue, issues_table, seeds_text,
+    ALGO_EXCLUDED,
+    BAD_DIRECTORY,
+    DUPLICATE_ROWS,
+    FIGURE_SKIPPED,
+    NO_EVAL,
+    PAIR_SKIPPED,
+    RUN_PROBLEM,
+    SKIPPED_FILE,
+    Issue,
+    issues_table,
+    seeds_text,
 )
 from analysis.profiles import DEFAULT_PROFILE_REPS, PROFILE_COLUMNS, performance_profiles
 from analysis.provenance import PROVENANCE_COLUMNS, run_provenance
@@ -37,11 +47,25 @@ from analysis.selection import Selection, select
 from analysis.settings import AnalysisConfig, load_config, resolve_pairs
 from analysis.suites import restrict_to_suite, suite_tasks
 from analysis.table import (
-    algo_label, check_one_suite_per_run, concat_tidy, empty_tidy, is_published, tidy_from_episodes,
+    algo_label,
+    check_one_suite_per_run,
+    concat_tidy,
+    empty_tidy,
+    is_published,
+    tidy_from_episodes,
 )
 
 PER_TASK_COLUMNS: tuple[str, ...] = (
-    "algo", "task", "published", "compared", "runs", "seeds", "mean", "std", "step_min", "step_max",
+    "algo",
+    "task",
+    "published",
+    "compared",
+    "runs",
+    "seeds",
+    "mean",
+    "std",
+    "step_min",
+    "step_max",
 )
 
 
@@ -98,8 +122,9 @@ class Analysis:
         return sorted(self.tidy["label"].unique())
 
 
-def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
-            settings: Settings | None = None) -> Analysis:
+def analyse(
+    runs_dir: str | Path | None, baselines: Sequence[str | Path] = (), settings: Settings | None = None
+) -> Analysis:
     """Run the analysis (see the module docstring). Raises :class:`AnalysisError` if nothing is left."""
     settings = settings or Settings()
     baselines = [Path(b) for b in baselines]
@@ -132,9 +157,14 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
     aggregates, profiles = empty, pd.DataFrame(columns=list(PROFILE_COLUMNS))
     curves = pd.DataFrame(columns=["algo", "step", "value", "ci_low", "ci_high"])
     if comparison.empty:
-        issues.append(Issue(FIGURE_SKIPPED, f"no task is shared by all {len(labels)} algorithms "
-                            f"({', '.join(labels)}): no aggregates, performance profiles or curves; "
-                            "choose algorithms with --algos or a suite with --suite"))
+        issues.append(
+            Issue(
+                FIGURE_SKIPPED,
+                f"no task is shared by all {len(labels)} algorithms "
+                f"({', '.join(labels)}): no aggregates, performance profiles or curves; "
+                "choose algorithms with --algos or a suite with --suite",
+            )
+        )
     else:
         boot = dict(seed=settings.seed, task_bootstrap=settings.task_bootstrap)
         aggregates = compute_aggregates(comparison.matrices, reps=settings.reps, **boot)
@@ -148,11 +178,22 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
 
     improvement, requested = _improvement(selection, labels, settings, issues)
     return Analysis(
-        runs_dir=runs_dir, baseline_dirs=baselines, settings=settings, tidy=tidy,
-        selection=selection, comparison=comparison, aggregates=aggregates, profiles=profiles,
-        curves=curves, improvement=improvement, per_task=per_task_table(selection, comparison),
-        statuses=statuses, provenance=provenance, sources=published.sources,
-        issues=issues_table(issues), palette=algo_palette(tidy["label"].unique()),
+        runs_dir=runs_dir,
+        baseline_dirs=baselines,
+        settings=settings,
+        tidy=tidy,
+        selection=selection,
+        comparison=comparison,
+        aggregates=aggregates,
+        profiles=profiles,
+        curves=curves,
+        improvement=improvement,
+        per_task=per_task_table(selection, comparison),
+        statuses=statuses,
+        provenance=provenance,
+        sources=published.sources,
+        issues=issues_table(issues),
+        palette=algo_palette(tidy["label"].unique()),
         requested_pair_issues=requested,
     )
 
@@ -163,11 +204,20 @@ def per_task_table(selection: Selection, comparison: Comparison) -> pd.DataFrame
     shared = set(comparison.tasks)
     for (label, task), group in selection.scores.groupby(["label", "task"], sort=True):
         scores = group["score"].to_numpy(dtype=float)
-        rows.append((
-            label, task, is_published(label), task in shared, len(scores), seeds_text(group["seed"]),
-            float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
-            int(group["step"].min()), int(group["step"].max()),
-        ))
+        rows.append(
+            (
+                label,
+                task,
+                is_published(label),
+                task in shared,
+                len(scores),
+                seeds_text(group["seed"]),
+                float(np.mean(scores)),
+                float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
+                int(group["step"].min()),
+                int(group["step"].max()),
+            )
+        )
     return pd.DataFrame(rows, columns=list(PER_TASK_COLUMNS))
 
 
@@ -213,11 +263,18 @@ def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) ->
     issues = []
     for row in statuses.itertuples(index=False):
         label = algo_label(row.algo, row.variant) if row.algo is not None else ""
-        where = dict(algo=label, task=row.task or "", seeds="" if pd.isna(row.seed) else str(row.seed),
-                     path=_relative(row.run_dir, root))
+        where = dict(
+            algo=label,
+            task=row.task or "",
+            seeds="" if pd.isna(row.seed) else str(row.seed),
+            path=_relative(row.run_dir, root),
+        )
         if row.state != "done":
-            progress = "" if pd.isna(row.step) else f" at step {row.step}" + (
-                "" if pd.isna(row.total_steps) else f" of {row.total_steps}")
+            progress = (
+                ""
+                if pd.isna(row.step)
+                else f" at step {row.step}" + ("" if pd.isna(row.total_steps) else f" of {row.total_steps}")
+            )
             error = f": {_first_line(row.error)}" if isinstance(row.error, str) and row.error.strip() else ""
             issues.append(Issue(RUN_PROBLEM, f"{row.state}{progress}{error}", **where))
         if row.eval_rows == 0:
@@ -225,8 +282,16 @@ def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) ->
     with_status = {_relative(p, root) for p in statuses["run_dir"]}
     for row in provenance.itertuples(index=False):
         if row.run not in with_status and not (root / row.run / "eval.csv").is_file():
-            issues.append(Issue(NO_EVAL, "config.yaml but no status.json and no eval.csv", algo=row.label,
-                                task=row.task, seeds="" if pd.isna(row.seed) else str(row.seed), path=row.run))
+            issues.append(
+                Issue(
+                    NO_EVAL,
+                    "config.yaml but no status.json and no eval.csv",
+                    algo=row.label,
+                    task=row.task,
+                    seeds="" if pd.isna(row.seed) else str(row.seed),
+                    path=row.run,
+                )
+            )
     return issues
 
 
@@ -240,17 +305,19 @@ def _choose_algos(tidy: pd.DataFrame, patterns: Sequence[str], issues: list[Issu
         return label == pattern or fnmatch.fnmatchcase(label, pattern)
 
     for pattern in patterns:
-        if not any(matches(l, pattern) for l in labels):
-            issues.append(Issue(ALGO_EXCLUDED, f"--algos {pattern!r} matches no algorithm "
-                                f"(algorithms: {', '.join(labels)})"))
-    keep = [l for l in labels if any(matches(l, p) for p in patterns)]
+        if not any(matches(name, pattern) for name in labels):
+            issues.append(
+                Issue(ALGO_EXCLUDED, f"--algos {pattern!r} matches no algorithm (algorithms: {', '.join(labels)})")
+            )
+    keep = [name for name in labels if any(matches(name, p) for p in patterns)]
     for label in sorted(set(labels) - set(keep)):
         issues.append(Issue(ALGO_EXCLUDED, "not selected by --algos", algo=label))
     return tidy[tidy["label"].isin(keep)].reset_index(drop=True)
 
 
-def _improvement(selection: Selection, labels: list[str], settings: Settings,
-                 issues: list[Issue]) -> tuple[pd.DataFrame, list[Issue]]:
+def _improvement(
+    selection: Selection, labels: list[str], settings: Settings, issues: list[Issue]
+) -> tuple[pd.DataFrame, list[Issue]]:
     aliases = dict(settings.config.aliases)
     configured, configured_issues = resolve_pairs(settings.config.pairs, labels, aliases)
     requested, requested_issues = resolve_pairs(settings.pairs, labels, aliases)
@@ -264,8 +331,7 @@ def _improvement(selection: Selection, labels: list[str], settings: Settings,
             if (x, y) in requested:
                 requested_issues.append(issue)
             continue
-        issues += [Issue(i.kind, f"for P({x} > {y}): {i.detail}", i.algo, i.task, i.seeds, i.path)
-                   for i in pair.issues]
+        issues += [Issue(i.kind, f"for P({x} > {y}): {i.detail}", i.algo, i.task, i.seeds, i.path) for i in pair.issues]
         rows.append((x, y, pair.tasks, pair.matrices[x], pair.matrices[y]))
     if not rows:
         return pd.DataFrame(columns=list(POI_COLUMNS)), requested_issues

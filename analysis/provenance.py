@@ -7,6 +7,7 @@
 * :func:`git_commit` reads the commit checked out in a directory (e.g. a clone of a reference
   repository given with ``--baselines``) from its ``.git`` files, without running git.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,11 +38,16 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
             commit = commit_from_config(yaml.safe_load(text))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
-        rows.append((
-            _relative(path.parent, root),
-            algo_label(algo, variant) if algo is not None else "",
-            task or "", seed, commit, text,
-        ))
+        rows.append(
+            (
+                _relative(path.parent, root),
+                algo_label(algo, variant) if algo is not None else "",
+                task or "",
+                seed,
+                commit,
+                text,
+            )
+        )
     table = pd.DataFrame(rows, columns=list(PROVENANCE_COLUMNS))
     table["seed"] = pd.to_numeric(table["seed"], errors="coerce").astype("Int64")
     return table

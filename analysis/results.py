@@ -8,6 +8,7 @@
 
 Files of earlier attempts archived by the harness under ``seed_<n>/attempts/<k>/`` are ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,19 @@ _FLOAT_COLUMNS = ("return", "length", "score", "success")
 
 #: Columns of the table returned by :func:`load_statuses`.
 STATUS_COLUMNS: tuple[str, ...] = (
-    "run_dir", "suite", "task", "algo", "variant", "seed",
-    "state", "step", "total_steps", "error", "updated", "eval_rows", "attempts",
+    "run_dir",
+    "suite",
+    "task",
+    "algo",
+    "variant",
+    "seed",
+    "state",
+    "step",
+    "total_steps",
+    "error",
+    "updated",
+    "eval_rows",
+    "attempts",
 )
 #: A run started again after a failure first moves its earlier files into
 #: ``seed_<n>/attempts/<k>/`` (harness/rundir.py). Those archived files are not part of the run's
@@ -74,8 +86,11 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
         elif len(frame):
             frames.append(frame)
     if not frames:
-        detail = f"{skipped} of {len(files)} eval.csv file(s) unreadable" if skipped else (
-            f"{len(files)} eval.csv file(s) with a header only")
+        detail = (
+            f"{skipped} of {len(files)} eval.csv file(s) unreadable"
+            if skipped
+            else (f"{len(files)} eval.csv file(s) with a header only")
+        )
         raise AnalysisError(f"no evaluation rows under {root} ({detail})")
 
     table = pd.concat(frames, ignore_index=True)
@@ -85,7 +100,8 @@ def load_results(runs_dir: str | Path) -> pd.DataFrame:
         warnings.warn(
             f"{int(duplicated.sum())} duplicated evaluation row(s) under {root} "
             "(same run, step and episode); kept the last one read",
-            ResultsWarning, stacklevel=2,
+            ResultsWarning,
+            stacklevel=2,
         )
         table = table[~duplicated]
     return table.sort_values(key, kind="stable").reset_index(drop=True)
@@ -97,8 +113,7 @@ def _read_eval_csv(path: Path) -> pd.DataFrame | None:
         # All cells as text first, so that a suite/task/variant named e.g. "none" or "NA" stays a
         # string; numbers are converted below, where an empty cell means NaN.
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
         return _skip(path, f"unreadable CSV ({type(exc).__name__}: {_first_line(exc)})")
 
     missing = [c for c in RESULT_COLUMNS if c not in raw.columns]
@@ -179,10 +194,7 @@ def _is_archived(path: Path, root: Path) -> bool:
     """True for ``.../seed_<n>/attempts/<k>/...`` below ``root`` (``root`` itself may be a run)."""
     relative = path.relative_to(root).parts[:-1]
     parents = (root.name, *relative)
-    return any(
-        part == ARCHIVE_DIR and parents[i].startswith("seed_")
-        for i, part in enumerate(relative)
-    )
+    return any(part == ARCHIVE_DIR and parents[i].startswith("seed_") for i, part in enumerate(relative))
 
 
 def identity_from_path(run_dir: Path, root: Path) -> tuple:

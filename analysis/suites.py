@@ -11,6 +11,7 @@ Suites and score normalisation are defined once, in ``configs/suites.yaml`` (rea
   ``metaworld-mt50`` for Meta-World).
   A published task in no suite at all (e.g. TD-MPC2's ManiSkill2 and MyoSuite tasks) is excluded.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,6 +23,7 @@ from analysis.issues import OUTSIDE_SUITE, Issue
 from analysis.table import RUN
 from configs.errors import UnknownNameError
 from configs.suites import family_suite, get_suite, suite_names, task_family
+
 
 @lru_cache(maxsize=None)
 def known_tasks() -> frozenset[str]:
@@ -55,10 +57,13 @@ def restrict_to_suite(table: pd.DataFrame, suite: str | None) -> tuple[pd.DataFr
     issues = []
     for label, rows in table[~inside].groupby("label", sort=True):
         outside = sorted(rows["task"].unique())
-        issues.append(Issue(
-            OUTSIDE_SUITE, f"{len(outside)} task(s) not in suite {suite}: {_short_list(outside)}",
-            algo=label,
-        ))
+        issues.append(
+            Issue(
+                OUTSIDE_SUITE,
+                f"{len(outside)} task(s) not in suite {suite}: {_short_list(outside)}",
+                algo=label,
+            )
+        )
     table = table[inside]
     # The same run under several suite directories: keep the one under `suite`.
     # (Several other suite directories and none for `suite`: all kept, and

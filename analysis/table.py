@@ -14,6 +14,7 @@ Our ``eval.csv`` files hold one row per episode; :func:`tidy_from_episodes` aver
 each evaluation. A NaN episode score makes that evaluation's score NaN, which the step selection
 then reports (it is never averaged away).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,18 @@ from analysis.errors import AnalysisError
 from analysis.results import RUN_KEYS
 
 TIDY_COLUMNS: tuple[str, ...] = (
-    "suite", "task", "algo", "variant", "label", "source", "seed", "step",
-    "return", "score", "success", "episodes",
+    "suite",
+    "task",
+    "algo",
+    "variant",
+    "label",
+    "source",
+    "seed",
+    "step",
+    "return",
+    "score",
+    "success",
+    "episodes",
 )
 #: One run, once labelled.
 RUN: tuple[str, ...] = ("label", "task", "seed")
@@ -107,9 +118,13 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 def runs_of(table: pd.DataFrame) -> pd.DataFrame:
     """One row per run: label, task, seed, first and last eval step, number of evals."""
     grouped = table.groupby(list(RUN), sort=True)["step"]
-    return pd.DataFrame({
-        "first_step": grouped.min(), "last_step": grouped.max(), "evals": grouped.size(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "first_step": grouped.min(),
+            "last_step": grouped.max(),
+            "evals": grouped.size(),
+        }
+    ).reset_index()
 
 
 def finite(values: pd.Series) -> np.ndarray:

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 #: Columns of every run's ``eval.csv`` (one row per evaluation episode), in this order.
 EVAL_COLUMNS: tuple[str, ...] = (
-    "suite", "task", "algo", "variant", "seed", "step", "episode", "return", "length", "score", "success",
+    "suite",
+    "task",
+    "algo",
+    "variant",
+    "seed",
+    "step",
+    "episode",
+    "return",
+    "length",
+    "score",
+    "success",
 )
 #: The columns that identify one run (one directory ``<suite>/<task>/<algo>/<variant>/seed_<seed>``).
 RUN_KEYS: tuple[str, ...] = ("suite", "task", "algo", "variant", "seed")

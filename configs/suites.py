@@ -3,6 +3,7 @@
 A task's family (and so its normalisation) is declared there: each family names the suite that
 lists all of its tasks. A task in no family's suite has no family, and asking for it is an
 :class:`~configs.errors.UnknownNameError`, never another family's normalisation."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,9 @@ def task_family(task: str) -> str:
     family = _families_by_task().get(task)
     if family is None:
         declared = ", ".join(f"{f} (suite {family_suite(f)})" for f in family_names())
-        raise UnknownNameError(f"task {task!r} is in no task family's suite in configs/suites.yaml; "
-                               f"families: {declared}")
+        raise UnknownNameError(
+            f"task {task!r} is in no task family's suite in configs/suites.yaml; families: {declared}"
+        )
     return family
 
 

@@ -9,6 +9,7 @@ so adding a family is one new module plus one registration line.
 This module is pure Python (no torch import), so configuration code can validate task names
 cheaply.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ cartpole-balance's), ``action_dim`` (1), ``repeats`` (10), ``threads`` (torch th
 default), ``device`` (cpu), and ``algo.<field>=value`` for any algorithm field, applied to the
 algorithms that have a use for it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,8 +121,9 @@ def fill_replay(agent, spec: EnvSpec, episodes: int) -> None:
             )
 
 
-def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device,
-              overrides: list[str] = ()) -> dict:
+def bench_one(
+    algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device, overrides: list[str] = ()
+) -> dict:
     entry = algorithms.get_algorithm(algo)
     sized = "model" in {f.name for f in dataclasses.fields(entry.config_cls)}
     lacks = entry.lacks({o.split("=")[0]: None for o in overrides})  # e.g. planner.* for sac: not applied
@@ -143,7 +145,7 @@ def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.d
         obs = torch.randn(n_envs, spec.obs_dim)
         agent.act(obs, eval_mode=False, first_step=True)
 
-        def act():
+        def act(obs=obs):
             agent.act(obs, eval_mode=False, first_step=False)
 
         row[f"act{n_envs}_ms"] = _median_ms(act, repeats)
@@ -167,9 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
     peak = matmul_peak_gflops()
-    print(f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
-          + (f" overrides: {' '.join(algo_over)}" if algo_over else ""))
-    header = f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'act1 ms':>9}{'act8 ms':>9}  GFLOP/s upd/act1/act8 (% peak)"
+    print(
+        f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
+        + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
+    )
+    header = (
+        f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'act1 ms':>9}{'act8 ms':>9}"
+        "  GFLOP/s upd/act1/act8 (% peak)"
+    )
     print(header)
     print("-" * len(header))
     for algo in algos:

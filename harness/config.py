@@ -5,6 +5,7 @@ from (1) the dataclass defaults, (2) its YAML file in ``configs/``, (3) the regi
 preset and (4) ``algo.<field>=<value>`` overrides. OmegaConf does the typed merging; its multi-line
 errors are turned into one line that names the bad key or value and lists what is allowed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,9 @@ class RunConfig:
     logger: str = "csv"  # csv | tensorboard | wandb | none
     log_every: int = 1000  # training metrics every N steps
     threads: int = 0  # torch intra-op threads; 0: torch's default
-    checkpoint_every: int = 10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
+    checkpoint_every: int = (
+        10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
+    )
 
 
 RUN_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -175,7 +178,7 @@ class ResolvedRun:
 def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     """Build and validate a run from parsed overrides (``task``, ``seed``, ``algo.model.size``...)."""
     run_over = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
-    algo_over = {k[len("algo."):]: v for k, v in overrides.items() if k.startswith("algo.")}
+    algo_over = {k[len("algo.") :]: v for k, v in overrides.items() if k.startswith("algo.")}
     run = OmegaConf.structured(RunConfig)
     run = OmegaConf.to_object(merge_overrides(run, run_over, ""))
     try:
@@ -187,8 +190,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
     if declared != registered:
-        raise ConfigError(f"task {run.task!r} is registered in family {registered!r} (envs) but listed in family "
-                          f"{declared!r}'s suite in configs/suites.yaml")
+        raise ConfigError(
+            f"task {run.task!r} is registered in family {registered!r} (envs) but listed in family "
+            f"{declared!r}'s suite in configs/suites.yaml"
+        )
     try:
         resolve_device(run.device)
     except ValueError as exc:
@@ -223,8 +228,10 @@ def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | 
     for key, cap in entry.lacks(algo_over).items():
         switch = f"{key.split('.')[0]}.enabled"
         can_add = OmegaConf.select(algo_defaults(algo), switch, default=None) is not None
-        return (f"algo.{key} changes nothing for {algo}: it needs {CAPABILITIES[cap]}; algorithms that have it: "
-                f"{who_has(cap)}" + (f" (or add it: algo.{switch}=true)" if can_add else ""))
+        return (
+            f"algo.{key} changes nothing for {algo}: it needs {CAPABILITIES[cap]}; algorithms that have it: "
+            f"{who_has(cap)}" + (f" (or add it: algo.{switch}=true)" if can_add else "")
+        )
     return None
 
 

@@ -18,6 +18,7 @@ Packing (``slurm.runs_per_job=K``): the K runs of one job run at once in K child
 (``python -m harness.launchers worker``), e.g. to share one GPU between small runs; the signal is
 forwarded to each child.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +62,9 @@ class SlurmConfig:
     constraint: Optional[str] = None
     exclude: Optional[str] = None
     job_name: str = "mbdpo"
-    additional_parameters: dict[str, Any] = field(default_factory=dict)  # {"mail-type": "END"} -> #SBATCH --mail-type=END
+    additional_parameters: dict[str, Any] = field(
+        default_factory=dict
+    )  # {"mail-type": "END"} -> #SBATCH --mail-type=END
     sbatch_lines: list[str] = field(default_factory=list)  # extra sbatch options: ["--reservation=x", "--exclusive"]
     setup: list[str] = field(default_factory=list)  # shell lines run before the job, e.g. ["module load cuda/12.4"]
     array_parallelism: int = 64  # at most this many tasks of an array run at once (per array)
@@ -88,13 +90,15 @@ def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
             raise ConfigError(f"slurm.{key} must not be negative")
     for line in cfg.sbatch_lines:
         if not _sbatch_option(line).startswith("--"):
-            raise ConfigError(f"bad slurm.sbatch_lines entry {line!r}; expected an sbatch option such as --reservation=name")
+            raise ConfigError(
+                f"bad slurm.sbatch_lines entry {line!r}; expected an sbatch option such as --reservation=name"
+            )
     return cfg
 
 
 def _sbatch_option(line: str) -> str:
     opt = str(line).strip()
-    return opt[len("#SBATCH"):].strip() if opt.startswith("#SBATCH") else opt
+    return opt[len("#SBATCH") :].strip() if opt.startswith("#SBATCH") else opt
 
 
 def _mem(gb: float) -> str | None:
@@ -116,9 +120,16 @@ def sbatch_parameters(cfg: SlurmConfig) -> dict[str, Any]:
         "array_parallelism": int(cfg.array_parallelism),
     }
     optional = {
-        "partition": cfg.partition, "account": cfg.account, "qos": cfg.qos, "constraint": cfg.constraint,
-        "exclude": cfg.exclude, "gpus_per_task": cfg.gpus_per_task or None, "cpus_per_task": cfg.cpus_per_task or None,
-        "mem": _mem(cfg.mem_gb), "setup": list(cfg.setup) or None, "additional_parameters": extra or None,
+        "partition": cfg.partition,
+        "account": cfg.account,
+        "qos": cfg.qos,
+        "constraint": cfg.constraint,
+        "exclude": cfg.exclude,
+        "gpus_per_task": cfg.gpus_per_task or None,
+        "cpus_per_task": cfg.cpus_per_task or None,
+        "mem": _mem(cfg.mem_gb),
+        "setup": list(cfg.setup) or None,
+        "additional_parameters": extra or None,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     return params
@@ -205,8 +216,8 @@ class RunJob(submitit.helpers.Checkpointable):
         return results
 
     def _run_in_process(self, runs: list[dict[str, Any]]) -> tuple[list, list, list[str]]:
-        from harness.rundir import RunBusyError
         from harness.run import execute
+        from harness.rundir import RunBusyError
 
         results, preempted, failures = [], [], []
         for ov in runs:
@@ -224,7 +235,9 @@ class RunJob(submitit.helpers.Checkpointable):
                 results.append({"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
         return results, preempted, failures
 
-    def _run_children(self, runs: list[dict[str, Any]], children: list[subprocess.Popen]) -> tuple[list, list, list[str]]:
+    def _run_children(
+        self, runs: list[dict[str, Any]], children: list[subprocess.Popen]
+    ) -> tuple[list, list, list[str]]:
         for ov in runs:
             children.append(subprocess.Popen([sys.executable, "-m", "harness.launchers", "worker", json.dumps(ov)]))
         codes = [child.wait() for child in children]
@@ -244,8 +257,11 @@ class RunJob(submitit.helpers.Checkpointable):
 
     def _requeue_from_thread(self, handler: Any, signum: int) -> None:
         """Watchdog: no episode end within grace_s of the signal; requeue now (from this thread)."""
-        print(f"[job] no episode end within {self.grace_s:.0f}s of the stop signal; requeueing without a new "
-              "checkpoint (the run resumes from its previous one)", flush=True)
+        print(
+            f"[job] no episode end within {self.grace_s:.0f}s of the stop signal; requeueing without a new "
+            "checkpoint (the run resumes from its previous one)",
+            flush=True,
+        )
         code = 1
         try:
             handler(signum, None)
@@ -263,8 +279,8 @@ def _label(ov: dict[str, Any]) -> str:
 
 def worker_main(argv: list[str]) -> int:
     """``python -m harness.launchers worker '<json overrides>'``: one packed run in its own process."""
-    from harness.rundir import RunBusyError
     from harness.run import execute
+    from harness.rundir import RunBusyError
 
     overrides = json.loads(argv[0])
     signal.signal(_preempt_signal(), lambda s, f: request_stop(f"{signal.Signals(s).name} received"))
@@ -283,8 +299,13 @@ def worker_main(argv: list[str]) -> int:
 
 
 # --- executors -----------------------------------------------------------------------------------
-def make_executor(launcher: str, folder: Path, slurm: SlurmConfig | None = None, local_timeout_min: int = 7 * 24 * 60,
-                  signal_delay_s: int = 120) -> submitit.Executor:
+def make_executor(
+    launcher: str,
+    folder: Path,
+    slurm: SlurmConfig | None = None,
+    local_timeout_min: int = 7 * 24 * 60,
+    signal_delay_s: int = 120,
+) -> submitit.Executor:
     from harness.config import ConfigError
 
     if launcher == "debug":

@@ -7,6 +7,7 @@ and ends exactly as if it had never stopped; otherwise the files of an earlier u
 are kept under ``attempts/<k>/`` and the run starts afresh. SIGUSR2 (Slurm's warning before a time
 limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop at once).
 """
+
 from __future__ import annotations
 
 import signal
@@ -48,8 +49,10 @@ def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> dict[st
         return None
     if _comparable(state["run"]) != _comparable(resolved.to_dict()):
         diff = _config_diff(_comparable(state["run"]), _comparable(resolved.to_dict()))
-        say(f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
-            "starting afresh (the earlier attempt is kept under attempts/)")
+        say(
+            f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
+            "starting afresh (the earlier attempt is kept under attempts/)"
+        )
         return None
     return state
 
@@ -122,12 +125,21 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
         path.mkdir(parents=True, exist_ok=True)
         rundir.write_config({**resolved.to_dict(), "git": code_version()})
         name = f"{run.task}-{run.algo}-{resolved.variant}-s{run.seed}"
-        status = RunStatus(rundir, run.steps, start, label=name, say=say,
-                           checkpoint_step=start if resume else None, resumes=resumes, job=job)
+        status = RunStatus(
+            rundir,
+            run.steps,
+            start,
+            label=name,
+            say=say,
+            checkpoint_step=start if resume else None,
+            resumes=resumes,
+            job=job,
+        )
         with status:
             log = make_metric_logger(run.logger, path, name)
-            trainer = OnlineTrainer(resolved, rundir, log=log, progress=status.progress,
-                                    on_checkpoint=status.checkpointed)
+            trainer = OnlineTrainer(
+                resolved, rundir, log=log, progress=status.progress, on_checkpoint=status.checkpointed
+            )
             with trainer:
                 if resume is not None:
                     trainer.restore(resume)
@@ -136,7 +148,13 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
     say(f"[done] {name}: final score {final:.1f} ({path})")
-    return {"state": "done", "path": str(path), "final_score": final, "skipped": False, "resumed_from": start if resume else None}
+    return {
+        "state": "done",
+        "path": str(path),
+        "final_score": final,
+        "skipped": False,
+        "resumed_from": start if resume else None,
+    }
 
 
 def _install_stop_handlers() -> None:
@@ -147,7 +165,11 @@ def _install_stop_handlers() -> None:
             raise KeyboardInterrupt
         request_stop(f"{signal.Signals(signum).name} received")
         if signum == signal.SIGINT:
-            print("\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                "\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     signal.signal(signal.SIGUSR2, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -5,6 +5,7 @@ started again after a failure first moves its previous files into ``attempts/<k>
 a checkpoint, which it resumes from). One process at a time works in a run directory: it holds an
 exclusive lock on ``.lock`` (released by the kernel when the process dies).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -107,11 +108,25 @@ class RunDir:
         s = self.status()
         return s["state"] if s else "missing"
 
-    def write_status(self, state: str, step: int, total_steps: int, error: str | None = None,
-                     traceback: str | None = None, **extra: Any) -> None:
+    def write_status(
+        self,
+        state: str,
+        step: int,
+        total_steps: int,
+        error: str | None = None,
+        traceback: str | None = None,
+        **extra: Any,
+    ) -> None:
         """``extra``: e.g. checkpoint_step, resumes, job (see docs/results-format.md)."""
-        payload = {"state": state, "step": step, "total_steps": total_steps, "error": error, "traceback": traceback,
-                   "updated": now(), **extra}
+        payload = {
+            "state": state,
+            "step": step,
+            "total_steps": total_steps,
+            "error": error,
+            "traceback": traceback,
+            "updated": now(),
+            **extra,
+        }
         atomic_write_text(self.status_path, json.dumps(payload, indent=1) + "\n")
 
     def archive_previous_attempt(self) -> Path | None:
@@ -189,8 +204,16 @@ class RunStatus:
     (any other error, with its traceback). Errors are never swallowed: a failed run never looks
     finished. ``info`` goes into every write (checkpoint_step, resumes, job)."""
 
-    def __init__(self, rundir: RunDir, total_steps: int, start: int = 0, *, label: str = "",
-                 say: Callable[..., None] = print, **info: Any) -> None:
+    def __init__(
+        self,
+        rundir: RunDir,
+        total_steps: int,
+        start: int = 0,
+        *,
+        label: str = "",
+        say: Callable[..., None] = print,
+        **info: Any,
+    ) -> None:
         self.rundir, self.total, self.step = rundir, total_steps, start
         self.label, self.say, self.info = label, say, info
 
@@ -218,11 +241,17 @@ class RunStatus:
             self.write("interrupted", exc.step, error=str(exc))
             self.say(f"[stop] {self.label}: {exc}", flush=True)
         elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            note = "resumes from its checkpoint" if self.info.get("checkpoint_step") is not None else "no checkpoint yet"
+            note = (
+                "resumes from its checkpoint" if self.info.get("checkpoint_step") is not None else "no checkpoint yet"
+            )
             self.write("interrupted", self.step, error=f"{type(exc).__name__} ({note})")
         else:
-            self.write("failed", self.step, error=f"{type(exc).__name__}: {exc}",
-                       traceback="".join(traceback.format_exception(kind, exc, tb)))
+            self.write(
+                "failed",
+                self.step,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(kind, exc, tb)),
+            )
 
 
 def _eval_csv(rows: list[dict[str, Any]], header: bool) -> str:

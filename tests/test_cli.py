@@ -11,8 +11,17 @@ from harness.config import ConfigError, parse_overrides
 
 def test_values_are_parsed_by_omegaconf_dotlist_grammar():
     got = parse_overrides(
-        ["seed=3", "algo=[tdmpc2,mbdpo]", "wait=true", "algo.lr=1e-3", "task=cup-catch", "algo.model.size=1",
-         "slurm.setup=[module load cuda/12.4]", "slurm.additional_parameters={mail-type: END}", "sweep_name="]
+        [
+            "seed=3",
+            "algo=[tdmpc2,mbdpo]",
+            "wait=true",
+            "algo.lr=1e-3",
+            "task=cup-catch",
+            "algo.model.size=1",
+            "slurm.setup=[module load cuda/12.4]",
+            "slurm.additional_parameters={mail-type: END}",
+            "sweep_name=",
+        ]
     )
     assert got == {
         "seed": 3, "algo": ["tdmpc2", "mbdpo"], "wait": True, "algo.lr": 0.001, "task": "cup-catch",

@@ -1,6 +1,7 @@
 """The training env is stepped through TorchRL's Collector: the transitions equal a hand-written
 reset/step loop's, the collector never calls the policy on its own, and a run resumed from the
 random state recorded at an episode end continues exactly."""
+
 from types import SimpleNamespace
 
 import pytest

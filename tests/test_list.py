@@ -1,4 +1,5 @@
 """Suites (``configs/suites.yaml``) and the listing CLI (``python -m harness.list``)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- suites ---------------------------------------------------------------------------------------
 
-SIZES = {"dmc": 39, "dmc-mt30": 30, "metaworld-mt50": 50, "metaworld-mt10": 10, "mt80": 80,
-         "dmc-smoke": 3, "metaworld-smoke": 3}
+SIZES = {
+    "dmc": 39,
+    "dmc-mt30": 30,
+    "metaworld-mt50": 50,
+    "metaworld-mt10": 10,
+    "mt80": 80,
+    "dmc-smoke": 3,
+    "metaworld-smoke": 3,
+}
 
 
 def test_suite_sizes_and_versions():
@@ -44,8 +52,16 @@ def test_suites_are_the_published_task_sets():
     assert mt30[:5] == ("walker-stand", "walker-walk", "walker-run", "cheetah-run", "reacher-easy")
     assert mt50[:3] == ("mw-assembly", "mw-basketball", "mw-button-press-topdown")
     assert get_suite("metaworld-mt10").tasks == (
-        "mw-reach", "mw-push", "mw-pick-place", "mw-door-open", "mw-drawer-open", "mw-drawer-close",
-        "mw-button-press-topdown", "mw-peg-insert-side", "mw-window-open", "mw-window-close",
+        "mw-reach",
+        "mw-push",
+        "mw-pick-place",
+        "mw-door-open",
+        "mw-drawer-open",
+        "mw-drawer-close",
+        "mw-button-press-topdown",
+        "mw-peg-insert-side",
+        "mw-window-open",
+        "mw-window-close",
     )
     assert set(get_suite("dmc-smoke").tasks) <= set(dmc)
     assert set(get_suite("metaworld-smoke").tasks) <= set(mt50)
@@ -112,12 +128,15 @@ def test_algorithms(capsys):
     assert algorithms.get_algorithm("tdmpc2").description in lines[1 + names.index("tdmpc2")]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["tasks", "dmc-mt31"], "unknown suite 'dmc-mt31'; valid: dmc, dmc-mt30"),
-    (["suite"], "unknown command 'suite'"),
-    (["tasks", "dmc", "mt80"], "too many arguments"),
-    ([], "usage:"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tasks", "dmc-mt31"], "unknown suite 'dmc-mt31'; valid: dmc, dmc-mt30"),
+        (["suite"], "unknown command 'suite'"),
+        (["tasks", "dmc", "mt80"], "too many arguments"),
+        ([], "usage:"),
+    ],
+)
 def test_errors_are_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     captured = capsys.readouterr()
@@ -125,9 +144,11 @@ def test_errors_are_one_line_and_exit_2(capsys, argv, message):
 
 
 def test_module_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "harness.list", "tasks", "metaworld-mt50"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.list", "tasks", "metaworld-mt50"], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 50
-    proc = subprocess.run([sys.executable, "-m", "harness.list", "tasks", "nope"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.list", "tasks", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown suite 'nope'; valid: dmc,")

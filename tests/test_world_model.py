@@ -1,4 +1,5 @@
 """Known-answer tests for the world model's math."""
+
 import math
 
 import pytest

@@ -24,6 +24,7 @@ checkpoint there and raises :class:`Preempted` (all in harness.training.stop, wh
 The job wrapper (harness.launchers) then hands over
 to submitit, which requeues the job. Writes are atomic (temporary file, fsync, rename).
 """
+
 from __future__ import annotations
 
 import os

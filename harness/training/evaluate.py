@@ -1,4 +1,5 @@
 """Evaluation: N episodes at once in a batched environment, no exploration noise."""
+
 from __future__ import annotations
 
 import torch
@@ -43,4 +44,3 @@ def evaluate_episodes(agent: Algorithm, env: EnvBase, max_steps: int) -> list[di
         }
         for i in range(n)
     ]
-
