@@ -138,7 +138,7 @@ class MetaWorldWrapper(GymWrapper):
         self.reset()
 
     # The state of the RNG that draws goals and initial object positions at reset (``np_random``,
-    # a numpy Generator): what an exact resume restores (harness.checkpoint looks for these).
+    # a numpy Generator): what an exact resume restores (harness.training.checkpoint looks for these).
     def get_rng_state(self) -> dict[str, Any]:
         return copy.deepcopy(self._env.unwrapped.np_random.bit_generator.state)
 
