@@ -22,7 +22,7 @@ from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
 from harness.training.metric_logger import make_metric_logger
 from harness.training.stop import Preempted, request_stop, stop_requested
-from harness.training.trainer import OnlineTrainer
+from harness.training.trainer import train
 
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
@@ -137,13 +137,8 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
         )
         with status:
             log = make_metric_logger(run.logger, path, name)
-            trainer = OnlineTrainer(
-                resolved, rundir, log=log, progress=status.progress, on_checkpoint=status.checkpointed
-            )
-            with trainer:
-                if resume is not None:
-                    trainer.restore(resume)
-                rows = trainer.run()
+            hooks = {"log": log, "progress": status.progress, "on_checkpoint": status.checkpointed}
+            rows = train(resolved, rundir, resume_from=resume, **hooks)
         rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)

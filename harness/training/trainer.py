@@ -272,6 +272,23 @@ class Trainer:
             self.progress(steps_done)
 
 
+def train(
+    resolved: ResolvedRun,
+    rundir: RunDir,
+    *,
+    resume_from: dict[str, Any] | None = None,
+    trainer: type[Trainer] | None = None,
+    **hooks: Any,
+) -> list[dict[str, Any]]:
+    """Train one run with ``trainer`` (default :class:`OnlineTrainer`), from the checkpoint
+    ``resume_from`` when given; ``hooks``: ``log``, ``progress``, ``on_checkpoint``. Returns every
+    evaluation row."""
+    with (trainer or OnlineTrainer)(resolved, rundir, **hooks) as t:
+        if resume_from is not None:
+            t.restore(resume_from)
+        return t.run()
+
+
 class OnlineTrainer(Trainer):
     """Online RL: random seed steps, then act, observe and update once per environment step."""
 
