@@ -3,6 +3,7 @@
 Algorithms know no launcher, run directory or environment module: the harness builds an `EnvSpec`
 from the environment's TorchRL specs and hands it over together with a typed config.
 """
+
 from __future__ import annotations
 
 import abc
@@ -82,5 +83,4 @@ class Algorithm(abc.ABC):
         """Everything needed to resume exactly (models, optimisers, buffers, RNG-free counters)."""
 
     @abc.abstractmethod
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from configs import load_yaml
-from configs.suites import unknown
+from configs.errors import unknown
 
 #: capability -> what it means
 CAPABILITIES: dict[str, str] = {
@@ -92,7 +92,9 @@ class AlgorithmEntry:
         """The overrides (dotted keys without ``algo.``) this algorithm has no use for -> the
         capability each needs. Switches among the overrides (``energy.enabled=true``,
         ``act_with=planner``...) count: capabilities come from the config with them applied."""
-        switches = {k: v for k, v in algo_overrides.items() if v is not None and (k.endswith(".enabled") or k == "act_with")}
+        switches = {
+            k: v for k, v in algo_overrides.items() if v is not None and (k.endswith(".enabled") or k == "act_with")
+        }
         try:
             granted = self.config(switches).capabilities()
         except Exception:  # a bad switch value is reported by the config check, not here

@@ -1,4 +1,5 @@
 """Episode replay for world-model training: TorchRL storage + SliceSampler over whole episodes."""
+
 from __future__ import annotations
 
 import torch

@@ -16,6 +16,7 @@ To reproduce an interval with rliable directly::
     np.random.seed(seed)
     rliable.library.get_interval_estimates({label: matrix}, aggregate_func(), reps=reps)
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -33,7 +34,10 @@ from analysis.scores import ScoreCurve
 METRICS: tuple[str, ...] = ("iqm", "median", "mean", "optimality_gap")
 #: Names for tables and figures.
 METRIC_TITLES: dict[str, str] = {
-    "iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap",
+    "iqm": "IQM",
+    "median": "Median",
+    "mean": "Mean",
+    "optimality_gap": "Optimality gap",
 }
 #: Optimality-gap threshold. rliable's default (gamma=1) assumes scores normalised to [0, 1];
 #: our normalised scores are 0-100 (configs/suites.yaml), so the threshold is 100: a score at or
@@ -69,12 +73,14 @@ def aggregate_func(gamma: float = OPTIMALITY_GAP_GAMMA) -> Callable[[np.ndarray]
     """rliable aggregate function: (runs, tasks) matrix -> [IQM, median, mean, optimality gap]."""
 
     def aggregates(scores: np.ndarray) -> np.ndarray:
-        return np.array([
-            metrics.aggregate_iqm(scores),
-            metrics.aggregate_median(scores),
-            metrics.aggregate_mean(scores),
-            metrics.aggregate_optimality_gap(scores, gamma=gamma),
-        ])
+        return np.array(
+            [
+                metrics.aggregate_iqm(scores),
+                metrics.aggregate_median(scores),
+                metrics.aggregate_mean(scores),
+                metrics.aggregate_optimality_gap(scores, gamma=gamma),
+            ]
+        )
 
     return aggregates
 
@@ -100,8 +106,13 @@ def compute_aggregates(
     rows = []
     for label in sorted(score_dict):
         point, interval = _interval_estimates(
-            label, np.asarray(score_dict[label], dtype=float), func,
-            reps=reps, seed=seed, task_bootstrap=task_bootstrap, confidence=confidence,
+            label,
+            np.asarray(score_dict[label], dtype=float),
+            func,
+            reps=reps,
+            seed=seed,
+            task_bootstrap=task_bootstrap,
+            confidence=confidence,
         )
         for k, metric in enumerate(METRICS):
             rows.append((label, metric, float(point[k]), float(interval[0, k]), float(interval[1, k])))
@@ -122,6 +133,7 @@ def iqm_curves(
     bootstrapped at once, the IQM being taken over runs and tasks at every step. Returns a tidy
     DataFrame with the columns :data:`CURVE_COLUMNS`.
     """
+
     def iqm_per_step(scores: np.ndarray) -> np.ndarray:
         # Same as metrics.aggregate_iqm(scores[..., k]) for every k, in one vectorised call.
         return _trim_mean_25(scores.reshape(-1, scores.shape[-1]))
@@ -130,28 +142,49 @@ def iqm_curves(
     for label in sorted(curves):
         curve = curves[label]
         point, interval = _interval_estimates(
-            label, np.asarray(curve.scores, dtype=float), iqm_per_step,
-            reps=reps, seed=seed, task_bootstrap=task_bootstrap, confidence=confidence,
+            label,
+            np.asarray(curve.scores, dtype=float),
+            iqm_per_step,
+            reps=reps,
+            seed=seed,
+            task_bootstrap=task_bootstrap,
+            confidence=confidence,
         )
-        frames.append(pd.DataFrame({
-            "algo": label, "step": curve.steps.astype("int64"), "value": point,
-            "ci_low": interval[0], "ci_high": interval[1],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "algo": label,
+                    "step": curve.steps.astype("int64"),
+                    "value": point,
+                    "ci_low": interval[0],
+                    "ci_high": interval[1],
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=list(CURVE_COLUMNS))
     return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
 
 
 def _interval_estimates(
-    label: str, scores: np.ndarray, func: Callable[[np.ndarray], np.ndarray], *,
-    reps: int, seed: int | None, task_bootstrap: bool, confidence: float,
+    label: str,
+    scores: np.ndarray,
+    func: Callable[[np.ndarray], np.ndarray],
+    *,
+    reps: int,
+    seed: int | None,
+    task_bootstrap: bool,
+    confidence: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """rliable point estimate and (2, n) interval for one algo, under the seeded global RNG."""
     if reps < 1:
         raise ValueError(f"reps must be >= 1, got {reps}")
     with seeded_global_rng(seed):
         points, intervals = rly.get_interval_estimates(
-            {label: scores}, func, task_bootstrap=task_bootstrap, reps=reps,
+            {label: scores},
+            func,
+            task_bootstrap=task_bootstrap,
+            reps=reps,
             confidence_interval_size=confidence,
         )
     return np.asarray(points[label], dtype=float), np.asarray(intervals[label], dtype=float)

@@ -30,6 +30,7 @@ Rules (each application is recorded as an :class:`~analysis.issues.Issue`, never
   are identical are read once; if any task differs, the later folder gets its own label
   ``<algo> (published, <DIR name>)``.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -44,13 +45,24 @@ import pandas as pd
 
 from analysis.errors import ResultsWarning
 from analysis.issues import (
-    ALGO_EXCLUDED, BAD_DIRECTORY, DUPLICATE_ROWS, NO_EVAL, OUTSIDE_SUITE, SKIPPED_FILE, UNKNOWN_TASK,
+    ALGO_EXCLUDED,
+    BAD_DIRECTORY,
+    DUPLICATE_ROWS,
+    NO_EVAL,
+    OUTSIDE_SUITE,
+    SKIPPED_FILE,
+    UNKNOWN_TASK,
     Issue,
 )
 from analysis.provenance import git_commit
 from analysis.suites import known_tasks, published_suite, suite_tasks
 from analysis.table import (
-    DEFAULT_VARIANT, SOURCE_PUBLISHED, TIDY_COLUMNS, concat_tidy, empty_tidy, published_label,
+    DEFAULT_VARIANT,
+    SOURCE_PUBLISHED,
+    TIDY_COLUMNS,
+    concat_tidy,
+    empty_tidy,
+    published_label,
 )
 from configs.suites import normalised_score, task_family
 
@@ -80,7 +92,10 @@ def results_root(directory: Path) -> Path:
 
 
 def load_baselines(
-    directories: Sequence[str | Path], *, suite: str | None = None, exclude: Sequence[str] = (),
+    directories: Sequence[str | Path],
+    *,
+    suite: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> Baselines:
     """Read every ``results/<algo>/<task>.csv`` under each of ``directories`` (see module docstring).
 
@@ -95,17 +110,24 @@ def load_baselines(
     for directory in map(Path, directories):
         root = results_root(directory)
         if not root.is_dir():
-            issues.append(_warn(Issue(BAD_DIRECTORY, f"baselines directory not found: {directory}",
-                                      path=str(directory))))
+            issues.append(
+                _warn(Issue(BAD_DIRECTORY, f"baselines directory not found: {directory}", path=str(directory)))
+            )
             continue
         loose = sorted(root.glob("*.csv"))
         folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if loose:
-            issues.append(Issue(SKIPPED_FILE, f"{len(loose)} CSV file(s) directly under {root} ignored "
-                                "(expected results/<algo>/<task>.csv)", path=str(root)))
+            issues.append(
+                Issue(
+                    SKIPPED_FILE,
+                    f"{len(loose)} CSV file(s) directly under {root} ignored (expected results/<algo>/<task>.csv)",
+                    path=str(root),
+                )
+            )
         if not any(f.glob("*.csv") for f in folders):
-            issues.append(_warn(Issue(BAD_DIRECTORY, f"no results/<algo>/<task>.csv under {directory}",
-                                      path=str(directory))))
+            issues.append(
+                _warn(Issue(BAD_DIRECTORY, f"no results/<algo>/<task>.csv under {directory}", path=str(directory)))
+            )
             continue
         commit = git_commit(directory)
         for folder in folders:
@@ -113,10 +135,16 @@ def load_baselines(
             if not files:
                 continue
             if any(fnmatch.fnmatch(folder.name, p) for p in exclude):
-                issues.append(Issue(ALGO_EXCLUDED, f"published folder {folder.name} matches an excluded "
-                                    f"pattern ({', '.join(exclude)}; configs/analysis.yaml); name it "
-                                    "with --algos to include it", algo=published_label(folder.name),
-                                    path=str(folder)))
+                issues.append(
+                    Issue(
+                        ALGO_EXCLUDED,
+                        f"published folder {folder.name} matches an excluded "
+                        f"pattern ({', '.join(exclude)}; configs/analysis.yaml); name it "
+                        "with --algos to include it",
+                        algo=published_label(folder.name),
+                        path=str(folder),
+                    )
+                )
                 continue
             folder_issues: list[Issue] = []
             tasks = _read_folder(folder, files, allowed, suite, folder_issues)
@@ -128,12 +156,12 @@ def load_baselines(
             sources.append((label, folder.name, str(directory), commit, len(files), len(tasks), note))
     tables = [t for by_task in frames.values() for t in by_task.values()]
     table = concat_tidy(*tables) if tables else empty_tidy()
-    return Baselines(table=table, issues=issues,
-                     sources=pd.DataFrame(sources, columns=list(SOURCE_COLUMNS)))
+    return Baselines(table=table, issues=issues, sources=pd.DataFrame(sources, columns=list(SOURCE_COLUMNS)))
 
 
-def _read_folder(folder: Path, files: list[Path], allowed: set[str] | None, suite: str | None,
-                 issues: list[Issue]) -> dict[str, pd.DataFrame]:
+def _read_folder(
+    folder: Path, files: list[Path], allowed: set[str] | None, suite: str | None, issues: list[Issue]
+) -> dict[str, pd.DataFrame]:
     label = published_label(folder.name)
     unknown, outside, tasks = [], [], {}
     for path in files:
@@ -150,12 +178,19 @@ def _read_folder(folder: Path, files: list[Path], allowed: set[str] | None, suit
             rows.insert(0, "suite", published_suite(task, suite))
             tasks[task] = rows
     if unknown:
-        issues.append(Issue(UNKNOWN_TASK, f"{len(unknown)} published task(s) named by no suite "
-                            f"(configs/suites.yaml): {', '.join(sorted(unknown))}", algo=label,
-                            path=str(folder)))
+        issues.append(
+            Issue(
+                UNKNOWN_TASK,
+                f"{len(unknown)} published task(s) named by no suite "
+                f"(configs/suites.yaml): {', '.join(sorted(unknown))}",
+                algo=label,
+                path=str(folder),
+            )
+        )
     if outside:
-        issues.append(Issue(OUTSIDE_SUITE, f"{len(outside)} task(s) not in suite {suite}", algo=label,
-                            path=str(folder)))
+        issues.append(
+            Issue(OUTSIDE_SUITE, f"{len(outside)} task(s) not in suite {suite}", algo=label, path=str(folder))
+        )
     return tasks
 
 
@@ -194,13 +229,25 @@ def read_published_csv(path: Path, issues: list[Issue]) -> pd.DataFrame | None:
                 bad |= (numbers < 0).to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            why = f"outside [{low:g}, {high:g}] ({meaning})" if name == column and math.isfinite(
-                float(numbers.iloc[i])) else "not a valid number"
+            why = (
+                f"outside [{low:g}, {high:g}] ({meaning})"
+                if name == column and math.isfinite(float(numbers.iloc[i]))
+                else "not a valid number"
+            )
             return _skip(issues, path, f"bad value {text.iloc[i]!r} in column {name!r} (line {i + 2}): {why}")
         parsed[name] = numbers.to_numpy(dtype=float)
     if not len(raw):
-        issues.append(_warn(Issue(NO_EVAL, f"no evaluation rows in {path}", algo=published_label(path.parent.name),
-                                  task=task, path=str(path))))
+        issues.append(
+            _warn(
+                Issue(
+                    NO_EVAL,
+                    f"no evaluation rows in {path}",
+                    algo=published_label(path.parent.name),
+                    task=task,
+                    path=str(path),
+                )
+            )
+        )
         return None
 
     rows = pd.DataFrame({"step": parsed["step"].astype("int64"), "seed": parsed["seed"].astype("int64")})
@@ -217,15 +264,23 @@ def read_published_csv(path: Path, issues: list[Issue]) -> pd.DataFrame | None:
     duplicated = rows.duplicated(["step", "seed"], keep=False)
     if duplicated.any():
         groups = rows[duplicated].groupby(["step", "seed"]).ngroups
-        issues.append(Issue(DUPLICATE_ROWS, f"{int(duplicated.sum())} rows repeat {groups} (step, seed) "
-                            f"pair(s) in {path}; each pair's rows were averaged into one evaluation",
-                            algo=published_label(path.parent.name), task=task, path=str(path)))
+        issues.append(
+            Issue(
+                DUPLICATE_ROWS,
+                f"{int(duplicated.sum())} rows repeat {groups} (step, seed) "
+                f"pair(s) in {path}; each pair's rows were averaged into one evaluation",
+                algo=published_label(path.parent.name),
+                task=task,
+                path=str(path),
+            )
+        )
         rows = rows.groupby(["step", "seed"], as_index=False)[["return", "score", "success"]].mean()
     return rows.sort_values(["seed", "step"]).reset_index(drop=True)
 
 
-def _merge(frames: dict[str, dict[str, pd.DataFrame]], folder: Path, directory: Path,
-           tasks: dict[str, pd.DataFrame]) -> tuple[str, str]:
+def _merge(
+    frames: dict[str, dict[str, pd.DataFrame]], folder: Path, directory: Path, tasks: dict[str, pd.DataFrame]
+) -> tuple[str, str]:
     """Add one folder's tasks under its label (see the module docstring); returns (label, note)."""
     label = published_label(folder.name)
     earlier = frames.get(label)
@@ -235,16 +290,21 @@ def _merge(frames: dict[str, dict[str, pd.DataFrame]], folder: Path, directory: 
         differ = [t for t in shared if not _same(earlier[t], tasks[t])]
         if differ:
             label = published_label(folder.name, directory.resolve().name)
-            note = (f"differs from an earlier folder of the same name on {len(differ)} task(s) "
-                    f"(e.g. {differ[0]}), so labelled separately")
+            note = (
+                f"differs from an earlier folder of the same name on {len(differ)} task(s) "
+                f"(e.g. {differ[0]}), so labelled separately"
+            )
         else:
             tasks = {t: rows for t, rows in tasks.items() if t not in earlier}
-            note = (f"same data as an earlier folder of the same name on {len(shared)} shared task(s), "
-                    f"read once; {len(tasks)} new task(s) added")
+            note = (
+                f"same data as an earlier folder of the same name on {len(shared)} shared task(s), "
+                f"read once; {len(tasks)} new task(s) added"
+            )
     target = frames.setdefault(label, {})
     for task, rows in tasks.items():
-        tidy = rows.assign(algo=folder.name, variant=DEFAULT_VARIANT, label=label,
-                           source=SOURCE_PUBLISHED, episodes=np.nan)
+        tidy = rows.assign(
+            algo=folder.name, variant=DEFAULT_VARIANT, label=label, source=SOURCE_PUBLISHED, episodes=np.nan
+        )
         target[task] = tidy[list(TIDY_COLUMNS)]
     return label, note
 
@@ -257,8 +317,17 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 def _skip(issues: list[Issue], path: Path, reason: str) -> None:
-    issues.append(_warn(Issue(SKIPPED_FILE, f"skipping {path}: {reason}",
-                              algo=published_label(path.parent.name), task=path.stem, path=str(path))))
+    issues.append(
+        _warn(
+            Issue(
+                SKIPPED_FILE,
+                f"skipping {path}: {reason}",
+                algo=published_label(path.parent.name),
+                task=path.stem,
+                path=str(path),
+            )
+        )
+    )
     return None
 
 

@@ -4,6 +4,7 @@
 axis first (a run is a seed), the task columns in one fixed order shared by all algorithms compared,
 every value finite (no NaN: ragged data is handled by :mod:`analysis.ragged`, never by NaN).
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -26,9 +27,7 @@ def check_score_matrix(name: str, matrix: np.ndarray, num_tasks: int) -> None:
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2:
         raise AnalysisError(f"scores of {name} must be a 2-D array (runs, tasks), got {np.shape(matrix)}")
     if matrix.shape[1] != num_tasks or matrix.shape[0] < 1:
-        raise AnalysisError(
-            f"scores of {name} have shape {matrix.shape}; expected (runs >= 1, {num_tasks} tasks)"
-        )
+        raise AnalysisError(f"scores of {name} have shape {matrix.shape}; expected (runs >= 1, {num_tasks} tasks)")
     if not np.issubdtype(matrix.dtype, np.floating):
         raise AnalysisError(f"scores of {name} must be floats, got {matrix.dtype}")
     if not np.isfinite(matrix).all():

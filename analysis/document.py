@@ -3,6 +3,7 @@ to Markdown (:mod:`analysis.markdown`) and to self-contained HTML (:mod:`analysi
 
 Inline text may use ``code`` and **bold** (Markdown syntax); the HTML renderer converts them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

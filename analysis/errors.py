@@ -1,4 +1,5 @@
 """Error and warning types of the analysis package (messages are one line)."""
+
 from __future__ import annotations
 
 

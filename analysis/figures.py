@@ -7,6 +7,7 @@ come from :func:`algo_palette`, keyed by every algo label of one report (sorted)
 same colour in every figure of that report. Published baselines (``... (published)``) are drawn
 with dashed lines and hatched bars, so they cannot be mistaken for our own runs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,10 +60,17 @@ def plot_sample_efficiency(
     for label, rows in curves.groupby("algo", sort=True):
         rows = rows.sort_values("step")
         colour = palette[label]
-        ax.plot(rows["step"], rows["value"], color=colour, linestyle=line_style(label), marker="o",
-                markersize=3, linewidth=2, label=label)
-        ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.2,
-                        linewidth=0)
+        ax.plot(
+            rows["step"],
+            rows["value"],
+            color=colour,
+            linestyle=line_style(label),
+            marker="o",
+            markersize=3,
+            linewidth=2,
+            label=label,
+        )
+        ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.2, linewidth=0)
     if step is not None:
         ax.axvline(step, color="0.3", linestyle=":", linewidth=1.2, label=f"compared at {step:,}")
     ax.set_xlabel("Environment steps")
@@ -98,8 +106,16 @@ def plot_aggregates(
             if label not in rows.index:
                 continue
             row = rows.loc[label]
-            ax.barh(y, row["ci_high"] - row["ci_low"], left=row["ci_low"], height=0.6,
-                    color=palette[label], alpha=0.75, hatch=hatch(label), edgecolor="white")
+            ax.barh(
+                y,
+                row["ci_high"] - row["ci_low"],
+                left=row["ci_low"],
+                height=0.6,
+                color=palette[label],
+                alpha=0.75,
+                hatch=hatch(label),
+                edgecolor="white",
+            )
             ax.vlines(row["value"], y - 0.3, y + 0.3, color="black", linewidth=2)
         title = METRIC_TITLES.get(metric, metric)
         ax.set_title(title + (" (lower is better)" if metric == "optimality_gap" else ""), fontsize=10)
@@ -135,8 +151,16 @@ def plot_improvement(poi: pd.DataFrame, palette: Mapping[str, Colour] | None = N
     fig, ax = _single(figsize=(7.0, 0.55 * max(len(poi), 1) + 1.3))
     names = []
     for i, row in enumerate(poi.itertuples(index=False)):
-        ax.barh(i, row.ci_high - row.ci_low, left=row.ci_low, height=0.6, color=palette[row.x],
-                alpha=0.75, hatch=hatch(row.x), edgecolor="white")
+        ax.barh(
+            i,
+            row.ci_high - row.ci_low,
+            left=row.ci_low,
+            height=0.6,
+            color=palette[row.x],
+            alpha=0.75,
+            hatch=hatch(row.x),
+            edgecolor="white",
+        )
         ax.vlines(row.value, i - 0.3, i + 0.3, color="black", linewidth=2)
         names.append(f"P({row.x} > {row.y})")
     ax.axvline(0.5, color="0.3", linestyle="--", linewidth=1)
@@ -166,8 +190,18 @@ def plot_scaling(
         rows = rows.sort_values("num_parameters")
         x, y = rows["num_parameters"].to_numpy(dtype=float), rows["iqm"].to_numpy(dtype=float)
         errors = [y - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - y]
-        ax.errorbar(x, y, yerr=errors, color=colours[label], linestyle=line_style(label), marker="o",
-                    markersize=5, linewidth=2, capsize=4, label=label)
+        ax.errorbar(
+            x,
+            y,
+            yerr=errors,
+            color=colours[label],
+            linestyle=line_style(label),
+            marker="o",
+            markersize=5,
+            linewidth=2,
+            capsize=4,
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("Trained parameters (log scale)")
     ax.set_ylabel("IQM normalised score (0-100)")
@@ -190,9 +224,20 @@ def plot_per_task(per_task: pd.DataFrame) -> Figure:
     with sns.axes_style("white"), sns.plotting_context(rc=_CONTEXT):
         fig = _figure(figsize=(width, height))
         ax = fig.add_subplot()
-        sns.heatmap(grid, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=len(grid.index) <= 60,
-                    fmt=".0f", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
-                    cbar_kws={"label": "Mean normalised score"}, mask=grid.isna())
+        sns.heatmap(
+            grid,
+            ax=ax,
+            vmin=0,
+            vmax=100,
+            cmap="viridis",
+            annot=len(grid.index) <= 60,
+            fmt=".0f",
+            annot_kws={"fontsize": 7},
+            linewidths=0.5,
+            linecolor="white",
+            cbar_kws={"label": "Mean normalised score"},
+            mask=grid.isna(),
+        )
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="x", labelrotation=30)

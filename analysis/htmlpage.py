@@ -4,6 +4,7 @@ Self-contained: figures are embedded as base64 PNG data URIs (read from ``<name>
 report directory), the style sheet is inline, and nothing is loaded from elsewhere, so the file can
 be mailed or archived alone. Tables are plain HTML; long configs sit in collapsible blocks.
 """
+
 from __future__ import annotations
 
 import base64
@@ -57,15 +58,17 @@ def render_html(document: Document, figure_dir: Path) -> str:
         elif isinstance(block, Figure):
             body.append(_figure(block, figure_dir))
         elif isinstance(block, Details):
-            body.append(f"<details><summary>{_inline(block.summary)}</summary>"
-                        f"<pre>{html.escape(block.text)}</pre></details>")
+            body.append(
+                f"<details><summary>{_inline(block.summary)}</summary><pre>{html.escape(block.text)}</pre></details>"
+            )
         else:  # pragma: no cover - a new block type must be rendered here
             raise TypeError(f"unknown block {type(block).__name__}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(document.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body) + "\n</body>\n</html>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
     )
 
 
@@ -73,8 +76,10 @@ def _figure(block: Figure, figure_dir: Path) -> str:
     path = figure_dir / f"{block.name}.png"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     caption = f"<figcaption>{_inline(block.caption)}</figcaption>" if block.caption else ""
-    return (f'<figure id="fig-{html.escape(block.name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{html.escape(block.alt)}">{caption}</figure>')
+    return (
+        f'<figure id="fig-{html.escape(block.name)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(block.alt)}">{caption}</figure>'
+    )
 
 
 def _table(frame: pd.DataFrame, float_format: str) -> str:

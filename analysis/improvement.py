@@ -12,6 +12,7 @@ on 80 tasks); the bootstrap indices come from rliable and the seeded global RNG 
 rliable's function, so points and intervals are identical (tests check it). Both matrices must
 cover the same tasks, in the same column order.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,14 @@ def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> fl
 
 
 def improvement_interval(
-    x: str, y: str, scores_x: np.ndarray, scores_y: np.ndarray, *,
-    reps: int = DEFAULT_POI_REPS, seed: int | None = 0, confidence: float = CONFIDENCE,
+    x: str,
+    y: str,
+    scores_x: np.ndarray,
+    scores_y: np.ndarray,
+    *,
+    reps: int = DEFAULT_POI_REPS,
+    seed: int | None = 0,
+    confidence: float = CONFIDENCE,
     use_rliable_metric: bool = False,
 ) -> tuple[float, float, float]:
     """(P(X > Y), ci_low, ci_high) from rliable's bootstrap under the seeded global RNG.
@@ -52,7 +59,10 @@ def improvement_interval(
     key = f"{x},{y}"
     with seeded_global_rng(seed):
         points, intervals = rly.get_interval_estimates(
-            {key: (scores_x, scores_y)}, func, reps=reps, confidence_interval_size=confidence,
+            {key: (scores_x, scores_y)},
+            func,
+            reps=reps,
+            confidence_interval_size=confidence,
         )
     interval = np.asarray(intervals[key], dtype=float).reshape(2)
     return float(points[key]), float(interval[0]), float(interval[1])

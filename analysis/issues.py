@@ -4,6 +4,7 @@ Every rule that leaves data out (a file that cannot be read, a run without evalu
 that not all compared algorithms have, runs truncated to equal counts, ...) records an Issue, so
 the report can list exactly what was not used and why. Nothing is dropped silently.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -34,9 +35,24 @@ CURVE_FILL = "curve points from the nearest earlier evaluation"
 PAIR_SKIPPED = "probability of improvement skipped"
 FIGURE_SKIPPED = "figure or table skipped"
 KINDS: tuple[str, ...] = (
-    BAD_DIRECTORY, SKIPPED_FILE, BAD_METADATA, RUN_PROBLEM, NO_EVAL, NON_FINITE, NO_EVAL_AT_STEP, FEWER_EVALS,
-    DUPLICATE_ROWS, UNKNOWN_TASK, OUTSIDE_SUITE, ALGO_EXCLUDED, TASK_NOT_SHARED, SEEDS_TRUNCATED, CURVE_FILL, PAIR_SKIPPED,
-    PARAMETERS_DIFFER, FIGURE_SKIPPED,
+    BAD_DIRECTORY,
+    SKIPPED_FILE,
+    BAD_METADATA,
+    RUN_PROBLEM,
+    NO_EVAL,
+    NON_FINITE,
+    NO_EVAL_AT_STEP,
+    FEWER_EVALS,
+    DUPLICATE_ROWS,
+    UNKNOWN_TASK,
+    OUTSIDE_SUITE,
+    ALGO_EXCLUDED,
+    TASK_NOT_SHARED,
+    SEEDS_TRUNCATED,
+    CURVE_FILL,
+    PAIR_SKIPPED,
+    PARAMETERS_DIFFER,
+    FIGURE_SKIPPED,
 )
 
 

@@ -1,5 +1,6 @@
 """Markdown: a pipe-table writer (no extra dependency) and the renderer of a
 :class:`~analysis.document.Document` to ``report.md``."""
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """The report's content, written once as a :class:`~analysis.document.Document` from an
 :class:`~analysis.pipeline.Analysis`; :mod:`analysis.markdown` and :mod:`analysis.htmlpage` render it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,7 @@ MODE_RULE = (
     "over the tasks its `eval.csv` rows name."
 )
 FINETUNE_RULE = (
-    "A fine-tuned curve starts at its step-0 evaluation, the pretrained model's score before any "
-    "fine-tuning update."
+    "A fine-tuned curve starts at its step-0 evaluation, the pretrained model's score before any fine-tuning update."
 )
 
 
@@ -69,8 +69,10 @@ def _header(doc: Document, a: Analysis, command: str | None) -> None:
         where.append(f"Command: `{command}`.")
     doc.add(Para(" ".join(where)))
     if s.step is None:
-        step = (f"Compared at environment step **{sel.step:,}**, the last step every compared run has "
-                f"reached (the last evaluation of {sel.limited_by}; `--step` chooses another)")
+        step = (
+            f"Compared at environment step **{sel.step:,}**, the last step every compared run has "
+            f"reached (the last evaluation of {sel.limited_by}; `--step` chooses another)"
+        )
     else:
         step = f"Compared at the requested environment step **{sel.step:,}**"
     if s.last_k:
@@ -79,18 +81,27 @@ def _header(doc: Document, a: Analysis, command: str | None) -> None:
         step += "; each run's score is its evaluation there, or its nearest earlier one"
     labels = cmp_.labels
     if cmp_.empty:
-        summary = (f"{len(labels)} algorithm(s) share no task, so there is no comparison; see the "
-                   "per-task table and 'Missing and excluded'.")
+        summary = (
+            f"{len(labels)} algorithm(s) share no task, so there is no comparison; see the "
+            "per-task table and 'Missing and excluded'."
+        )
     else:
-        summary = (f"Compared {len(labels)} algorithm(s) ({', '.join(f'`{l}`' for l in labels)}) on the "
-                   f"{len(cmp_.tasks)} task(s) they all have ({_listing(cmp_.tasks)}).")
+        summary = (
+            f"Compared {len(labels)} algorithm(s) ({', '.join(f'`{name}`' for name in labels)}) on the "
+            f"{len(cmp_.tasks)} task(s) they all have ({_listing(cmp_.tasks)})."
+        )
     doc.add(Para(summary + " " + step + "."))
     n_issues = len(a.issues)
     if n_issues:
         kinds = a.issues["kind"].value_counts()
         parts = [f"{kinds[k]} {k}" for k in KINDS if k in kinds]
-        doc.add(Para(f"Left out or repaired: {'; '.join(parts)}. Details under "
-                     "[Missing and excluded](#missing-and-excluded).", note=True))
+        doc.add(
+            Para(
+                f"Left out or repaired: {'; '.join(parts)}. Details under "
+                "[Missing and excluded](#missing-and-excluded).",
+                note=True,
+            )
+        )
 
 
 def _algorithms(doc: Document, a: Analysis) -> None:
@@ -100,18 +111,25 @@ def _algorithms(doc: Document, a: Analysis) -> None:
     for label in a.labels:
         own = scores[scores["label"] == label]
         compared = a.comparison.matrices.get(label)
-        rows.append({
-            "algo": label,
-            "source": "published" if is_published(label) else "our runs",
-            "tasks": own["task"].nunique(),
-            "runs": len(own),
-            "compared tasks": len(a.comparison.tasks) if compared is not None else 0,
-            "runs per compared task": compared.shape[0] if compared is not None else "",
-            "eval steps used": _span(own["step"]) if len(own) else "",
-        })
-    doc.add(Table(pd.DataFrame(rows), caption="Tasks and runs each algorithm has at the step; "
-                  "the comparison uses the shared tasks and equal runs per task (see 'How the data "
-                  "were handled')."))
+        rows.append(
+            {
+                "algo": label,
+                "source": "published" if is_published(label) else "our runs",
+                "tasks": own["task"].nunique(),
+                "runs": len(own),
+                "compared tasks": len(a.comparison.tasks) if compared is not None else 0,
+                "runs per compared task": compared.shape[0] if compared is not None else "",
+                "eval steps used": _span(own["step"]) if len(own) else "",
+            }
+        )
+    doc.add(
+        Table(
+            pd.DataFrame(rows),
+            caption="Tasks and runs each algorithm has at the step; "
+            "the comparison uses the shared tasks and equal runs per task (see 'How the data "
+            "were handled').",
+        )
+    )
 
 
 def _aggregates(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -121,25 +139,47 @@ def _aggregates(doc: Document, a: Analysis, figures: set[str]) -> None:
         return
     s = a.settings
     ci = "task-and-run" if s.task_bootstrap else "stratified (runs resampled within each task)"
-    doc.add(Para(
-        f"Point estimate [95% CI], {ci} bootstrap, {s.reps:,} replications, seed {s.seed} (rliable). "
-        f"On {len(a.comparison.tasks)} task(s). Higher is better, except the optimality gap "
-        f"(threshold {OPTIMALITY_GAP_GAMMA:g}), where lower is better. Data: `aggregates.csv`."))
-    table = a.aggregates.assign(cell=[f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in zip(
-        a.aggregates["value"], a.aggregates["ci_low"], a.aggregates["ci_high"])])
+    doc.add(
+        Para(
+            f"Point estimate [95% CI], {ci} bootstrap, {s.reps:,} replications, seed {s.seed} (rliable). "
+            f"On {len(a.comparison.tasks)} task(s). Higher is better, except the optimality gap "
+            f"(threshold {OPTIMALITY_GAP_GAMMA:g}), where lower is better. Data: `aggregates.csv`."
+        )
+    )
+    table = a.aggregates.assign(
+        cell=[
+            f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+            for v, lo, hi in zip(a.aggregates["value"], a.aggregates["ci_low"], a.aggregates["ci_high"])
+        ]
+    )
     table = table.pivot(index="algo", columns="metric", values="cell")[list(METRICS)]
     doc.add(Table(table.rename(columns=METRIC_TITLES).reset_index()))
-    few = [l for l, m in a.comparison.matrices.items() if m.shape[0] < 3]
+    few = [name for name, m in a.comparison.matrices.items() if m.shape[0] < 3]
     if few:
-        doc.add(Para(f"{', '.join(f'`{l}`' for l in few)} {'has' if len(few) == 1 else 'have'} fewer than "
-                     "3 runs per task; a bootstrap over so few runs gives narrow, unreliable intervals "
-                     "(a single run gives zero-width ones).", note=True))
+        doc.add(
+            Para(
+                f"{', '.join(f'`{name}`' for name in few)} {'has' if len(few) == 1 else 'have'} fewer than "
+                "3 runs per task; a bootstrap over so few runs gives narrow, unreliable intervals "
+                "(a single run gives zero-width ones).",
+                note=True,
+            )
+        )
     if len(a.comparison.tasks) < 5 and not s.task_bootstrap:
-        doc.add(Para(f"Only {len(a.comparison.tasks)} task(s): these intervals cover the choice of "
-                     "runs, not of tasks; `--task-bootstrap` also resamples tasks.", note=True))
+        doc.add(
+            Para(
+                f"Only {len(a.comparison.tasks)} task(s): these intervals cover the choice of "
+                "runs, not of tasks; `--task-bootstrap` also resamples tasks.",
+                note=True,
+            )
+        )
     if "aggregates" in figures:
-        doc.add(Figure("aggregates", "Aggregate metrics with 95% confidence intervals",
-                       "Bars: 95% CIs; black ticks: point estimates; hatched: published."))
+        doc.add(
+            Figure(
+                "aggregates",
+                "Aggregate metrics with 95% confidence intervals",
+                "Bars: 95% CIs; black ticks: point estimates; hatched: published.",
+            )
+        )
 
 
 def _profiles(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -147,29 +187,41 @@ def _profiles(doc: Document, a: Analysis, figures: set[str]) -> None:
     if "performance_profiles" not in figures:
         doc.add(Para("Not drawn: the algorithms share no task.", note=True))
         return
-    doc.add(Para(f"Fraction of runs (over the {len(a.comparison.tasks)} compared tasks) whose score "
-                 f"exceeds each threshold, with 95% CI bands ({a.settings.profile_reps:,} bootstrap "
-                 "replications; rliable's score distributions). Data: `performance_profiles.csv`."),
-            Figure("performance_profiles", "Performance profiles"))
+    doc.add(
+        Para(
+            f"Fraction of runs (over the {len(a.comparison.tasks)} compared tasks) whose score "
+            f"exceeds each threshold, with 95% CI bands ({a.settings.profile_reps:,} bootstrap "
+            "replications; rliable's score distributions). Data: `performance_profiles.csv`."
+        ),
+        Figure("performance_profiles", "Performance profiles"),
+    )
 
 
 def _improvement(doc: Document, a: Analysis, figures: set[str]) -> None:
     doc.add(Heading("Probability of improvement", anchor="improvement"))
     poi = a.improvement
-    doc.add(Para(
-        "P(X > Y): the probability that a run of X scores higher than a run of Y on a task "
-        "(ties count one half), averaged over the tasks the two share, with a 95% CI "
-        f"({a.settings.poi_reps:,} bootstrap replications resampling each algorithm's runs within "
-        "each task, rliable). Above 0.5 favours X. Pairs: `configs/analysis.yaml`, `--pair`, and "
-        "each fine-tuned algorithm against the same algorithm trained from scratch "
-        "(`X (finetuned)` vs `X`) where both are present. Data: `probability_of_improvement.csv`."))
+    doc.add(
+        Para(
+            "P(X > Y): the probability that a run of X scores higher than a run of Y on a task "
+            "(ties count one half), averaged over the tasks the two share, with a 95% CI "
+            f"({a.settings.poi_reps:,} bootstrap replications resampling each algorithm's runs within "
+            "each task, rliable). Above 0.5 favours X. Pairs: `configs/analysis.yaml`, `--pair`, and "
+            "each fine-tuned algorithm against the same algorithm trained from scratch "
+            "(`X (finetuned)` vs `X`) where both are present. Data: `probability_of_improvement.csv`."
+        )
+    )
     if len(poi):
-        table = pd.DataFrame({
-            "comparison": [f"P({x} > {y})" for x, y in zip(poi["x"], poi["y"])],
-            "tasks": poi["tasks"], "runs X": poi["runs_x"], "runs Y": poi["runs_y"],
-            "P(X > Y) [95% CI]": [f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
-                                  for v, lo, hi in zip(poi["value"], poi["ci_low"], poi["ci_high"])],
-        })
+        table = pd.DataFrame(
+            {
+                "comparison": [f"P({x} > {y})" for x, y in zip(poi["x"], poi["y"])],
+                "tasks": poi["tasks"],
+                "runs X": poi["runs_x"],
+                "runs Y": poi["runs_y"],
+                "P(X > Y) [95% CI]": [
+                    f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(poi["value"], poi["ci_low"], poi["ci_high"])
+                ],
+            }
+        )
         doc.add(Table(table))
         if "probability_of_improvement" in figures:
             doc.add(Figure("probability_of_improvement", "Probability of improvement"))
@@ -183,11 +235,15 @@ def _curves(doc: Document, a: Analysis, figures: set[str]) -> None:
     if "sample_efficiency" not in figures:
         doc.add(Para("Not drawn; see 'Missing and excluded'.", note=True))
         return
-    doc.add(Para(f"IQM normalised score over environment steps with 95% CI bands "
-                 f"({a.settings.curve_reps:,} bootstrap replications), on the compared tasks and runs. "
-                 f"{CURVE_RULE} {FINETUNE_RULE} The dotted line marks the step of the tables. "
-                 "Data: `sample_efficiency.csv`."),
-            Figure("sample_efficiency", "Sample efficiency: IQM score vs environment steps"))
+    doc.add(
+        Para(
+            f"IQM normalised score over environment steps with 95% CI bands "
+            f"({a.settings.curve_reps:,} bootstrap replications), on the compared tasks and runs. "
+            f"{CURVE_RULE} {FINETUNE_RULE} The dotted line marks the step of the tables. "
+            "Data: `sample_efficiency.csv`."
+        ),
+        Figure("sample_efficiency", "Sample efficiency: IQM score vs environment steps"),
+    )
 
 
 def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -198,37 +254,60 @@ def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
         return
     table = result.table
     s = a.settings
-    doc.add(Para(f"IQM normalised score against the number of trained parameters (`num_parameters` in "
-                 f"each run's `config.yaml`), with 95% CIs ({'task-and-run' if s.task_bootstrap else 'stratified'} "
-                 f"bootstrap, {s.reps:,} replications, seed {s.seed}), on the {len(a.comparison.tasks)} "
-                 "compared task(s) at the step. Published baselines record no parameter counts and are "
-                 "not shown. Data: `scaling.csv`."),
-            Table(pd.DataFrame({
-                "algo": table["algo"],
-                "parameters": [_parameters(n) for n in table["num_parameters"]],
-                "variant(s)": table["variants"], "runs per task": table["runs"], "tasks": table["tasks"],
-                "IQM [95% CI]": [f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
-                                 for v, lo, hi in zip(table["iqm"], table["ci_low"], table["ci_high"])],
-            })))
+    doc.add(
+        Para(
+            f"IQM normalised score against the number of trained parameters (`num_parameters` in "
+            f"each run's `config.yaml`), with 95% CIs ({'task-and-run' if s.task_bootstrap else 'stratified'} "
+            f"bootstrap, {s.reps:,} replications, seed {s.seed}), on the {len(a.comparison.tasks)} "
+            "compared task(s) at the step. Published baselines record no parameter counts and are "
+            "not shown. Data: `scaling.csv`."
+        ),
+        Table(
+            pd.DataFrame(
+                {
+                    "algo": table["algo"],
+                    "parameters": [_parameters(n) for n in table["num_parameters"]],
+                    "variant(s)": table["variants"],
+                    "runs per task": table["runs"],
+                    "tasks": table["tasks"],
+                    "IQM [95% CI]": [
+                        f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+                        for v, lo, hi in zip(table["iqm"], table["ci_low"], table["ci_high"])
+                    ],
+                }
+            )
+        ),
+    )
     if "scaling" in figures:
-        doc.add(Figure("scaling", "Scaling: IQM score vs trained parameters",
-                       "Error bars: 95% CIs; log x axis; one line per algorithm."))
+        doc.add(
+            Figure(
+                "scaling",
+                "Scaling: IQM score vs trained parameters",
+                "Error bars: 95% CIs; log x axis; one line per algorithm.",
+            )
+        )
 
 
 def _per_task(doc: Document, a: Analysis, figures: set[str]) -> None:
     doc.add(Heading("Per task", anchor="per-task"))
     per_task = a.per_task
-    cells = per_task.assign(cell=[
-        f"{m:.1f}" + ("" if np.isnan(s) else f" ± {s:.1f}") + f" ({n})"
-        for m, s, n in zip(per_task["mean"], per_task["std"], per_task["runs"])
-    ])
+    cells = per_task.assign(
+        cell=[
+            f"{m:.1f}" + ("" if np.isnan(s) else f" ± {s:.1f}") + f" ({n})"
+            for m, s, n in zip(per_task["mean"], per_task["std"], per_task["runs"])
+        ]
+    )
     grid = cells.pivot(index="task", columns="algo", values="cell").reset_index()
     compared = set(a.comparison.tasks)
     grid.insert(1, "compared", [t in compared for t in grid["task"]])
-    doc.add(Para("Mean ± standard deviation (runs) of the score at the step, over every run each "
-                 "algorithm has (not only the compared ones); empty: the algorithm has no run on the "
-                 "task. Data: `per_task.csv`."),
-            Table(grid.fillna("")))
+    doc.add(
+        Para(
+            "Mean ± standard deviation (runs) of the score at the step, over every run each "
+            "algorithm has (not only the compared ones); empty: the algorithm has no run on the "
+            "task. Data: `per_task.csv`."
+        ),
+        Table(grid.fillna("")),
+    )
     if "per_task" in figures:
         doc.add(Figure("per_task", "Per-task mean scores"))
 
@@ -236,21 +315,25 @@ def _per_task(doc: Document, a: Analysis, figures: set[str]) -> None:
 def _method(doc: Document, a: Analysis) -> None:
     s = a.settings
     doc.add(Heading("How the data were handled", anchor="method"))
-    doc.add(Bullets((
-        "Scores are normalised to 0-100 by `configs/suites.yaml` (DMControl: return / 10; Meta-World: "
-        "success x 100); an evaluation's score is the mean over its episodes.",
-        a.selection.rule_text(),
-        RAGGED_RULE,
-        CURVE_RULE,
-        MODE_RULE,
-        SCALING_RULE,
-        PUBLISHED_RULE,
-        f"Bootstrap: rliable 1.2 with NumPy's global RNG seeded with {s.seed} before each algorithm's "
-        "(or pair's) call, so every interval is reproducible with rliable directly, e.g. "
-        "`np.random.seed(seed); rly.get_interval_estimates({algo: scores}, func, reps=reps)`; "
-        f"replications: aggregates {s.reps:,}, profiles {s.profile_reps:,}, curves {s.curve_reps:,}, "
-        f"probability of improvement {s.poi_reps:,}; task bootstrap {'on' if s.task_bootstrap else 'off'}.",
-    )))
+    doc.add(
+        Bullets(
+            (
+                "Scores are normalised to 0-100 by `configs/suites.yaml` (DMControl: return / 10; Meta-World: "
+                "success x 100); an evaluation's score is the mean over its episodes.",
+                a.selection.rule_text(),
+                RAGGED_RULE,
+                CURVE_RULE,
+                MODE_RULE,
+                SCALING_RULE,
+                PUBLISHED_RULE,
+                f"Bootstrap: rliable 1.2 with NumPy's global RNG seeded with {s.seed} before each algorithm's "
+                "(or pair's) call, so every interval is reproducible with rliable directly, e.g. "
+                "`np.random.seed(seed); rly.get_interval_estimates({algo: scores}, func, reps=reps)`; "
+                f"replications: aggregates {s.reps:,}, profiles {s.profile_reps:,}, curves {s.curve_reps:,}, "
+                f"probability of improvement {s.poi_reps:,}; task bootstrap {'on' if s.task_bootstrap else 'off'}.",
+            )
+        )
+    )
 
 
 def _missing(doc: Document, a: Analysis) -> None:
@@ -258,10 +341,14 @@ def _missing(doc: Document, a: Analysis) -> None:
     if a.issues.empty:
         doc.add(Para("Nothing: every run and file found was used."))
         return
-    doc.add(Para("Everything left out of, or repaired for, the analysis, and why. Where one kind of "
-                 f"item repeats for one algorithm on more than {_GROUP} tasks, it is shown once here; "
-                 "`missing.csv` has every row."),
-            Table(_grouped(a.issues).rename(columns={"seeds": "seed(s)"})))
+    doc.add(
+        Para(
+            "Everything left out of, or repaired for, the analysis, and why. Where one kind of "
+            f"item repeats for one algorithm on more than {_GROUP} tasks, it is shown once here; "
+            "`missing.csv` has every row."
+        ),
+        Table(_grouped(a.issues).rename(columns={"seeds": "seed(s)"})),
+    )
 
 
 _GROUP = 5
@@ -275,10 +362,15 @@ def _grouped(issues: pd.DataFrame) -> pd.DataFrame:
             rows += group.to_dict("records")
             continue
         first = group.iloc[0].to_dict()
-        seeds = sorted({s.strip() for cell in group["seeds"] for s in str(cell).split(",") if s.strip()},
-                       key=lambda s: (len(s), s))
-        first.update(task=f"{group['task'].nunique()} tasks", seeds=", ".join(seeds), path="",
-                     detail=f"{first['detail']} (and {len(group) - 1} more like it)")
+        seeds = sorted(
+            {s.strip() for cell in group["seeds"] for s in str(cell).split(",") if s.strip()}, key=lambda s: (len(s), s)
+        )
+        first.update(
+            task=f"{group['task'].nunique()} tasks",
+            seeds=", ".join(seeds),
+            path="",
+            detail=f"{first['detail']} (and {len(group) - 1} more like it)",
+        )
         rows.append(first)
     return pd.DataFrame(rows, columns=issues.columns)
 
@@ -287,25 +379,43 @@ def _runs(doc: Document, a: Analysis) -> None:
     doc.add(Heading("Runs: configuration and commit", anchor="runs"))
     prov = a.provenance
     if prov.empty:
-        doc.add(Para("No run directory with a `config.yaml`." if a.runs_dir is not None else
-                     "No runs of our own in this report."))
+        doc.add(
+            Para(
+                "No run directory with a `config.yaml`."
+                if a.runs_dir is not None
+                else "No runs of our own in this report."
+            )
+        )
         return
     states = {}
     if len(a.statuses):
         states = {str(p): s for p, s in zip(a.statuses["run_dir"], a.statuses["state"])}
-    table = pd.DataFrame({
-        "run": prov["run"], "algo": prov["label"], "task": prov["task"], "seed": prov["seed"],
-        "state": [states.get(str(a.runs_dir / r), "no status.json") if a.runs_dir else "" for r in prov["run"]],
-        "mode": prov["mode"],
-        "parameters": [_parameters(n) for n in prov["num_parameters"]],
-        "commit": prov["commit"],
-    })
+    table = pd.DataFrame(
+        {
+            "run": prov["run"],
+            "algo": prov["label"],
+            "task": prov["task"],
+            "seed": prov["seed"],
+            "state": [states.get(str(a.runs_dir / r), "no status.json") if a.runs_dir else "" for r in prov["run"]],
+            "mode": prov["mode"],
+            "parameters": [_parameters(n) for n in prov["num_parameters"]],
+            "commit": prov["commit"],
+        }
+    )
     unknown = int((prov["commit"] == UNKNOWN).sum())
-    doc.add(Para(f"{len(prov)} run(s) under `{a.runs_dir}`; the exact configuration of each is its "
-                 "`config.yaml` (shown below in the HTML report)."))
+    doc.add(
+        Para(
+            f"{len(prov)} run(s) under `{a.runs_dir}`; the exact configuration of each is its "
+            "`config.yaml` (shown below in the HTML report)."
+        )
+    )
     if unknown:
-        doc.add(Para(f"{unknown} run(s) record no commit (no `commit` field in their `config.yaml`): "
-                     "shown as `unknown`.", note=True))
+        doc.add(
+            Para(
+                f"{unknown} run(s) record no commit (no `commit` field in their `config.yaml`): shown as `unknown`.",
+                note=True,
+            )
+        )
     doc.add(Table(table))
     for row in prov.itertuples(index=False):
         doc.add(Details(f"{row.run} (commit {row.commit})", row.config))
@@ -315,9 +425,13 @@ def _sources(doc: Document, a: Analysis) -> None:
     if not a.baseline_dirs:
         return
     doc.add(Heading("Published sources", anchor="sources"))
-    doc.add(Para("Published results carry no per-run configuration; their provenance is the folder "
-                 "they were read from and the commit checked out there (`unknown` if not a git clone)."),
-            Table(a.sources))
+    doc.add(
+        Para(
+            "Published results carry no per-run configuration; their provenance is the folder "
+            "they were read from and the commit checked out there (`unknown` if not a git clone)."
+        ),
+        Table(a.sources),
+    )
 
 
 def _parameters(n: object) -> str:

@@ -10,6 +10,7 @@ sample-efficiency curves, scaling (:mod:`analysis.scaling`) and probabilities of
 Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
 Writing files is :mod:`analysis.report`'s job.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -27,8 +28,18 @@ from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette
 from analysis.improvement import DEFAULT_POI_REPS, POI_COLUMNS, improvement_table
 from analysis.issues import (
-    ALGO_EXCLUDED, BAD_DIRECTORY, BAD_METADATA, DUPLICATE_ROWS, FIGURE_SKIPPED, NO_EVAL, PAIR_SKIPPED,
-    RUN_PROBLEM, SKIPPED_FILE, Issue, issues_table, seeds_text,
+    ALGO_EXCLUDED,
+    BAD_DIRECTORY,
+    BAD_METADATA,
+    DUPLICATE_ROWS,
+    FIGURE_SKIPPED,
+    NO_EVAL,
+    PAIR_SKIPPED,
+    RUN_PROBLEM,
+    SKIPPED_FILE,
+    Issue,
+    issues_table,
+    seeds_text,
 )
 from analysis.profiles import DEFAULT_PROFILE_REPS, PROFILE_COLUMNS, performance_profiles
 from analysis.provenance import PROVENANCE_COLUMNS, run_provenance
@@ -40,15 +51,32 @@ from analysis.selection import Selection, select
 from analysis.settings import AnalysisConfig, load_config, resolve_pairs
 from analysis.suites import restrict_to_suite, suite_tasks
 from analysis.table import (
-    MODE_ONLINE, MODES, algo_label, check_one_suite_per_run, concat_tidy, empty_tidy, from_scratch_label,
-    is_published, run_label, tidy_from_episodes,
+    MODE_ONLINE,
+    MODES,
+    algo_label,
+    check_one_suite_per_run,
+    concat_tidy,
+    empty_tidy,
+    from_scratch_label,
+    is_published,
+    run_label,
+    tidy_from_episodes,
 )
 
 #: The task component of a multi-task run's directory (its eval.csv names each row's task).
 MULTITASK_DIR = "multitask"
 
 PER_TASK_COLUMNS: tuple[str, ...] = (
-    "algo", "task", "published", "compared", "runs", "seeds", "mean", "std", "step_min", "step_max",
+    "algo",
+    "task",
+    "published",
+    "compared",
+    "runs",
+    "seeds",
+    "mean",
+    "std",
+    "step_min",
+    "step_max",
 )
 
 
@@ -107,8 +135,9 @@ class Analysis:
         return sorted(self.tidy["label"].unique())
 
 
-def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
-            settings: Settings | None = None) -> Analysis:
+def analyse(
+    runs_dir: str | Path | None, baselines: Sequence[str | Path] = (), settings: Settings | None = None
+) -> Analysis:
     """Run the analysis (see the module docstring). Raises :class:`AnalysisError` if nothing is left."""
     settings = settings or Settings()
     baselines = [Path(b) for b in baselines]
@@ -141,9 +170,14 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
     aggregates, profiles = empty, pd.DataFrame(columns=list(PROFILE_COLUMNS))
     curves = pd.DataFrame(columns=["algo", "step", "value", "ci_low", "ci_high"])
     if comparison.empty:
-        issues.append(Issue(FIGURE_SKIPPED, f"no task is shared by all {len(labels)} algorithms "
-                            f"({', '.join(labels)}): no aggregates, performance profiles or curves; "
-                            "choose algorithms with --algos or a suite with --suite"))
+        issues.append(
+            Issue(
+                FIGURE_SKIPPED,
+                f"no task is shared by all {len(labels)} algorithms "
+                f"({', '.join(labels)}): no aggregates, performance profiles or curves; "
+                "choose algorithms with --algos or a suite with --suite",
+            )
+        )
     else:
         boot = dict(seed=settings.seed, task_bootstrap=settings.task_bootstrap)
         aggregates = compute_aggregates(comparison.matrices, reps=settings.reps, **boot)
@@ -156,17 +190,31 @@ def analyse(runs_dir: str | Path | None, baselines: Sequence[str | Path] = (),
         except AnalysisError as exc:
             issues.append(Issue(FIGURE_SKIPPED, f"sample-efficiency curves skipped: {exc}"))
 
-    result = scaling(comparison, run_info, reps=settings.reps, seed=settings.seed,
-                     task_bootstrap=settings.task_bootstrap)
+    result = scaling(
+        comparison, run_info, reps=settings.reps, seed=settings.seed, task_bootstrap=settings.task_bootstrap
+    )
     issues += result.issues
     improvement, requested = _improvement(selection, labels, settings, issues)
     return Analysis(
-        runs_dir=runs_dir, baseline_dirs=baselines, settings=settings, tidy=tidy,
-        selection=selection, comparison=comparison, aggregates=aggregates, profiles=profiles,
-        curves=curves, improvement=improvement, per_task=per_task_table(selection, comparison),
-        statuses=statuses, provenance=provenance, sources=published.sources,
-        issues=issues_table(issues), palette=algo_palette(tidy["label"].unique()),
-        requested_pair_issues=requested, run_info=run_info, scaling=result,
+        runs_dir=runs_dir,
+        baseline_dirs=baselines,
+        settings=settings,
+        tidy=tidy,
+        selection=selection,
+        comparison=comparison,
+        aggregates=aggregates,
+        profiles=profiles,
+        curves=curves,
+        improvement=improvement,
+        per_task=per_task_table(selection, comparison),
+        statuses=statuses,
+        provenance=provenance,
+        sources=published.sources,
+        issues=issues_table(issues),
+        palette=algo_palette(tidy["label"].unique()),
+        requested_pair_issues=requested,
+        run_info=run_info,
+        scaling=result,
     )
 
 
@@ -176,11 +224,20 @@ def per_task_table(selection: Selection, comparison: Comparison) -> pd.DataFrame
     shared = set(comparison.tasks)
     for (label, task), group in selection.scores.groupby(["label", "task"], sort=True):
         scores = group["score"].to_numpy(dtype=float)
-        rows.append((
-            label, task, is_published(label), task in shared, len(scores), seeds_text(group["seed"]),
-            float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
-            int(group["step"].min()), int(group["step"].max()),
-        ))
+        rows.append(
+            (
+                label,
+                task,
+                is_published(label),
+                task in shared,
+                len(scores),
+                seeds_text(group["seed"]),
+                float(np.mean(scores)),
+                float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
+                int(group["step"].min()),
+                int(group["step"].max()),
+            )
+        )
     return pd.DataFrame(rows, columns=list(PER_TASK_COLUMNS))
 
 
@@ -225,8 +282,9 @@ def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
     return tidy_from_episodes(episodes), statuses, provenance, run_info
 
 
-def _with_run_settings(episodes: pd.DataFrame, provenance: pd.DataFrame,
-                       issues: list[Issue]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _with_run_settings(
+    episodes: pd.DataFrame, provenance: pd.DataFrame, issues: list[Issue]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Our episodes with each run's ``mode`` (from its config.yaml), and one row per run and task.
 
     Left out, and listed: runs whose ``run.mode`` is unknown, rows of a multi-task run that name
@@ -235,8 +293,16 @@ def _with_run_settings(episodes: pd.DataFrame, provenance: pd.DataFrame,
     """
     settings = provenance.set_index("run")[["mode", "checkpoint", "num_parameters", "note"]]
     for row in provenance[provenance["note"] != ""].itertuples(index=False):
-        issues.append(Issue(BAD_METADATA, row.note, algo=row.label, task=row.task,
-                            seeds="" if pd.isna(row.seed) else str(row.seed), path=row.run))
+        issues.append(
+            Issue(
+                BAD_METADATA,
+                row.note,
+                algo=row.label,
+                task=row.task,
+                seeds="" if pd.isna(row.seed) else str(row.seed),
+                path=row.run,
+            )
+        )
     joined = settings.reindex(episodes["run"])
     episodes = episodes.assign(
         mode=joined["mode"].fillna(MODE_ONLINE).to_numpy(),
@@ -245,13 +311,26 @@ def _with_run_settings(episodes: pd.DataFrame, provenance: pd.DataFrame,
     )
     bad_mode = ~episodes["mode"].isin(MODES)
     for run, rows in episodes[bad_mode].groupby("run", sort=True):
-        issues.append(Issue(RUN_PROBLEM, f"left out: run.mode {rows['mode'].iloc[0]!r} in its config.yaml "
-                            f"is not one of {', '.join(MODES)}", algo=algo_label(rows["algo"].iloc[0],
-                            rows["variant"].iloc[0]), seeds=str(rows["seed"].iloc[0]), path=run))
+        issues.append(
+            Issue(
+                RUN_PROBLEM,
+                f"left out: run.mode {rows['mode'].iloc[0]!r} in its config.yaml is not one of {', '.join(MODES)}",
+                algo=algo_label(rows["algo"].iloc[0], rows["variant"].iloc[0]),
+                seeds=str(rows["seed"].iloc[0]),
+                path=run,
+            )
+        )
     nameless = episodes["task"] == MULTITASK_DIR
     for run, rows in episodes[nameless & ~bad_mode].groupby("run", sort=True):
-        issues.append(Issue(RUN_PROBLEM, f"{len(rows)} eval.csv row(s) left out: task {MULTITASK_DIR!r}; a "
-                            "multi-task run's rows name their task", seeds=str(rows["seed"].iloc[0]), path=run))
+        issues.append(
+            Issue(
+                RUN_PROBLEM,
+                f"{len(rows)} eval.csv row(s) left out: task {MULTITASK_DIR!r}; a "
+                "multi-task run's rows name their task",
+                seeds=str(rows["seed"].iloc[0]),
+                path=run,
+            )
+        )
     episodes = episodes[~bad_mode & ~nameless]
 
     # One run (label, task, seed) in two directories, e.g. a multi-task run and a single-task one.
@@ -262,15 +341,24 @@ def _with_run_settings(episodes: pd.DataFrame, provenance: pd.DataFrame,
     for (suite, lab, task, seed), runs in per_run.items():
         keep[(suite, lab, task, seed)] = runs[-1]
         if len(runs) > 1:
-            issues.append(Issue(DUPLICATE_ROWS, f"{lab} / {task} / seed {seed} is in {len(runs)} run directories "
-                                f"({', '.join(runs)}); kept {runs[-1]}", algo=lab, task=task, seeds=str(seed),
-                                path=", ".join(runs[:-1])))
+            issues.append(
+                Issue(
+                    DUPLICATE_ROWS,
+                    f"{lab} / {task} / seed {seed} is in {len(runs)} run directories "
+                    f"({', '.join(runs)}); kept {runs[-1]}",
+                    algo=lab,
+                    task=task,
+                    seeds=str(seed),
+                    path=", ".join(runs[:-1]),
+                )
+            )
     if (per_run.str.len() > 1).any():
         chosen = [keep[k] for k in zip(episodes["suite"], episodes["label"], episodes["task"], episodes["seed"])]
         episodes = episodes[episodes["run"].to_numpy() == np.array(chosen, dtype=object)]
 
-    run_info = (episodes.drop_duplicates(["suite", "label", "task", "seed"])
-                [list(RUN_INFO_COLUMNS)].reset_index(drop=True))
+    run_info = episodes.drop_duplicates(["suite", "label", "task", "seed"])[list(RUN_INFO_COLUMNS)].reset_index(
+        drop=True
+    )
     run_info["num_parameters"] = pd.to_numeric(run_info["num_parameters"]).astype("Int64")
     return episodes.drop(columns=["label", "checkpoint", "num_parameters", "run"]), run_info
 
@@ -281,11 +369,18 @@ def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) ->
     labels = dict(zip(provenance["run"], provenance["label"]))  # with the mode's suffix
     for row in statuses.itertuples(index=False):
         label = "" if row.algo is None else labels.get(_relative(row.run_dir, root), algo_label(row.algo, row.variant))
-        where = dict(algo=label, task=row.task or "", seeds="" if pd.isna(row.seed) else str(row.seed),
-                     path=_relative(row.run_dir, root))
+        where = dict(
+            algo=label,
+            task=row.task or "",
+            seeds="" if pd.isna(row.seed) else str(row.seed),
+            path=_relative(row.run_dir, root),
+        )
         if row.state != "done":
-            progress = "" if pd.isna(row.step) else f" at step {row.step}" + (
-                "" if pd.isna(row.total_steps) else f" of {row.total_steps}")
+            progress = (
+                ""
+                if pd.isna(row.step)
+                else f" at step {row.step}" + ("" if pd.isna(row.total_steps) else f" of {row.total_steps}")
+            )
             error = f": {_first_line(row.error)}" if isinstance(row.error, str) and row.error.strip() else ""
             issues.append(Issue(RUN_PROBLEM, f"{row.state}{progress}{error}", **where))
         if row.eval_rows == 0:
@@ -293,8 +388,16 @@ def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) ->
     with_status = {_relative(p, root) for p in statuses["run_dir"]}
     for row in provenance.itertuples(index=False):
         if row.run not in with_status and not (root / row.run / "eval.csv").is_file():
-            issues.append(Issue(NO_EVAL, "config.yaml but no status.json and no eval.csv", algo=row.label,
-                                task=row.task, seeds="" if pd.isna(row.seed) else str(row.seed), path=row.run))
+            issues.append(
+                Issue(
+                    NO_EVAL,
+                    "config.yaml but no status.json and no eval.csv",
+                    algo=row.label,
+                    task=row.task,
+                    seeds="" if pd.isna(row.seed) else str(row.seed),
+                    path=row.run,
+                )
+            )
     return issues
 
 
@@ -308,17 +411,19 @@ def _choose_algos(tidy: pd.DataFrame, patterns: Sequence[str], issues: list[Issu
         return label == pattern or fnmatch.fnmatchcase(label, pattern)
 
     for pattern in patterns:
-        if not any(matches(l, pattern) for l in labels):
-            issues.append(Issue(ALGO_EXCLUDED, f"--algos {pattern!r} matches no algorithm "
-                                f"(algorithms: {', '.join(labels)})"))
-    keep = [l for l in labels if any(matches(l, p) for p in patterns)]
+        if not any(matches(name, pattern) for name in labels):
+            issues.append(
+                Issue(ALGO_EXCLUDED, f"--algos {pattern!r} matches no algorithm (algorithms: {', '.join(labels)})")
+            )
+    keep = [name for name in labels if any(matches(name, p) for p in patterns)]
     for label in sorted(set(labels) - set(keep)):
         issues.append(Issue(ALGO_EXCLUDED, "not selected by --algos", algo=label))
     return tidy[tidy["label"].isin(keep)].reset_index(drop=True)
 
 
-def _improvement(selection: Selection, labels: list[str], settings: Settings,
-                 issues: list[Issue]) -> tuple[pd.DataFrame, list[Issue]]:
+def _improvement(
+    selection: Selection, labels: list[str], settings: Settings, issues: list[Issue]
+) -> tuple[pd.DataFrame, list[Issue]]:
     aliases = dict(settings.config.aliases)
     configured, configured_issues = resolve_pairs(settings.config.pairs, labels, aliases)
     requested, requested_issues = resolve_pairs(settings.pairs, labels, aliases)
@@ -332,8 +437,7 @@ def _improvement(selection: Selection, labels: list[str], settings: Settings,
             if (x, y) in requested:
                 requested_issues.append(issue)
             continue
-        issues += [Issue(i.kind, f"for P({x} > {y}): {i.detail}", i.algo, i.task, i.seeds, i.path)
-                   for i in pair.issues]
+        issues += [Issue(i.kind, f"for P({x} > {y}): {i.detail}", i.algo, i.task, i.seeds, i.path) for i in pair.issues]
         rows.append((x, y, pair.tasks, pair.matrices[x], pair.matrices[y]))
     if not rows:
         return pd.DataFrame(columns=list(POI_COLUMNS)), requested_issues
@@ -342,17 +446,22 @@ def _improvement(selection: Selection, labels: list[str], settings: Settings,
 
 def _late_finetune_curves(curves: dict) -> list[Issue]:
     """A fine-tuned curve starts at its step-0 evaluation (the pretrained model); say where it cannot."""
-    return [Issue(FIGURE_SKIPPED, f"fine-tuned curve starts at step {int(curve.steps[0]):,}, not 0: some "
-                  "compared run has no step-0 evaluation (the pretrained model's score)", algo=label)
-            for label, curve in curves.items()
-            if from_scratch_label(label) is not None and len(curve.steps) and curve.steps[0] > 0]
+    return [
+        Issue(
+            FIGURE_SKIPPED,
+            f"fine-tuned curve starts at step {int(curve.steps[0]):,}, not 0: some "
+            "compared run has no step-0 evaluation (the pretrained model's score)",
+            algo=label,
+        )
+        for label, curve in curves.items()
+        if from_scratch_label(label) is not None and len(curve.steps) and curve.steps[0] > 0
+    ]
 
 
 def finetune_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     """(``X (finetuned)``, ``X``) for every fine-tuned label whose from-scratch label ``X`` is there too."""
     present = set(labels)
-    return [(label, from_scratch_label(label)) for label in sorted(present)
-            if from_scratch_label(label) in present]
+    return [(label, from_scratch_label(label)) for label in sorted(present) if from_scratch_label(label) in present]
 
 
 def _relative(path: object, root: Path) -> str:
@@ -367,5 +476,4 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-__all__ = ["Analysis", "PER_TASK_COLUMNS", "SOURCE_COLUMNS", "Settings", "analyse", "finetune_pairs",
-           "per_task_table"]
+__all__ = ["Analysis", "PER_TASK_COLUMNS", "SOURCE_COLUMNS", "Settings", "analyse", "finetune_pairs", "per_task_table"]

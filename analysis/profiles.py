@@ -8,6 +8,7 @@ seeded global RNG (see :mod:`analysis.aggregates`); to reproduce with rliable di
     np.random.seed(seed)
     rliable.library.create_performance_profile({label: matrix}, taus, reps=reps)
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -40,13 +41,23 @@ def performance_profiles(
     for label in sorted(score_dict):
         with seeded_global_rng(seed):
             profiles, cis = rly.create_performance_profile(
-                {label: np.asarray(score_dict[label], dtype=float)}, taus, reps=reps,
-                task_bootstrap=task_bootstrap, confidence_interval_size=confidence,
+                {label: np.asarray(score_dict[label], dtype=float)},
+                taus,
+                reps=reps,
+                task_bootstrap=task_bootstrap,
+                confidence_interval_size=confidence,
             )
-        frames.append(pd.DataFrame({
-            "algo": label, "tau": np.asarray(taus, dtype=float), "value": profiles[label],
-            "ci_low": cis[label][0], "ci_high": cis[label][1],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "algo": label,
+                    "tau": np.asarray(taus, dtype=float),
+                    "value": profiles[label],
+                    "ci_low": cis[label][0],
+                    "ci_high": cis[label][1],
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=list(PROFILE_COLUMNS))
     return pd.concat(frames, ignore_index=True)[list(PROFILE_COLUMNS)]

@@ -11,6 +11,7 @@
 * :func:`git_commit` reads the commit checked out in a directory (e.g. a clone of a reference
   repository given with ``--baselines``) from its ``.git`` files, without running git.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,13 +20,22 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from analysis.results import _identity_from_path, _run_files, run_name
+from analysis.results import identity_from_path, run_files, run_name
 from analysis.table import MODE_FINETUNE, MODE_ONLINE, MODES, algo_label, run_label
 
 UNKNOWN = "unknown"
 #: ``note``: why a field of the run's ``config.yaml`` could not be used ("" when all could).
 PROVENANCE_COLUMNS: tuple[str, ...] = (
-    "run", "label", "task", "seed", "commit", "mode", "checkpoint", "num_parameters", "note", "config",
+    "run",
+    "label",
+    "task",
+    "seed",
+    "commit",
+    "mode",
+    "checkpoint",
+    "num_parameters",
+    "note",
+    "config",
 )
 _COMMIT_KEYS = ("commit", "git_commit")
 
@@ -42,8 +52,8 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
     """
     root = Path(runs_dir)
     rows = []
-    for path in _run_files(root, "config.yaml"):
-        suite, task, algo, variant, seed = _identity_from_path(path.parent, root)
+    for path in run_files(root, "config.yaml"):
+        suite, task, algo, variant, seed = identity_from_path(path.parent, root)
         try:
             text = path.read_text()
             config = yaml.safe_load(text)
@@ -55,11 +65,20 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
             mode, checkpoint, num_parameters = MODE_ONLINE, "", None
             note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {MODE_ONLINE}"
-        rows.append((
-            run_name(path.parent, root),
-            "" if algo is None else run_label(algo, variant, mode) if mode in MODES else algo_label(algo, variant),
-            task or "", seed, commit, mode, checkpoint, num_parameters, note, text,
-        ))
+        rows.append(
+            (
+                run_name(path.parent, root),
+                "" if algo is None else run_label(algo, variant, mode) if mode in MODES else algo_label(algo, variant),
+                task or "",
+                seed,
+                commit,
+                mode,
+                checkpoint,
+                num_parameters,
+                note,
+                text,
+            )
+        )
     table = pd.DataFrame(rows, columns=list(PROVENANCE_COLUMNS))
     table["seed"] = pd.to_numeric(table["seed"], errors="coerce").astype("Int64")
     table["num_parameters"] = pd.to_numeric(table["num_parameters"], errors="coerce").astype("Int64")

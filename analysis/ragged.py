@@ -15,6 +15,7 @@ ragged (an algorithm lacks a task, a task lacks a seed), so:
 Row ``i`` of a task's column is the run with the ``i``-th smallest kept seed; columns follow
 ``tasks`` (sorted). Different algorithms may have different numbers of runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.contract import check_score_dict
 from analysis.errors import AnalysisError
 from analysis.issues import SEEDS_TRUNCATED, TASK_NOT_SHARED, Issue, seeds_text
-from analysis.contract import check_score_dict
 
 RULE = (
     "Each algorithm's per-task table uses every task and run it has. Comparisons across algorithms "
@@ -107,12 +108,16 @@ def build_matrix(label: str, rows: pd.DataFrame, tasks: list[str]) -> tuple[np.n
         seeds.append(kept)
         if counts[task] > n:
             dropped = group["seed"].to_numpy()[n:]
-            issues.append(Issue(
-                SEEDS_TRUNCATED,
-                f"{counts[task]} runs on {task}, but only {n} on some other compared task "
-                f"({_fewest(counts, n)}); kept seeds {seeds_text(kept)}",
-                algo=label, task=task, seeds=seeds_text(dropped),
-            ))
+            issues.append(
+                Issue(
+                    SEEDS_TRUNCATED,
+                    f"{counts[task]} runs on {task}, but only {n} on some other compared task "
+                    f"({_fewest(counts, n)}); kept seeds {seeds_text(kept)}",
+                    algo=label,
+                    task=task,
+                    seeds=seeds_text(dropped),
+                )
+            )
     return matrix, seeds, issues
 
 
@@ -122,13 +127,15 @@ def _unshared(selected: pd.DataFrame, labels: list[str], tasks: list[str]) -> li
     for label in labels:
         own = sorted(set(selected.loc[selected["label"] == label, "task"]) - shared)
         if own:
-            others = [l for l in labels if l != label]
-            issues.append(Issue(
-                TASK_NOT_SHARED,
-                f"{len(own)} task(s) not in the comparison (some of {', '.join(others)} lack them): "
-                f"{_listing(own)}",
-                algo=label,
-            ))
+            others = [other for other in labels if other != label]
+            issues.append(
+                Issue(
+                    TASK_NOT_SHARED,
+                    f"{len(own)} task(s) not in the comparison (some of {', '.join(others)} lack them): "
+                    f"{_listing(own)}",
+                    algo=label,
+                )
+            )
     return issues
 
 

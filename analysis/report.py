@@ -18,6 +18,7 @@ Bad arguments or unusable results print one line ``analysis.report: error: ...``
 status 2 (no traceback). Files that cannot be used print ``analysis.report: warning: ...`` naming
 them, and the report is still made from the rest.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,13 @@ import pandas as pd
 from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES, METRICS
 from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import (
-    plot_aggregates, plot_improvement, plot_per_task, plot_performance_profiles, plot_sample_efficiency,
-    plot_scaling, save_figure,
+    plot_aggregates,
+    plot_improvement,
+    plot_per_task,
+    plot_performance_profiles,
+    plot_sample_efficiency,
+    plot_scaling,
+    save_figure,
 )
 from analysis.htmlpage import render_html
 from analysis.markdown import render_markdown
@@ -125,14 +131,19 @@ def _figures(analysis: Analysis, out_dir: Path, files: list[Path]) -> set[str]:
         made["performance_profiles"] = plot_performance_profiles(analysis.profiles, palette)
     if len(analysis.curves):
         made["sample_efficiency"] = plot_sample_efficiency(
-            analysis.curves, palette, step=analysis.selection.step,
-            title=f"Sample efficiency ({_count(len(analysis.comparison.tasks), 'task')})")
+            analysis.curves,
+            palette,
+            step=analysis.selection.step,
+            title=f"Sample efficiency ({_count(len(analysis.comparison.tasks), 'task')})",
+        )
     if len(analysis.improvement):
         made["probability_of_improvement"] = plot_improvement(analysis.improvement, palette)
     if analysis.scaling.shown:
         made["scaling"] = plot_scaling(
-            analysis.scaling.table, scaling_colours(analysis.scaling, palette),
-            title=f"Scaling ({_count(len(analysis.comparison.tasks), 'task')})")
+            analysis.scaling.table,
+            scaling_colours(analysis.scaling, palette),
+            title=f"Scaling ({_count(len(analysis.comparison.tasks), 'task')})",
+        )
     if len(analysis.per_task):
         made["per_task"] = plot_per_task(analysis.per_task)
     for name, fig in made.items():
@@ -184,35 +195,82 @@ def parse_step(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
-    parser.add_argument("runs_dir", type=Path, nargs="?", default=None,
-                        help="our results directory (docs/results-format.md); optional with --baselines")
+    parser.add_argument(
+        "runs_dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="our results directory (docs/results-format.md); optional with --baselines",
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory for the report files")
     parser.add_argument("--suite", default=None, help="only this suite's tasks (configs/suites.yaml)")
-    parser.add_argument("--step", type=parse_step, default=None,
-                        help="compare at this env step, e.g. 1e6 (each run: nearest eval at or below); "
-                             "default: the last step every compared run has reached")
-    parser.add_argument("--last-k", type=_int_at_least(1), default=None, metavar="K",
-                        help="score each run by the mean of its last K evals at or below the step")
-    parser.add_argument("--baselines", type=Path, action="extend", nargs="+", default=[], metavar="DIR",
-                        help="published results (checkouts holding results/<algo>/<task>.csv): "
-                             "--baselines A B or --baselines A --baselines B")
-    parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("X", "Y"),
-                        help="also compute P(X > Y) for these algorithm labels; repeatable")
-    parser.add_argument("--algos", nargs="+", default=[], metavar="PATTERN",
-                        help="only these algorithm labels (exact or fnmatch patterns, e.g. 'mbdpo*' "
-                             "'tdmpc2 (published)'); also lifts configs/analysis.yaml's baseline exclusions")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="analysis settings YAML (default configs/analysis.yaml)")
-    parser.add_argument("--reps", type=_int_at_least(1), default=DEFAULT_REPS,
-                        help=f"bootstrap replications for aggregate CIs (default {DEFAULT_REPS})")
-    for name, what in (("curve", "per curve"), ("profile", "per performance profile"),
-                       ("poi", "per probability of improvement")):
-        parser.add_argument(f"--{name}-reps", type=_int_at_least(1), default=None,
-                            help=f"bootstrap replications {what} (default min(reps, {DEFAULT_CURVE_REPS}))")
+    parser.add_argument(
+        "--step",
+        type=parse_step,
+        default=None,
+        help="compare at this env step, e.g. 1e6 (each run: nearest eval at or below); "
+        "default: the last step every compared run has reached",
+    )
+    parser.add_argument(
+        "--last-k",
+        type=_int_at_least(1),
+        default=None,
+        metavar="K",
+        help="score each run by the mean of its last K evals at or below the step",
+    )
+    parser.add_argument(
+        "--baselines",
+        type=Path,
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="published results (checkouts holding results/<algo>/<task>.csv): "
+        "--baselines A B or --baselines A --baselines B",
+    )
+    parser.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("X", "Y"),
+        help="also compute P(X > Y) for these algorithm labels; repeatable",
+    )
+    parser.add_argument(
+        "--algos",
+        nargs="+",
+        default=[],
+        metavar="PATTERN",
+        help="only these algorithm labels (exact or fnmatch patterns, e.g. 'mbdpo*' "
+        "'tdmpc2 (published)'); also lifts configs/analysis.yaml's baseline exclusions",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="analysis settings YAML (default configs/analysis.yaml)"
+    )
+    parser.add_argument(
+        "--reps",
+        type=_int_at_least(1),
+        default=DEFAULT_REPS,
+        help=f"bootstrap replications for aggregate CIs (default {DEFAULT_REPS})",
+    )
+    for name, what in (
+        ("curve", "per curve"),
+        ("profile", "per performance profile"),
+        ("poi", "per probability of improvement"),
+    ):
+        parser.add_argument(
+            f"--{name}-reps",
+            type=_int_at_least(1),
+            default=None,
+            help=f"bootstrap replications {what} (default min(reps, {DEFAULT_CURVE_REPS}))",
+        )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--task-bootstrap", action="store_true",
-                        help="resample tasks as well as runs (rliable's task_bootstrap): intervals then "
-                             "also cover the choice of tasks; worth it with few tasks")
+    parser.add_argument(
+        "--task-bootstrap",
+        action="store_true",
+        help="resample tasks as well as runs (rliable's task_bootstrap): intervals then "
+        "also cover the choice of tasks; worth it with few tasks",
+    )
     return parser
 
 
@@ -222,15 +280,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings(
-            step=args.step, last_k=args.last_k, suite=args.suite, reps=args.reps,
-            curve_reps=args.curve_reps, profile_reps=args.profile_reps, poi_reps=args.poi_reps,
-            seed=args.seed, task_bootstrap=args.task_bootstrap, algos=tuple(args.algos),
-            pairs=tuple(tuple(p) for p in args.pair), config=load_config(args.config),
+            step=args.step,
+            last_k=args.last_k,
+            suite=args.suite,
+            reps=args.reps,
+            curve_reps=args.curve_reps,
+            profile_reps=args.profile_reps,
+            poi_reps=args.poi_reps,
+            seed=args.seed,
+            task_bootstrap=args.task_bootstrap,
+            algos=tuple(args.algos),
+            pairs=tuple(tuple(p) for p in args.pair),
+            config=load_config(args.config),
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = write_report(args.runs_dir, args.out, baselines=args.baselines, settings=settings,
-                                  command=f"python -m {PROG} " + shlex.join(argv))
+            report = write_report(
+                args.runs_dir,
+                args.out,
+                baselines=args.baselines,
+                settings=settings,
+                command=f"python -m {PROG} " + shlex.join(argv),
+            )
     except (_UsageError, AnalysisError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -248,24 +319,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print_summary(report: Report) -> None:
     a = report.analysis
     agg = a.aggregates
-    print(f"Compared {len(a.comparison.labels)} algorithm(s) on {len(a.comparison.tasks)} shared task(s) "
-          f"at step {a.selection.step}.")
+    print(
+        f"Compared {len(a.comparison.labels)} algorithm(s) on {len(a.comparison.tasks)} shared task(s) "
+        f"at step {a.selection.step}."
+    )
     if len(agg):
         labels = sorted(agg["algo"].unique())
-        width = max(len(l) for l in labels)
+        width = max(len(name) for name in labels)
         for label in labels:
             rows = agg[agg["algo"] == label].set_index("metric")
             runs = a.comparison.matrices[label].shape[0]
             cells = "  ".join(
-                f"{METRIC_TITLES[m]} {rows.at[m, 'value']:.1f} [{rows.at[m, 'ci_low']:.1f}, {rows.at[m, 'ci_high']:.1f}]"
+                f"{METRIC_TITLES[m]} {rows.at[m, 'value']:.1f} "
+                f"[{rows.at[m, 'ci_low']:.1f}, {rows.at[m, 'ci_high']:.1f}]"
                 for m in METRICS
             )
             print(f"  {label:<{width}}  ({runs} runs/task)  {cells}")
     for row in a.improvement.itertuples(index=False):
         print(f"  P({row.x} > {row.y}) = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] on {row.tasks} task(s)")
     if len(a.issues):
-        print(f"{len(a.issues)} item(s) missing or excluded: see 'Missing and excluded' in "
-              f"{report.out_dir / 'report.html'} (missing.csv)")
+        print(
+            f"{len(a.issues)} item(s) missing or excluded: see 'Missing and excluded' in "
+            f"{report.out_dir / 'report.html'} (missing.csv)"
+        )
     print(f"Wrote {len(report.files)} file(s) to {report.out_dir}:")
     for path in report.files:
         print(f"  {path}")

@@ -8,6 +8,7 @@
 
 Files of earlier attempts archived by the harness under ``seed_<n>/attempts/<k>/`` are ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, ResultsWarning
+from configs.results import EVAL_COLUMNS, RUN_KEYS
 
-#: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "suite", "task", "algo", "variant", "seed", "step", "episode",
-    "return", "length", "score", "success",
-)
-#: The columns that identify one run (one directory ``<suite>/<task>/<algo>/<variant>/seed_<seed>``).
-RUN_KEYS: tuple[str, ...] = ("suite", "task", "algo", "variant", "seed")
+#: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order
+#: (defined once, in configs/results.py, for the harness that writes them and for us).
+RESULT_COLUMNS: tuple[str, ...] = EVAL_COLUMNS
 
 _TEXT_COLUMNS = ("suite", "task", "algo", "variant")
 _INT_COLUMNS = ("seed", "step", "episode")
@@ -33,8 +31,19 @@ _FLOAT_COLUMNS = ("return", "length", "score", "success")
 
 #: Columns of the table returned by :func:`load_statuses`.
 STATUS_COLUMNS: tuple[str, ...] = (
-    "run_dir", "suite", "task", "algo", "variant", "seed",
-    "state", "step", "total_steps", "error", "updated", "eval_rows", "attempts",
+    "run_dir",
+    "suite",
+    "task",
+    "algo",
+    "variant",
+    "seed",
+    "state",
+    "step",
+    "total_steps",
+    "error",
+    "updated",
+    "eval_rows",
+    "attempts",
 )
 #: A run started again after a failure first moves its earlier files into
 #: ``seed_<n>/attempts/<k>/`` (harness/rundir.py). Those archived files are not part of the run's
@@ -70,7 +79,7 @@ def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFram
     holds a readable evaluation row.
     """
     root = check_runs_dir(runs_dir)
-    files = _run_files(root, "eval.csv")
+    files = run_files(root, "eval.csv")
     if not files:
         raise AnalysisError(f"no eval.csv found under {root}")
 
@@ -85,8 +94,11 @@ def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFram
                 frame = frame.assign(run=run_name(path.parent, root))
             frames.append(frame)
     if not frames:
-        detail = f"{skipped} of {len(files)} eval.csv file(s) unreadable" if skipped else (
-            f"{len(files)} eval.csv file(s) with a header only")
+        detail = (
+            f"{skipped} of {len(files)} eval.csv file(s) unreadable"
+            if skipped
+            else (f"{len(files)} eval.csv file(s) with a header only")
+        )
         raise AnalysisError(f"no evaluation rows under {root} ({detail})")
 
     table = pd.concat(frames, ignore_index=True)
@@ -96,7 +108,8 @@ def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFram
         warnings.warn(
             f"{int(duplicated.sum())} duplicated evaluation row(s) under {root} "
             "(same run, step and episode); kept the last one read",
-            ResultsWarning, stacklevel=2,
+            ResultsWarning,
+            stacklevel=2,
         )
         table = table[~duplicated]
     return table.sort_values(key, kind="stable").reset_index(drop=True)
@@ -108,8 +121,7 @@ def _read_eval_csv(path: Path) -> pd.DataFrame | None:
         # All cells as text first, so that a suite/task/variant named e.g. "none" or "NA" stays a
         # string; numbers are converted below, where an empty cell means NaN.
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
         return _skip(path, f"unreadable CSV ({type(exc).__name__}: {_first_line(exc)})")
 
     missing = [c for c in RESULT_COLUMNS if c not in raw.columns]
@@ -155,9 +167,9 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     """
     root = check_runs_dir(runs_dir)
     rows = []
-    for path in _run_files(root, "status.json"):
+    for path in run_files(root, "status.json"):
         run_dir = path.parent
-        row = dict(zip(RUN_KEYS, _identity_from_path(run_dir, root)))
+        row = dict(zip(RUN_KEYS, identity_from_path(run_dir, root)))
         row["run_dir"] = str(run_dir)
         try:
             status = json.loads(path.read_text())
@@ -181,7 +193,7 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def _run_files(root: Path, name: str) -> list[Path]:
+def run_files(root: Path, name: str) -> list[Path]:
     """Every file called ``name`` under ``root``, sorted, except those in archived attempts."""
     return sorted(p for p in root.glob(f"**/{name}") if not _is_archived(p, root))
 
@@ -190,13 +202,10 @@ def _is_archived(path: Path, root: Path) -> bool:
     """True for ``.../seed_<n>/attempts/<k>/...`` below ``root`` (``root`` itself may be a run)."""
     relative = path.relative_to(root).parts[:-1]
     parents = (root.name, *relative)
-    return any(
-        part == ARCHIVE_DIR and parents[i].startswith("seed_")
-        for i, part in enumerate(relative)
-    )
+    return any(part == ARCHIVE_DIR and parents[i].startswith("seed_") for i, part in enumerate(relative))
 
 
-def _identity_from_path(run_dir: Path, root: Path) -> tuple:
+def identity_from_path(run_dir: Path, root: Path) -> tuple:
     """(suite, task, algo, variant, seed) from ``.../<suite>/<task>/<algo>/<variant>/seed_<n>``."""
     parts = run_dir.resolve().relative_to(root.resolve()).parts
     if len(parts) < 5:

@@ -17,6 +17,7 @@ The parameter count of a run is the top-level ``num_parameters`` of its ``config
 * **Shown** only when some algorithm has points at two or more parameter counts; otherwise the
   reason is one issue (and the table is empty).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,11 +33,26 @@ from analysis.table import run_label
 
 #: Columns of ``scaling.csv``.
 SCALING_COLUMNS: tuple[str, ...] = (
-    "algo", "num_parameters", "variants", "runs", "tasks", "iqm", "ci_low", "ci_high",
+    "algo",
+    "num_parameters",
+    "variants",
+    "runs",
+    "tasks",
+    "iqm",
+    "ci_low",
+    "ci_high",
 )
 #: Columns of the per-run table the pipeline passes in (one row per run of our own and task).
 RUN_INFO_COLUMNS: tuple[str, ...] = (
-    "label", "task", "seed", "run", "algo", "variant", "mode", "checkpoint", "num_parameters",
+    "label",
+    "task",
+    "seed",
+    "run",
+    "algo",
+    "variant",
+    "mode",
+    "checkpoint",
+    "num_parameters",
 )
 RULE = (
     "Scaling: runs are grouped by algorithm without the variant (a mode suffix such as "
@@ -62,8 +78,15 @@ def empty_scaling(issues: list[Issue] | None = None) -> Scaling:
     return Scaling(pd.DataFrame(columns=list(SCALING_COLUMNS)), False, {}, list(issues or []))
 
 
-def scaling(comparison: Comparison, run_info: pd.DataFrame, *, reps: int, seed: int | None = 0,
-            task_bootstrap: bool = False, confidence: float = CONFIDENCE) -> Scaling:
+def scaling(
+    comparison: Comparison,
+    run_info: pd.DataFrame,
+    *,
+    reps: int,
+    seed: int | None = 0,
+    task_bootstrap: bool = False,
+    confidence: float = CONFIDENCE,
+) -> Scaling:
     """The scaling table of ``comparison``'s labels, from ``run_info`` (:data:`RUN_INFO_COLUMNS`)."""
     if comparison.empty:
         return empty_scaling([Issue(FIGURE_SKIPPED, "scaling figure absent: the algorithms share no task")])
@@ -83,28 +106,48 @@ def scaling(comparison: Comparison, run_info: pd.DataFrame, *, reps: int, seed: 
             unrecorded.append(label)
             continue
         if len(values) < len(rows):
-            issues.append(Issue(PARAMETERS_DIFFER, f"{len(rows) - len(values)} of {len(rows)} compared run(s) "
-                                "record no num_parameters; the count is the median of the others", algo=label))
+            issues.append(
+                Issue(
+                    PARAMETERS_DIFFER,
+                    f"{len(rows) - len(values)} of {len(rows)} compared run(s) "
+                    "record no num_parameters; the count is the median of the others",
+                    algo=label,
+                )
+            )
         count = int(np.median(values))
         if values.nunique() > 1:
-            issues.append(Issue(PARAMETERS_DIFFER, f"num_parameters differs between its compared runs "
-                                f"({values.min():,}-{values.max():,}); the scaling figure uses the median, "
-                                f"{count:,}", algo=label))
+            issues.append(
+                Issue(
+                    PARAMETERS_DIFFER,
+                    f"num_parameters differs between its compared runs "
+                    f"({values.min():,}-{values.max():,}); the scaling figure uses the median, "
+                    f"{count:,}",
+                    algo=label,
+                )
+            )
         counts.setdefault((algo, mode), {})[label] = count
         variants[label] = rows["variant"].iloc[0]
 
     distinct = {run_label(a, "default", m): sorted(set(c.values())) for (a, m), c in counts.items()}
     if not any(len(v) >= 2 for v in distinct.values()):
         if not counts:
-            reason = ("no compared run of our own records num_parameters (the top-level field of its "
-                      "config.yaml; runs written before it existed have none)")
+            reason = (
+                "no compared run of our own records num_parameters (the top-level field of its "
+                "config.yaml; runs written before it existed have none)"
+            )
         else:
-            reason = "no algorithm has compared runs at two or more parameter counts (" + "; ".join(
-                f"{name}: {', '.join(f'{n:,}' for n in values)}" for name, values in sorted(distinct.items())) + ")"
+            reason = (
+                "no algorithm has compared runs at two or more parameter counts ("
+                + "; ".join(
+                    f"{name}: {', '.join(f'{n:,}' for n in values)}" for name, values in sorted(distinct.items())
+                )
+                + ")"
+            )
         return empty_scaling([*issues, Issue(FIGURE_SKIPPED, f"scaling figure absent: {reason}")])
     for label in unrecorded:
-        issues.append(Issue(ALGO_EXCLUDED, "left out of the scaling figure: no compared run records "
-                            "num_parameters", algo=label))
+        issues.append(
+            Issue(ALGO_EXCLUDED, "left out of the scaling figure: no compared run records num_parameters", algo=label)
+        )
 
     def iqm(scores: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(scores)])
@@ -114,13 +157,29 @@ def scaling(comparison: Comparison, run_info: pd.DataFrame, *, reps: int, seed: 
         name = run_label(algo, "default", mode)
         labels_of[name] = sorted(by_label)
         for count in sorted(set(by_label.values())):
-            members = sorted(l for l, c in by_label.items() if c == count)
-            matrix = np.vstack([comparison.matrices[l] for l in members])
+            members = sorted(name for name, c in by_label.items() if c == count)
+            matrix = np.vstack([comparison.matrices[name] for name in members])
             point, interval = _interval_estimates(
-                f"{name} @ {count}", matrix, iqm, reps=reps, seed=seed, task_bootstrap=task_bootstrap,
-                confidence=confidence)
-            rows.append((name, count, ", ".join(variants[l] for l in members), matrix.shape[0],
-                         matrix.shape[1], float(point[0]), float(interval[0, 0]), float(interval[1, 0])))
+                f"{name} @ {count}",
+                matrix,
+                iqm,
+                reps=reps,
+                seed=seed,
+                task_bootstrap=task_bootstrap,
+                confidence=confidence,
+            )
+            rows.append(
+                (
+                    name,
+                    count,
+                    ", ".join(variants[name] for name in members),
+                    matrix.shape[0],
+                    matrix.shape[1],
+                    float(point[0]),
+                    float(interval[0, 0]),
+                    float(interval[1, 0]),
+                )
+            )
     table = pd.DataFrame(rows, columns=list(SCALING_COLUMNS))
     return Scaling(table=table, shown=True, labels=labels_of, issues=issues)
 

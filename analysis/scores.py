@@ -12,6 +12,7 @@
 Both accept the tidy table of :mod:`analysis.table` or our per-episode table of
 :func:`analysis.results.load_results`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,8 +29,15 @@ from analysis.selection import Selection, drop_non_finite, select
 from analysis.table import algo_label, check_one_suite_per_run, tidy_from_episodes
 
 __all__ = [
-    "CURVE_RULE", "ScoreCurve", "ScoreMatrices", "algo_label", "as_tidy", "check_score_dict",
-    "check_score_matrix", "score_curves", "score_matrices",
+    "CURVE_RULE",
+    "ScoreCurve",
+    "ScoreMatrices",
+    "algo_label",
+    "as_tidy",
+    "check_score_dict",
+    "check_score_matrix",
+    "score_curves",
+    "score_matrices",
 ]
 
 CURVE_RULE = (
@@ -72,8 +80,9 @@ class ScoreMatrices:
         return [*self.selection.issues, *self.comparison.issues]
 
 
-def score_matrices(table: pd.DataFrame, step: int | None = None, *, last_k: int | None = None,
-                   labels: Iterable[str] | None = None) -> ScoreMatrices:
+def score_matrices(
+    table: pd.DataFrame, step: int | None = None, *, last_k: int | None = None, labels: Iterable[str] | None = None
+) -> ScoreMatrices:
     """rliable matrices of ``labels`` (default: all) at ``step`` (default: see analysis.selection).
 
     Raises :class:`AnalysisError` if nothing can be selected or the algorithms share no task.
@@ -99,8 +108,11 @@ class ScoreCurve:
 
 
 def score_curves(
-    table: pd.DataFrame, tasks: list[str] | None = None,
-    seeds: Mapping[str, list[list[int]]] | None = None, *, max_step: int | None = None,
+    table: pd.DataFrame,
+    tasks: list[str] | None = None,
+    seeds: Mapping[str, list[list[int]]] | None = None,
+    *,
+    max_step: int | None = None,
 ) -> tuple[dict[str, ScoreCurve], list[str], list[Issue]]:
     """Per label, scores at its curve grid (see :data:`CURVE_RULE`) on ``tasks``.
 
@@ -127,15 +139,20 @@ def score_curves(
         curves[label] = curve
         if curve.filled:
             total = curve.scores.size
-            issues.append(Issue(
-                CURVE_FILL, f"{curve.filled} of {total} curve points use the run's nearest earlier "
-                "evaluation (runs evaluated on different schedules)", algo=label,
-            ))
+            issues.append(
+                Issue(
+                    CURVE_FILL,
+                    f"{curve.filled} of {total} curve points use the run's nearest earlier "
+                    "evaluation (runs evaluated on different schedules)",
+                    algo=label,
+                )
+            )
     return curves, list(tasks), issues
 
 
-def _curve(label: str, rows: pd.DataFrame, tasks: list[str], seeds: list[list[int]],
-           max_step: int | None) -> tuple[ScoreCurve | None, str]:
+def _curve(
+    label: str, rows: pd.DataFrame, tasks: list[str], seeds: list[list[int]], max_step: int | None
+) -> tuple[ScoreCurve | None, str]:
     runs = {key: group.sort_values("step") for key, group in rows.groupby(["task", "seed"])}
     wanted = [(task, seed) for task, task_seeds in zip(tasks, seeds) for seed in task_seeds]
     missing = [key for key in wanted if key not in runs]
@@ -147,8 +164,9 @@ def _curve(label: str, rows: pd.DataFrame, tasks: list[str], seeds: list[list[in
         stop = min(stop, int(max_step))
     steps = np.array(sorted({int(s) for key in wanted for s in runs[key]["step"] if start <= s <= stop}))
     if not len(steps):
-        return None, (f"its runs share no span of evaluation steps (latest first evaluation {start}, "
-                      f"earliest last one {stop})")
+        return None, (
+            f"its runs share no span of evaluation steps (latest first evaluation {start}, earliest last one {stop})"
+        )
     n = len(seeds[0])
     scores = np.empty((n, len(tasks), len(steps)))
     filled = 0

@@ -9,6 +9,7 @@
 * A run with no evaluation at or below S is left out (listed). An evaluation whose score is not
   finite (a NaN episode) is left out (listed), never averaged away.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,8 +43,11 @@ class Selection:
     limited_by: str = ""  # with the default step: the run whose last evaluation sets it
 
     def rule_text(self) -> str:
-        k = (f"with --last-k {self.last_k}: the mean of its last {self.last_k} evaluations at or "
-             "below S" if self.last_k else "one evaluation per run")
+        k = (
+            f"with --last-k {self.last_k}: the mean of its last {self.last_k} evaluations at or below S"
+            if self.last_k
+            else "one evaluation per run"
+        )
         return RULE.format(last_k=k)
 
 
@@ -53,12 +57,15 @@ def drop_non_finite(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
     issues = []
     for label, rows in table[~ok].groupby("label", sort=True):
         first = rows.iloc[0]
-        issues.append(Issue(
-            NON_FINITE,
-            f"{len(rows)} evaluation(s) with a non-finite score left out, e.g. {first['task']} / seed "
-            f"{first['seed']} at step {first['step']}: {first['score']}",
-            algo=label, task=", ".join(sorted(rows["task"].unique())),
-        ))
+        issues.append(
+            Issue(
+                NON_FINITE,
+                f"{len(rows)} evaluation(s) with a non-finite score left out, e.g. {first['task']} / seed "
+                f"{first['seed']} at step {first['step']}: {first['score']}",
+                algo=label,
+                task=", ".join(sorted(rows["task"].unique())),
+            )
+        )
     return table[ok], issues
 
 
@@ -91,36 +98,48 @@ def select(table: pd.DataFrame, step: int | None = None, last_k: int | None = No
     late = table.groupby(list(RUN)).size().index.difference(before.groupby(list(RUN)).size().index)
     for label, runs in pd.DataFrame(list(late), columns=list(RUN)).groupby("label", sort=True):
         first = table[(table["label"] == label)].groupby(["task", "seed"])["step"].min()
-        examples = "; ".join(f"{t} seed {s} (first at {first[(t, s)]})"
-                             for t, s in zip(runs["task"][:3], runs["seed"][:3]))
-        issues.append(Issue(
-            NO_EVAL_AT_STEP,
-            f"{len(runs)} run(s) with no evaluation at or below step {step_used} left out: {examples}"
-            + (" ..." if len(runs) > 3 else ""),
-            algo=label, task=", ".join(sorted(runs["task"].unique())), seeds=seeds_text(runs["seed"].unique()),
-        ))
+        examples = "; ".join(
+            f"{t} seed {s} (first at {first[(t, s)]})" for t, s in zip(runs["task"][:3], runs["seed"][:3])
+        )
+        issues.append(
+            Issue(
+                NO_EVAL_AT_STEP,
+                f"{len(runs)} run(s) with no evaluation at or below step {step_used} left out: {examples}"
+                + (" ..." if len(runs) > 3 else ""),
+                algo=label,
+                task=", ".join(sorted(runs["task"].unique())),
+                seeds=seeds_text(runs["seed"].unique()),
+            )
+        )
     if before.empty:
         raise AnalysisError(f"no run has an evaluation at or below step {step_used}")
 
     k = last_k or 1
     tail = before.groupby(list(RUN), sort=True).tail(k)
     grouped = tail.groupby(list(RUN), sort=True)
-    scores = pd.DataFrame({
-        "source": grouped["source"].first(), "suite": grouped["suite"].first(),
-        "score": grouped["score"].mean(), "step": grouped["step"].max(), "evals": grouped.size(),
-    }).reset_index()
+    scores = pd.DataFrame(
+        {
+            "source": grouped["source"].first(),
+            "suite": grouped["suite"].first(),
+            "score": grouped["score"].mean(),
+            "step": grouped["step"].max(),
+            "evals": grouped.size(),
+        }
+    ).reset_index()
     if last_k:
         short = scores[scores["evals"] < last_k]
         for label, runs in short.groupby("label", sort=True):
-            issues.append(Issue(
-                FEWER_EVALS,
-                f"{len(runs)} run(s) have fewer than {last_k} evaluations at or below step {step_used}; "
-                f"their score is the mean of the {int(runs['evals'].min())}-{int(runs['evals'].max())} they have",
-                algo=label, task=", ".join(sorted(runs["task"].unique())),
-            ))
+            issues.append(
+                Issue(
+                    FEWER_EVALS,
+                    f"{len(runs)} run(s) have fewer than {last_k} evaluations at or below step {step_used}; "
+                    f"their score is the mean of the {int(runs['evals'].min())}-{int(runs['evals'].max())} they have",
+                    algo=label,
+                    task=", ".join(sorted(runs["task"].unique())),
+                )
+            )
     scores = scores[list(SELECTED_COLUMNS)].astype({"seed": "int64", "step": "int64", "evals": "int64"})
-    return Selection(scores=scores, step=step_used, requested=step, last_k=last_k, issues=issues,
-                     limited_by=limited_by)
+    return Selection(scores=scores, step=step_used, requested=step, last_k=last_k, issues=issues, limited_by=limited_by)
 
 
 def steps_used(selection: Selection) -> pd.DataFrame:

@@ -4,6 +4,7 @@
 (for a plain name) its published label ``name (published)``; aliases are applied first. Pairs that
 cannot be resolved are returned as issues, so the report lists them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,17 +34,20 @@ def load_config(path: str | Path | None = None) -> AnalysisConfig:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise AnalysisError(f"cannot read analysis config {path}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise AnalysisError(
+            f"cannot read analysis config {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     if not isinstance(data, dict):
         raise AnalysisError(f"analysis config {path} is not a mapping")
     unknown = sorted(set(data) - {"improvement_pairs", "aliases", "baselines"})
     if unknown:
-        raise AnalysisError(f"analysis config {path}: unknown key(s) {', '.join(unknown)}; "
-                            "valid: aliases, baselines, improvement_pairs")
+        raise AnalysisError(
+            f"analysis config {path}: unknown key(s) {', '.join(unknown)}; valid: aliases, baselines, improvement_pairs"
+        )
     pairs = data.get("improvement_pairs") or []
     if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p) for p in pairs):
+        isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p) for p in pairs
+    ):
         raise AnalysisError(f"analysis config {path}: improvement_pairs must be a list of [X, Y] name pairs")
     aliases = data.get("aliases") or {}
     if not isinstance(aliases, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
@@ -71,7 +75,9 @@ def resolve_name(name: str, labels: Iterable[str], aliases: dict[str, str] | Non
 
 
 def resolve_pairs(
-    pairs: Sequence[tuple[str, str]], labels: Iterable[str], aliases: dict[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]],
+    labels: Iterable[str],
+    aliases: dict[str, str] | None = None,
 ) -> tuple[list[tuple[str, str]], list[Issue]]:
     """Resolved (X, Y) label pairs, without repeats, and an issue per pair that cannot be made."""
     labels = sorted(set(labels))
@@ -80,8 +86,12 @@ def resolve_pairs(
         rx, ry = resolve_name(x, labels, aliases), resolve_name(y, labels, aliases)
         absent = [n for n, r in ((x, rx), (y, ry)) if r is None]
         if absent:
-            issues.append(Issue(PAIR_SKIPPED, f"P({x} > {y}): no results for {' and '.join(absent)} "
-                                f"(algorithms: {', '.join(labels)})"))
+            issues.append(
+                Issue(
+                    PAIR_SKIPPED,
+                    f"P({x} > {y}): no results for {' and '.join(absent)} (algorithms: {', '.join(labels)})",
+                )
+            )
             continue
         if rx == ry:
             issues.append(Issue(PAIR_SKIPPED, f"P({x} > {y}): both name {rx}"))

@@ -7,9 +7,11 @@ Suites and score normalisation are defined once, in ``configs/suites.yaml`` (rea
   tasks outside S, are left out (counted in the report). When the same run (label, task, seed)
   exists under several suite directories, the one under ``RUNS_DIR/S/`` is kept.
 * Without ``--suite``, every task is kept. A published task gets the suite S when one is given,
-  else the full suite of its family: ``dmc`` for DMControl, ``metaworld-mt50`` for Meta-World.
+  else the full suite of its family (declared in ``configs/suites.yaml``: ``dmc`` for DMControl,
+  ``metaworld-mt50`` for Meta-World).
   A published task in no suite at all (e.g. TD-MPC2's ManiSkill2 and MyoSuite tasks) is excluded.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,10 +21,8 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.issues import OUTSIDE_SUITE, Issue
 from analysis.table import RUN
-from configs.suites import UnknownNameError, get_suite, suite_names, task_family
-
-#: The full suite of each task family (where published tasks go without ``--suite``).
-FAMILY_SUITE: dict[str, str] = {"dmc": "dmc", "metaworld": "metaworld-mt50"}
+from configs.errors import UnknownNameError
+from configs.suites import family_suite, get_suite, suite_names, task_family
 
 
 @lru_cache(maxsize=None)
@@ -41,7 +41,7 @@ def suite_tasks(suite: str) -> tuple[str, ...]:
 
 def published_suite(task: str, suite: str | None) -> str:
     """The suite a published ``task`` is reported under (see the module docstring)."""
-    return suite if suite is not None else FAMILY_SUITE[task_family(task)]
+    return suite if suite is not None else family_suite(task_family(task))
 
 
 def restrict_to_suite(table: pd.DataFrame, suite: str | None) -> tuple[pd.DataFrame, list[Issue]]:
@@ -57,10 +57,13 @@ def restrict_to_suite(table: pd.DataFrame, suite: str | None) -> tuple[pd.DataFr
     issues = []
     for label, rows in table[~inside].groupby("label", sort=True):
         outside = sorted(rows["task"].unique())
-        issues.append(Issue(
-            OUTSIDE_SUITE, f"{len(outside)} task(s) not in suite {suite}: {_short_list(outside)}",
-            algo=label,
-        ))
+        issues.append(
+            Issue(
+                OUTSIDE_SUITE,
+                f"{len(outside)} task(s) not in suite {suite}: {_short_list(outside)}",
+                algo=label,
+            )
+        )
     table = table[inside]
     # The same run under several suite directories: keep the one under `suite`.
     # (Several other suite directories and none for `suite`: all kept, and

@@ -16,17 +16,27 @@ Our ``eval.csv`` files hold one row per episode; :func:`tidy_from_episodes` aver
 each evaluation. A NaN episode score makes that evaluation's score NaN, which the step selection
 then reports (it is never averaged away).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.results import RUN_KEYS
 
 TIDY_COLUMNS: tuple[str, ...] = (
-    "suite", "task", "algo", "variant", "label", "source", "seed", "step",
-    "return", "score", "success", "episodes",
+    "suite",
+    "task",
+    "algo",
+    "variant",
+    "label",
+    "source",
+    "seed",
+    "step",
+    "return",
+    "score",
+    "success",
+    "episodes",
 )
 #: One run, once labelled.
 RUN: tuple[str, ...] = ("label", "task", "seed")
@@ -81,13 +91,20 @@ def tidy_from_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     if episodes.empty:
         return empty_tidy()
     if "mode" in episodes.columns:
-        labels = pd.Series([run_label(a, v, m) for a, v, m in zip(episodes["algo"], episodes["variant"],
-                                                                   episodes["mode"])], index=episodes.index)
+        labels = pd.Series(
+            [run_label(a, v, m) for a, v, m in zip(episodes["algo"], episodes["variant"], episodes["mode"])],
+            index=episodes.index,
+        )
     else:
-        labels = pd.Series([algo_label(a, v) for a, v in zip(episodes["algo"], episodes["variant"])],
-                           index=episodes.index)
-    keys = [*(episodes[c] for c in ("suite", "task", "algo", "variant")), labels.rename("label"),
-            episodes["seed"], episodes["step"]]
+        labels = pd.Series(
+            [algo_label(a, v) for a, v in zip(episodes["algo"], episodes["variant"])], index=episodes.index
+        )
+    keys = [
+        *(episodes[c] for c in ("suite", "task", "algo", "variant")),
+        labels.rename("label"),
+        episodes["seed"],
+        episodes["step"],
+    ]
     columns = {}
     for column in ("return", "score", "success"):
         values = episodes[column]
@@ -134,9 +151,13 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 def runs_of(table: pd.DataFrame) -> pd.DataFrame:
     """One row per run: label, task, seed, first and last eval step, number of evals."""
     grouped = table.groupby(list(RUN), sort=True)["step"]
-    return pd.DataFrame({
-        "first_step": grouped.min(), "last_step": grouped.max(), "evals": grouped.size(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "first_step": grouped.min(),
+            "last_step": grouped.max(),
+            "evals": grouped.size(),
+        }
+    ).reset_index()
 
 
 def finite(values: pd.Series) -> np.ndarray:

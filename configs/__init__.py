@@ -3,6 +3,7 @@
 This package is pure Python (no torch), so that the analysis can read suites and score
 normalisation without importing any model code.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,9 @@
-"""Suites (named task lists) and score normalisation, read from ``configs/suites.yaml``."""
+"""Suites (named task lists), task families and score normalisation, read from ``configs/suites.yaml``.
+
+A task's family (and so its normalisation) is declared there: each family names the suite that
+lists all of its tasks. A task in no family's suite has no family, and asking for it is an
+:class:`~configs.errors.UnknownNameError`, never another family's normalisation."""
+
 from __future__ import annotations
 
 import math
@@ -6,15 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from configs import load_yaml
-
-
-class UnknownNameError(ValueError):
-    """A name (task, suite, algorithm, config key) that is not registered; the message is one line."""
-
-
-def unknown(kind: str, name: object, valid) -> UnknownNameError:
-    valid = sorted(valid)
-    return UnknownNameError(f"unknown {kind} {name!r}; valid: {', '.join(map(str, valid))}")
+from configs.errors import UnknownNameError, unknown
 
 
 @dataclass(frozen=True)
@@ -40,18 +37,45 @@ class Suite:
     tasks: tuple[str, ...]
 
 
-def task_family(task: str) -> str:
-    """``mw-<task>`` is Meta-World, anything else DMControl."""
-    return "metaworld" if task.startswith("mw-") else "dmc"
-
-
 @lru_cache(maxsize=None)
 def _data() -> dict:
     return load_yaml("suites.yaml")
 
 
+def family_names() -> list[str]:
+    return sorted(_data()["families"])
+
+
+def family_suite(family: str) -> str:
+    """The suite that lists every task of ``family`` (its full suite)."""
+    families = _data()["families"]
+    if family not in families:
+        raise unknown("task family", family, families)
+    return families[family]["suite"]
+
+
+@lru_cache(maxsize=None)
+def _families_by_task() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for family in family_names():
+        for task in get_suite(family_suite(family)).tasks:
+            out.setdefault(task, family)
+    return out
+
+
+def task_family(task: str) -> str:
+    """The family of ``task``: the family whose suite lists it (configs/suites.yaml)."""
+    family = _families_by_task().get(task)
+    if family is None:
+        declared = ", ".join(f"{f} (suite {family_suite(f)})" for f in family_names())
+        raise UnknownNameError(
+            f"task {task!r} is in no task family's suite in configs/suites.yaml; families: {declared}"
+        )
+    return family
+
+
 def normalisation(task: str) -> Normalisation:
-    spec = _data()["normalisation"][task_family(task)]
+    spec = _data()["families"][task_family(task)]["normalisation"]
     return Normalisation(metric=spec["metric"], scale=float(spec["scale"]))
 
 

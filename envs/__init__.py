@@ -7,6 +7,7 @@ Task families are registered here, once each (see ``envs/tasks.py``): DMControl 
 this package imports neither dm_control nor Meta-World: they are imported when an env is built,
 so that dm_control's OpenGL backend can still be chosen for pixels (``envs/rendering.py``).
 """
+
 from __future__ import annotations
 
 from envs import dmc, metaworld

@@ -11,11 +11,11 @@ quadruped's camera 2, as TD-MPC2); for ``rgb`` ``MUJOCO_GL`` is chosen by
 :func:`envs.rendering.configure` before dm_control is imported. State observations need no
 OpenGL, so ``MUJOCO_GL`` is then left alone (see :mod:`envs.rendering`).
 """
+
 from __future__ import annotations
 
 import warnings
 from types import ModuleType
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -133,8 +133,12 @@ def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state"
     if obs == "rgb":
         rendering.configure()
         camera = 2 if spec.domain == "quadruped" else 0
-        kwargs = {"from_pixels": True, "pixels_only": True, "camera_id": camera,
-                  "render_kwargs": {"height": IMAGE_SIZE, "width": IMAGE_SIZE}}
+        kwargs = {
+            "from_pixels": True,
+            "pixels_only": True,
+            "camera_id": camera,
+            "render_kwargs": {"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        }
     env = load(spec.domain, spec.task)
     return _Wrapper(env, frame_skip=spec.action_repeat, device=device, **kwargs)
 

@@ -15,6 +15,7 @@ Every env made here has, whatever the family:
 - the family's info entries, e.g. Meta-World's ``success`` (bool, shape [1], every step);
 - a seeded simulator.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -97,9 +98,9 @@ def _common_transforms(base: EnvBase, spec: TaskSpec, obs: str, info_keys: tuple
         doubles = []
     else:
         obs_keys = _observation_keys(base, spec, info_keys)
-        transforms = [] if obs_keys == ["observation"] else [
-            CatTensors(in_keys=obs_keys, out_key="observation", sort=False)
-        ]
+        transforms = (
+            [] if obs_keys == ["observation"] else [CatTensors(in_keys=obs_keys, out_key="observation", sort=False)]
+        )
         doubles = ["observation"] if _is_double(base.observation_spec[obs_keys[0]]) else []
     if not _is_unit_box(base.action_spec):
         transforms.append(ActionScaling())  # policy's [-1, 1] -> simulator bounds, per dimension
@@ -122,7 +123,7 @@ def _observation_keys(base: EnvBase, spec: TaskSpec, info_keys: tuple[str, ...])
     obs_spec: Composite = base.observation_spec
     keys = [key for key in obs_spec.keys() if key not in info_keys]
     for key in keys:
-        shape = obs_spec[key].shape[len(base.batch_size):]
+        shape = obs_spec[key].shape[len(base.batch_size) :]
         if len(shape) != 1:
             raise ValueError(f"task {spec.name!r}: observation {key!r} has shape {tuple(shape)}, expected 1-D")
     if len({obs_spec[key].dtype for key in keys}) != 1:

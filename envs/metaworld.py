@@ -34,10 +34,10 @@ Seeding: ``set_seed(s)`` reseeds the env's RNG (``SawyerXYZEnv.seed``), which dr
 initial object positions; gymnasium's ``reset(seed=...)`` would not, Meta-World ignores it.
 (TD-MPC2 drew the same goal distribution from numpy's global RNG, seeded once per run.)
 """
+
 from __future__ import annotations
 
 import copy
-
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -56,16 +56,56 @@ ACTION_REPEAT = 2
 
 # Meta-World's MT50 in the order TD-MPC2 lists it (common/__init__.py, MT80).
 MT50 = (
-    "assembly", "basketball", "button-press-topdown", "button-press-topdown-wall", "button-press",
-    "button-press-wall", "coffee-button", "coffee-pull", "coffee-push", "dial-turn",
-    "disassemble", "door-open", "door-close", "drawer-close", "drawer-open",
-    "faucet-open", "faucet-close", "hammer", "handle-press-side", "handle-press",
-    "handle-pull-side", "handle-pull", "lever-pull", "peg-insert-side", "peg-unplug-side",
-    "pick-out-of-hole", "pick-place", "pick-place-wall", "plate-slide", "plate-slide-side",
-    "plate-slide-back", "plate-slide-back-side", "push-back", "push", "push-wall",
-    "reach", "reach-wall", "shelf-place", "soccer", "stick-push",
-    "stick-pull", "sweep-into", "sweep", "window-open", "window-close",
-    "bin-picking", "box-close", "door-lock", "door-unlock", "hand-insert",
+    "assembly",
+    "basketball",
+    "button-press-topdown",
+    "button-press-topdown-wall",
+    "button-press",
+    "button-press-wall",
+    "coffee-button",
+    "coffee-pull",
+    "coffee-push",
+    "dial-turn",
+    "disassemble",
+    "door-open",
+    "door-close",
+    "drawer-close",
+    "drawer-open",
+    "faucet-open",
+    "faucet-close",
+    "hammer",
+    "handle-press-side",
+    "handle-press",
+    "handle-pull-side",
+    "handle-pull",
+    "lever-pull",
+    "peg-insert-side",
+    "peg-unplug-side",
+    "pick-out-of-hole",
+    "pick-place",
+    "pick-place-wall",
+    "plate-slide",
+    "plate-slide-side",
+    "plate-slide-back",
+    "plate-slide-back-side",
+    "push-back",
+    "push",
+    "push-wall",
+    "reach",
+    "reach-wall",
+    "shelf-place",
+    "soccer",
+    "stick-push",
+    "stick-pull",
+    "sweep-into",
+    "sweep",
+    "window-open",
+    "window-close",
+    "bin-picking",
+    "box-close",
+    "door-lock",
+    "door-unlock",
+    "hand-insert",
 )
 
 
@@ -98,7 +138,7 @@ class MetaWorldWrapper(GymWrapper):
         self.reset()
 
     # The state of the RNG that draws goals and initial object positions at reset (``np_random``,
-    # a numpy Generator): what an exact resume restores (harness.checkpoint looks for these).
+    # a numpy Generator): what an exact resume restores (harness.training.checkpoint looks for these).
     def get_rng_state(self) -> dict[str, Any]:
         return copy.deepcopy(self._env.unwrapped.np_random.bit_generator.state)
 
@@ -147,8 +187,9 @@ def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state"
 
 FAMILY = Family(
     name="metaworld",
-    tasks=tuple(TaskSpec(f"mw-{task}", "metaworld", "metaworld", f"{task}-v3", EPISODE_LENGTH, ACTION_REPEAT)
-                for task in MT50),
+    tasks=tuple(
+        TaskSpec(f"mw-{task}", "metaworld", "metaworld", f"{task}-v3", EPISODE_LENGTH, ACTION_REPEAT) for task in MT50
+    ),
     make_base_env=make_base_env,
     info_keys=("success",),
 )

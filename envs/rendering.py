@@ -19,6 +19,7 @@ State observations never touch ``MUJOCO_GL``: forcing a backend makes ``import d
 fail when that backend cannot load (no libOSMesa, no EGL device), even for a run that never
 renders.
 """
+
 from __future__ import annotations
 
 import ctypes.util

@@ -9,12 +9,13 @@ so adding a family is one new module plus one registration line.
 This module is pure Python (no torch import), so configuration code can validate task names
 cheaply.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from configs.suites import unknown
+from configs.errors import unknown
 
 if TYPE_CHECKING:
     import torch
@@ -79,7 +80,7 @@ def register_family(family: Family) -> None:
 
 
 def get_task(name: str) -> TaskSpec:
-    """The spec of task ``name``; raises ``configs.suites.UnknownNameError`` (listing valid names)."""
+    """The spec of task ``name``; raises ``configs.errors.UnknownNameError`` (listing valid names)."""
     try:
         return _TASKS[name]
     except KeyError:
@@ -87,7 +88,7 @@ def get_task(name: str) -> TaskSpec:
 
 
 def get_family(name: str) -> Family:
-    """The registered family ``name``; raises ``configs.suites.UnknownNameError``."""
+    """The registered family ``name``; raises ``configs.errors.UnknownNameError``."""
     try:
         return _FAMILIES[name]
     except KeyError:

@@ -1,12 +1,18 @@
-"""Speed benchmark: ``python -m harness.bench [--algo tdmpc2 mbdpo] [--sizes 1 5] [--set planner.num_samples=256]``.
+"""Speed benchmark: ``python -m harness.bench [algo=[tdmpc2,mbdpo]] [sizes=[1,5]] [algo.planner.num_samples=256]``.
 
 Prints, per algorithm and model size: milliseconds per update (batch 256) and per action for 1 and
 for 8 environments at once, parameters, and achieved GFLOP/s against this machine's measured
 float32 matmul peak. Synthetic replay data of the task's shapes: the numbers measure compute only.
+
+Keys (``key=value``, as for harness.run and harness.sweep): ``algo`` (one or a list; default: every
+registered algorithm), ``sizes`` (model sizes, one or a list; default ``[1,5]``), ``obs_dim`` (5,
+cartpole-balance's), ``action_dim`` (1), ``repeats`` (10), ``threads`` (torch threads; 0: torch's
+default), ``device`` (cpu), and ``algo.<field>=value`` for any algorithm field, applied to the
+algorithms that have a use for it.
 """
+
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import sys
@@ -18,7 +24,44 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import algorithms
 from algorithms.base import EnvSpec
-from harness.config import build_algo_config
+from configs.errors import UnknownNameError
+from harness.config import ConfigError, build_algo_config, merge_overrides, parse_overrides
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    sizes: list[int] = dataclasses.field(default_factory=lambda: [1, 5])
+    obs_dim: int = 5  # cartpole-balance's
+    action_dim: int = 1
+    repeats: int = 10
+    threads: int = 0  # torch threads; 0: torch's default
+    device: str = "cpu"
+
+
+def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
+    """``key=value`` tokens -> (algorithms, settings, ``field=value`` algorithm overrides)."""
+    from omegaconf import OmegaConf
+
+    overrides = parse_overrides(argv)
+    algo_over = [tok.strip().removeprefix("algo.") for tok in argv if tok.strip().startswith("algo.")]
+    names = overrides.pop("algo", None)
+    algos = [str(a) for a in (names if isinstance(names, list) else [names])] if names is not None else []
+    try:
+        for algo in algos:
+            algorithms.get_algorithm(algo)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    rest = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
+    if "sizes" in rest and not isinstance(rest["sizes"], list):
+        rest["sizes"] = [rest["sizes"]]
+    try:
+        cfg = OmegaConf.to_object(merge_overrides(OmegaConf.structured(BenchConfig), rest, ""))
+    except ConfigError as exc:
+        if str(exc).startswith("unknown config key"):
+            raise ConfigError(f"{exc}, algo, algo.<field>") from None
+        raise
+
+    return algos or algorithms.algorithm_names(), cfg, algo_over
 
 
 def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
@@ -78,8 +121,9 @@ def fill_replay(agent, spec: EnvSpec, episodes: int) -> None:
             )
 
 
-def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device,
-              overrides: list[str] = ()) -> dict:
+def bench_one(
+    algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device, overrides: list[str] = ()
+) -> dict:
     entry = algorithms.get_algorithm(algo)
     sized = "model" in {f.name for f in dataclasses.fields(entry.config_cls)}
     lacks = entry.lacks({o.split("=")[0]: None for o in overrides})  # e.g. planner.* for sac: not applied
@@ -101,7 +145,7 @@ def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.d
         obs = torch.randn(n_envs, spec.obs_dim)
         agent.act(obs, eval_mode=False, first_step=True)
 
-        def act():
+        def act(obs=obs):
             agent.act(obs, eval_mode=False, first_step=False)
 
         row[f"act{n_envs}_ms"] = _median_ms(act, repeats)
@@ -110,33 +154,35 @@ def bench_one(algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__)
-    parser.add_argument("--algo", nargs="+", default=None, help="algorithms (default: all registered)")
-    parser.add_argument("--sizes", nargs="+", type=int, default=[1, 5])
-    parser.add_argument("--obs-dim", type=int, default=5, help="default: cartpole-balance's 5")
-    parser.add_argument("--action-dim", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="algorithm fields, e.g. planner.num_samples=256 (applied where they fit)")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    try:
+        algos, args, algo_over = parse_args(argv)
+        device = torch.device(args.device)
+    except (ConfigError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device(args.device)
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
-    algos = args.algo or algorithms.algorithm_names()
     peak = matmul_peak_gflops()
-    print(f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
-          + (f" overrides: {' '.join(args.set)}" if args.set else ""))
-    header = f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'act1 ms':>9}{'act8 ms':>9}  GFLOP/s upd/act1/act8 (% peak)"
+    print(
+        f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
+        + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
+    )
+    header = (
+        f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'act1 ms':>9}{'act8 ms':>9}"
+        "  GFLOP/s upd/act1/act8 (% peak)"
+    )
     print(header)
     print("-" * len(header))
     for algo in algos:
         sized = "model" in {f.name for f in dataclasses.fields(algorithms.get_algorithm(algo).config_cls)}
         for size in args.sizes if sized else args.sizes[:1]:
-            r = bench_one(algo, size, spec, args.repeats, device, [o.removeprefix("algo.") for o in args.set])
+            r = bench_one(algo, size, spec, args.repeats, device, algo_over)
             effs = "/".join(f"{r[k]:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             pct = "/".join(f"{100 * r[k] / peak:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             print(

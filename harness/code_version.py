@@ -1,5 +1,6 @@
 """Which code a run ran: the git commit of this checkout (and whether it had local changes),
 recorded in every run's config.yaml so that a report can name the code behind each number."""
+
 from __future__ import annotations
 
 import functools
@@ -14,8 +15,9 @@ def code_version() -> dict[str, object]:
     """``{"commit": sha or "unknown", "dirty": bool}`` for the checkout this package runs from."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(_ROOT), *args], capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")

@@ -5,6 +5,7 @@ from (1) the dataclass defaults, (2) its YAML file in ``configs/``, (3) the regi
 preset and (4) ``algo.<field>=<value>`` overrides. OmegaConf does the typed merging; its multi-line
 errors are turned into one line that names the bad key or value and lists what is allowed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,13 +13,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 import algorithms
-from configs import load_yaml
-from configs.suites import UnknownNameError
+from algorithms.registry import flatten
+from configs.errors import UnknownNameError
+from configs.suites import task_family
 from harness.devices import resolve_device
 
 
@@ -42,29 +43,38 @@ class RunConfig:
     logger: str = "csv"  # csv | tensorboard | wandb | none
     log_every: int = 1000  # training metrics every N steps
     threads: int = 0  # torch intra-op threads; 0: torch's default
-    checkpoint_every: int = 10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
+    checkpoint_every: int = (
+        10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
+    )
 
 
 RUN_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
 
 
-def parse_value(text: str) -> Any:
-    """YAML scalars and flow lists: ``3``, ``true``, ``[a,b]``; anything else stays a string."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def split_overrides(tokens: list[str]) -> dict[str, str]:
-    """``["a=1", "algo.x.y=2"]`` -> ``{"a": "1", "algo.x.y": "2"}``; rejects tokens without '='."""
-    out: dict[str, str] = {}
+def parse_overrides(tokens: list[str]) -> dict[str, Any]:
+    """``["a=1", "algo.x.y=[2,3]"]`` -> ``{"a": 1, "algo.x.y": [2, 3]}``: the command-line grammar of
+    every entry point. Values are parsed by OmegaConf's dotlist grammar (YAML scalars, ``[lists]``,
+    ``{dicts}``), one token at a time (``algo=mbdpo algo.model.size=1`` names both a value and a
+    field under it); the keys stay dotted. A token without ``=`` is a one-line ConfigError."""
+    out: dict[str, Any] = {}
     for tok in tokens:
-        if "=" not in tok:
+        key, eq, value = tok.partition("=")
+        key = key.strip()
+        if not eq or not key:
             raise ConfigError(f"bad argument {tok!r}; expected key=value, e.g. task=cartpole-balance")
-        key, value = tok.split("=", 1)
-        out[key.strip()] = value.strip()
+        try:
+            parsed = OmegaConf.select(OmegaConf.from_dotlist([f"{key}={value.strip()}"]), key)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"bad argument {tok!r}: {str(exc).splitlines()[0]}") from None
+        if isinstance(parsed, (DictConfig, ListConfig)):
+            parsed = OmegaConf.to_container(parsed, resolve=True)
+        out[key] = parsed
     return out
+
+
+def parse_value(text: str) -> Any:
+    """One command-line value, as :func:`parse_overrides` reads it: ``3``, ``true``, ``[a,b]``."""
+    return parse_overrides([f"value={text}"])["value"]
 
 
 def _valid_keys(node: DictConfig, prefix: str) -> list[str]:
@@ -75,7 +85,9 @@ def _valid_keys(node: DictConfig, prefix: str) -> list[str]:
     return keys
 
 
-def _merge(base: DictConfig, overrides: dict[str, Any], prefix: str) -> DictConfig:
+def merge_overrides(base: DictConfig, overrides: dict[str, Any], prefix: str) -> DictConfig:
+    """Apply dotted ``overrides`` to the typed ``base``; a bad key or value is one ConfigError line
+    (an unknown key lists the valid ones, each shown with ``prefix``)."""
     for key, value in overrides.items():
         try:
             OmegaConf.update(base, key, value, merge=True, force_add=False)
@@ -94,21 +106,11 @@ def algo_defaults(name: str) -> DictConfig:
     return algorithms.get_algorithm(name).defaults()
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def build_algo_config(name: str, overrides: list[str] | dict[str, Any]) -> Any:
     """The algorithm's typed config object with ``overrides`` (``field=value`` or a dict) applied."""
     if isinstance(overrides, list):
-        overrides = {k: parse_value(v) for k, v in split_overrides(overrides).items()}
-    cfg = _merge(algo_defaults(name), overrides, "algo.")
+        overrides = parse_overrides(overrides)
+    cfg = merge_overrides(algo_defaults(name), overrides, "algo.")
     obj = OmegaConf.to_object(cfg)
     if hasattr(obj, "validate"):
         try:
@@ -123,8 +125,8 @@ VARIANT_LABEL_CHARS = 60  # readable part of a variant directory name
 
 def variant_name(name: str, algo_cfg: Any) -> str:
     """``default`` when the config equals the registered one, else a readable digest of the diff."""
-    base = _flatten(OmegaConf.to_container(algo_defaults(name)))
-    now = _flatten(dataclasses.asdict(algo_cfg))
+    base = flatten(OmegaConf.to_container(algo_defaults(name)))
+    now = flatten(dataclasses.asdict(algo_cfg))
     diff = {k: v for k, v in now.items() if base.get(k) != v}
     if not diff:
         return "default"
@@ -161,16 +163,22 @@ class ResolvedRun:
 def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     """Build and validate a run from parsed overrides (``task``, ``seed``, ``algo.model.size``...)."""
     run_over = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
-    algo_over = {k[len("algo."):]: v for k, v in overrides.items() if k.startswith("algo.")}
+    algo_over = {k[len("algo.") :]: v for k, v in overrides.items() if k.startswith("algo.")}
     run = OmegaConf.structured(RunConfig)
-    run = OmegaConf.to_object(_merge(run, run_over, ""))
+    run = OmegaConf.to_object(merge_overrides(run, run_over, ""))
     try:
         algorithms.get_algorithm(run.algo)
         from envs import get_task  # the harness builds environments by name
 
-        get_task(run.task)
+        registered = get_task(run.task).family
+        declared = task_family(run.task)  # the family (and score normalisation) of configs/suites.yaml
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
+    if declared != registered:
+        raise ConfigError(
+            f"task {run.task!r} is registered in family {registered!r} (envs) but listed in family "
+            f"{declared!r}'s suite in configs/suites.yaml"
+        )
     try:
         resolve_device(run.device)
     except ValueError as exc:
@@ -205,8 +213,10 @@ def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | 
     for key, cap in entry.lacks(algo_over).items():
         switch = f"{key.split('.')[0]}.enabled"
         can_add = OmegaConf.select(algo_defaults(algo), switch, default=None) is not None
-        return (f"algo.{key} changes nothing for {algo}: it needs {CAPABILITIES[cap]}; algorithms that have it: "
-                f"{who_has(cap)}" + (f" (or add it: algo.{switch}=true)" if can_add else ""))
+        return (
+            f"algo.{key} changes nothing for {algo}: it needs {CAPABILITIES[cap]}; algorithms that have it: "
+            f"{who_has(cap)}" + (f" (or add it: algo.{switch}=true)" if can_add else "")
+        )
     return None
 
 

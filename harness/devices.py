@@ -1,4 +1,5 @@
 """``device=auto`` and friends: nothing else in the project picks a device."""
+
 from __future__ import annotations
 
 import torch

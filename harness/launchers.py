@@ -8,7 +8,7 @@ runs are skipped, interrupted ones continue where they stopped.
 Stopping on a signal. submitit asks Slurm for SIGUSR2 ``signal_delay_s`` seconds before the time
 limit (Slurm sends the same on preemption when so configured) and its own handler would
 checkpoint-and-requeue at once, in the middle of a gradient step. RunJob replaces that handler by
-one that only requests a stop (harness.checkpoint.request_stop); the training loop saves a
+one that only requests a stop (harness.training.stop.request_stop); the training loop saves a
 checkpoint at its next episode end and raises ``Preempted``, and RunJob then calls submitit's
 handler, which requeues the job (``scontrol requeue``; exit code 144 for the local executor).
 If no episode end comes within ``grace_s`` seconds, a watchdog requeues anyway and the run later
@@ -18,17 +18,17 @@ Packing (``slurm.runs_per_job=K``): the K runs of one job run at once in K child
 (``python -m harness.launchers worker``), e.g. to share one GPU between small runs; the signal is
 forwarded to each child.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 # Only light imports at module level: unpickling RunJob in a Slurm job must not load torch, so
 # that submitit's signal handler is installed within a second of the job's start (a time-limit
 # signal that arrives earlier would kill the job instead of requeueing it).
-from harness.stop import Preempted, clear_stop, request_stop
+from harness.training.stop import Preempted, clear_stop, request_stop
 
 #: exit codes of a packed run's worker process
 EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_BUSY = 0, 1, 3, 4
@@ -62,7 +62,9 @@ class SlurmConfig:
     constraint: Optional[str] = None
     exclude: Optional[str] = None
     job_name: str = "mbdpo"
-    additional_parameters: dict[str, Any] = field(default_factory=dict)  # {"mail-type": "END"} -> #SBATCH --mail-type=END
+    additional_parameters: dict[str, Any] = field(
+        default_factory=dict
+    )  # {"mail-type": "END"} -> #SBATCH --mail-type=END
     sbatch_lines: list[str] = field(default_factory=list)  # extra sbatch options: ["--reservation=x", "--exclusive"]
     setup: list[str] = field(default_factory=list)  # shell lines run before the job, e.g. ["module load cuda/12.4"]
     array_parallelism: int = 64  # at most this many tasks of an array run at once (per array)
@@ -77,9 +79,9 @@ SLURM_KEYS = [f.name for f in dataclasses.fields(SlurmConfig)]
 
 def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
     """``{"partition": "gpu", ...}`` (already without the ``slurm.`` prefix) -> SlurmConfig."""
-    from harness.config import ConfigError, _merge
+    from harness.config import ConfigError, merge_overrides
 
-    cfg = OmegaConf.to_object(_merge(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
+    cfg = OmegaConf.to_object(merge_overrides(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
     for key in ("timeout_min", "array_parallelism", "runs_per_job", "max_requeues"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"slurm.{key} must be at least 1")
@@ -88,13 +90,15 @@ def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
             raise ConfigError(f"slurm.{key} must not be negative")
     for line in cfg.sbatch_lines:
         if not _sbatch_option(line).startswith("--"):
-            raise ConfigError(f"bad slurm.sbatch_lines entry {line!r}; expected an sbatch option such as --reservation=name")
+            raise ConfigError(
+                f"bad slurm.sbatch_lines entry {line!r}; expected an sbatch option such as --reservation=name"
+            )
     return cfg
 
 
 def _sbatch_option(line: str) -> str:
     opt = str(line).strip()
-    return opt[len("#SBATCH"):].strip() if opt.startswith("#SBATCH") else opt
+    return opt[len("#SBATCH") :].strip() if opt.startswith("#SBATCH") else opt
 
 
 def _mem(gb: float) -> str | None:
@@ -116,9 +120,16 @@ def sbatch_parameters(cfg: SlurmConfig) -> dict[str, Any]:
         "array_parallelism": int(cfg.array_parallelism),
     }
     optional = {
-        "partition": cfg.partition, "account": cfg.account, "qos": cfg.qos, "constraint": cfg.constraint,
-        "exclude": cfg.exclude, "gpus_per_task": cfg.gpus_per_task or None, "cpus_per_task": cfg.cpus_per_task or None,
-        "mem": _mem(cfg.mem_gb), "setup": list(cfg.setup) or None, "additional_parameters": extra or None,
+        "partition": cfg.partition,
+        "account": cfg.account,
+        "qos": cfg.qos,
+        "constraint": cfg.constraint,
+        "exclude": cfg.exclude,
+        "gpus_per_task": cfg.gpus_per_task or None,
+        "cpus_per_task": cfg.cpus_per_task or None,
+        "mem": _mem(cfg.mem_gb),
+        "setup": list(cfg.setup) or None,
+        "additional_parameters": extra or None,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     return params
@@ -140,13 +151,7 @@ def cluster_max_array_size(default: int = 1001) -> int:
 
 
 def slurm_available() -> bool:
-    return bool(shutil_which("sbatch")) and bool(shutil_which("srun"))
-
-
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
+    return bool(shutil.which("sbatch")) and bool(shutil.which("srun"))
 
 
 # --- the job function --------------------------------------------------------------------------
@@ -211,8 +216,8 @@ class RunJob(submitit.helpers.Checkpointable):
         return results
 
     def _run_in_process(self, runs: list[dict[str, Any]]) -> tuple[list, list, list[str]]:
-        from harness.rundir import RunBusyError
         from harness.run import execute
+        from harness.rundir import RunBusyError
 
         results, preempted, failures = [], [], []
         for ov in runs:
@@ -230,7 +235,9 @@ class RunJob(submitit.helpers.Checkpointable):
                 results.append({"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
         return results, preempted, failures
 
-    def _run_children(self, runs: list[dict[str, Any]], children: list[subprocess.Popen]) -> tuple[list, list, list[str]]:
+    def _run_children(
+        self, runs: list[dict[str, Any]], children: list[subprocess.Popen]
+    ) -> tuple[list, list, list[str]]:
         for ov in runs:
             children.append(subprocess.Popen([sys.executable, "-m", "harness.launchers", "worker", json.dumps(ov)]))
         codes = [child.wait() for child in children]
@@ -250,8 +257,11 @@ class RunJob(submitit.helpers.Checkpointable):
 
     def _requeue_from_thread(self, handler: Any, signum: int) -> None:
         """Watchdog: no episode end within grace_s of the signal; requeue now (from this thread)."""
-        print(f"[job] no episode end within {self.grace_s:.0f}s of the stop signal; requeueing without a new "
-              "checkpoint (the run resumes from its previous one)", flush=True)
+        print(
+            f"[job] no episode end within {self.grace_s:.0f}s of the stop signal; requeueing without a new "
+            "checkpoint (the run resumes from its previous one)",
+            flush=True,
+        )
         code = 1
         try:
             handler(signum, None)
@@ -269,8 +279,8 @@ def _label(ov: dict[str, Any]) -> str:
 
 def worker_main(argv: list[str]) -> int:
     """``python -m harness.launchers worker '<json overrides>'``: one packed run in its own process."""
-    from harness.rundir import RunBusyError
     from harness.run import execute
+    from harness.rundir import RunBusyError
 
     overrides = json.loads(argv[0])
     signal.signal(_preempt_signal(), lambda s, f: request_stop(f"{signal.Signals(s).name} received"))
@@ -288,27 +298,14 @@ def worker_main(argv: list[str]) -> int:
     return EXIT_DONE
 
 
-def job_identity() -> dict[str, Any]:
-    """Who is running this process: Slurm job / local submitit job, host, pid (for status.json)."""
-    env = os.environ
-    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
-    if env.get("SLURM_JOB_ID"):
-        info["kind"] = "slurm"
-        if env.get("SLURM_ARRAY_JOB_ID"):
-            info["job_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
-        else:
-            info["job_id"] = env["SLURM_JOB_ID"]
-        if env.get("SLURM_RESTART_COUNT"):
-            info["restarts"] = int(env["SLURM_RESTART_COUNT"])
-    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
-        info["kind"] = "local"
-        info["job_id"] = env["SUBMITIT_LOCAL_JOB_ID"]
-    return info
-
-
 # --- executors -----------------------------------------------------------------------------------
-def make_executor(launcher: str, folder: Path, slurm: SlurmConfig | None = None, local_timeout_min: int = 7 * 24 * 60,
-                  signal_delay_s: int = 120) -> submitit.Executor:
+def make_executor(
+    launcher: str,
+    folder: Path,
+    slurm: SlurmConfig | None = None,
+    local_timeout_min: int = 7 * 24 * 60,
+    signal_delay_s: int = 120,
+) -> submitit.Executor:
     from harness.config import ConfigError
 
     if launcher == "debug":

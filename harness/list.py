@@ -8,11 +8,13 @@
 
 An unknown suite or command prints a one-line error (with the valid names) and exits with 2.
 """
+
 from __future__ import annotations
 
 import sys
 
-from configs.suites import UnknownNameError, get_suite, suite_names
+from configs.errors import UnknownNameError
+from configs.suites import get_suite, suite_names
 
 COMMANDS = ("suites", "tasks", "algorithms")
 USAGE = "usage: python -m harness.list suites | tasks [SUITE] | algorithms"
@@ -42,8 +44,10 @@ def tasks_lines(suite: str | None = None) -> list[str]:
 def algorithms_lines() -> list[str]:
     import algorithms
 
-    rows = [(name, ",".join(sorted(e.capabilities)) or "-", e.description)
-            for name, e in ((n, algorithms.get_algorithm(n)) for n in algorithms.algorithm_names())]
+    rows = [
+        (name, ",".join(sorted(e.capabilities)) or "-", e.description)
+        for name, e in ((n, algorithms.get_algorithm(n)) for n in algorithms.algorithm_names())
+    ]
     return _table(rows, ("algorithm", "capabilities", "description"))
 
 

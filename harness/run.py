@@ -7,21 +7,22 @@ and ends exactly as if it had never stopped; otherwise the files of an earlier u
 are kept under ``attempts/<k>/`` and the run starts afresh. SIGUSR2 (Slurm's warning before a time
 limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop at once).
 """
+
 from __future__ import annotations
 
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
-from harness import checkpoint as ckpt_mod
-from harness.checkpoint import CheckpointError, Preempted
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, parse_value, resolve_run, split_overrides
-from harness.metric_logger import make_metric_logger
-from harness.rundir import RunDir, atomic_write_text, run_dir
-from harness.train import train
+from harness.config import ConfigError, ResolvedRun, parse_overrides, resolve_run
+from harness.rundir import RunDir, RunStatus, atomic_write_text, job_identity, run_dir
+from harness.training import checkpoint as ckpt_mod
+from harness.training.checkpoint import CheckpointError
+from harness.training.metric_logger import make_metric_logger
+from harness.training.stop import Preempted, request_stop, stop_requested
+from harness.training.trainer import train
 
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
@@ -48,8 +49,10 @@ def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> dict[st
         return None
     if _comparable(state["run"]) != _comparable(resolved.to_dict()):
         diff = _config_diff(_comparable(state["run"]), _comparable(resolved.to_dict()))
-        say(f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
-            "starting afresh (the earlier attempt is kept under attempts/)")
+        say(
+            f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
+            "starting afresh (the earlier attempt is kept under attempts/)"
+        )
         return None
     return state
 
@@ -89,11 +92,10 @@ def truncate_train_logs(train_dir: Path, step: int) -> None:
 def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
     """Run, resume or skip one configured run; returns {"state", "path", "final_score", ...}.
 
-    Raises :class:`~harness.checkpoint.Preempted` when a stop was requested (the checkpoint is
+    Raises :class:`~harness.training.stop.Preempted` when a stop was requested (the checkpoint is
     saved; status "interrupted"), :class:`~harness.rundir.RunBusyError` when another live process
-    works on the same run (after waiting ``lock_wait_s`` for it to end), and re-raises any training error after recording it (status "failed")."""
-    from harness.launchers import job_identity
-
+    works on the same run (after waiting ``lock_wait_s`` for it to end), and re-raises any training
+    error after recording it (status "failed"; harness.rundir.RunStatus)."""
     resolved = resolve_run(overrides)
     run = resolved.run
     path = run_dir(run.runs_dir, run.suite, run.task, run.algo, resolved.variant, run.seed)
@@ -122,54 +124,47 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             say(f"[resume] {path} from its checkpoint at step {start}/{run.steps}")
         path.mkdir(parents=True, exist_ok=True)
         rundir.write_config({**resolved.to_dict(), "git": code_version()})
-        info: dict[str, Any] = {"checkpoint_step": start if resume else None, "resumes": resumes, "job": job}
-        last = {"step": start}
-        rundir.write_status("running", start, run.steps, **info)
         name = f"{run.task}-{run.algo}-{resolved.variant}-s{run.seed}"
-        log = make_metric_logger(run.logger, path, name)
-
-        def progress(step: int) -> None:
-            last["step"] = step
-            rundir.write_status("running", step, run.steps, **info)
-            say(f"[{name}] step {step}/{run.steps}", flush=True)
-
-        def on_checkpoint(step: int) -> None:
-            info["checkpoint_step"] = step
-            last["step"] = step
-            rundir.write_status("running", step, run.steps, **info)
-
-        try:
-            rows = train(resolved, rundir, log=log, progress=progress, resume_from=resume, on_checkpoint=on_checkpoint)
-        except Preempted as exc:
-            rundir.write_status("interrupted", exc.step, run.steps, error=str(exc), **info)
-            say(f"[stop] {name}: {exc}", flush=True)
-            raise
-        except (KeyboardInterrupt, SystemExit) as exc:
-            note = "resumes from its checkpoint" if info["checkpoint_step"] is not None else "no checkpoint yet"
-            rundir.write_status("interrupted", last["step"], run.steps, error=f"{type(exc).__name__} ({note})", **info)
-            raise
-        except BaseException as exc:  # recorded, then re-raised: a failed run never looks finished
-            rundir.write_status("failed", last["step"], run.steps, error=f"{type(exc).__name__}: {exc}",
-                                traceback=traceback.format_exc(), **info)
-            raise
-        info["checkpoint_step"] = None
-        rundir.write_status("done", run.steps, run.steps, **info)
+        status = RunStatus(
+            rundir,
+            run.steps,
+            start,
+            label=name,
+            say=say,
+            checkpoint_step=start if resume else None,
+            resumes=resumes,
+            job=job,
+        )
+        with status:
+            log = make_metric_logger(run.logger, path, name)
+            hooks = {"log": log, "progress": status.progress, "on_checkpoint": status.checkpointed}
+            rows = train(resolved, rundir, resume_from=resume, **hooks)
         rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
     say(f"[done] {name}: final score {final:.1f} ({path})")
-    return {"state": "done", "path": str(path), "final_score": final, "skipped": False, "resumed_from": start if resume else None}
+    return {
+        "state": "done",
+        "path": str(path),
+        "final_score": final,
+        "skipped": False,
+        "resumed_from": start if resume else None,
+    }
 
 
 def _install_stop_handlers() -> None:
     """SIGUSR2 and a first Ctrl-C: checkpoint at the next episode end, then exit (code 3)."""
 
     def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and ckpt_mod.stop_requested():
+        if signum == signal.SIGINT and stop_requested():
             raise KeyboardInterrupt
-        ckpt_mod.request_stop(f"{signal.Signals(signum).name} received")
+        request_stop(f"{signal.Signals(signum).name} received")
         if signum == signal.SIGINT:
-            print("\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                "\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     signal.signal(signal.SIGUSR2, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -181,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-        overrides = {k: parse_value(v) for k, v in split_overrides(argv).items()}
+        overrides = parse_overrides(argv)
         resolve_run(overrides)  # fail fast on a bad key, name or value
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ started again after a failure first moves its previous files into ``attempts/<k>
 a checkpoint, which it resumes from). One process at a time works in a run directory: it holds an
 exclusive lock on ``.lock`` (released by the kernel when the process dies).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,10 +18,13 @@ import os
 import shutil
 import socket
 import tempfile
+import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-EVAL_COLUMNS = ["suite", "task", "algo", "variant", "seed", "step", "episode", "return", "length", "score", "success"]
+from configs.results import EVAL_COLUMNS
+from harness.training.stop import Preempted
+
 ATTEMPTS = "attempts"
 LOCK = ".lock"
 CHECKPOINT = "checkpoint.pt"
@@ -33,6 +37,24 @@ class RunBusyError(RuntimeError):
 def run_dir(runs_dir: str | Path, suite: str, task: str, algo: str, variant: str, seed: int) -> Path:
     """A pure function of the run's identity: the same command finds the same directory."""
     return Path(runs_dir) / suite / task / algo / variant / f"seed_{seed}"
+
+
+def job_identity() -> dict[str, Any]:
+    """Who is running this process: Slurm job / local submitit job, host, pid (for status.json)."""
+    env = os.environ
+    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    if env.get("SLURM_JOB_ID"):
+        info["kind"] = "slurm"
+        if env.get("SLURM_ARRAY_JOB_ID"):
+            info["job_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+        else:
+            info["job_id"] = env["SLURM_JOB_ID"]
+        if env.get("SLURM_RESTART_COUNT"):
+            info["restarts"] = int(env["SLURM_RESTART_COUNT"])
+    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
+        info["kind"] = "local"
+        info["job_id"] = env["SUBMITIT_LOCAL_JOB_ID"]
+    return info
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -86,11 +108,25 @@ class RunDir:
         s = self.status()
         return s["state"] if s else "missing"
 
-    def write_status(self, state: str, step: int, total_steps: int, error: str | None = None,
-                     traceback: str | None = None, **extra: Any) -> None:
+    def write_status(
+        self,
+        state: str,
+        step: int,
+        total_steps: int,
+        error: str | None = None,
+        traceback: str | None = None,
+        **extra: Any,
+    ) -> None:
         """``extra``: e.g. checkpoint_step, resumes, job (see docs/results-format.md)."""
-        payload = {"state": state, "step": step, "total_steps": total_steps, "error": error, "traceback": traceback,
-                   "updated": now(), **extra}
+        payload = {
+            "state": state,
+            "step": step,
+            "total_steps": total_steps,
+            "error": error,
+            "traceback": traceback,
+            "updated": now(),
+            **extra,
+        }
         atomic_write_text(self.status_path, json.dumps(payload, indent=1) + "\n")
 
     def archive_previous_attempt(self) -> Path | None:
@@ -157,6 +193,65 @@ class RunDir:
         """Rewrite eval.csv atomically with ``rows`` appended (the table is small)."""
         old = self.eval_path.read_text() if self.eval_path.exists() else ""
         atomic_write_text(self.eval_path, old + _eval_csv(rows, header=not old))
+
+
+class RunStatus:
+    """``status.json`` through one attempt at a run, as a context manager on its run directory.
+
+    Entering writes ``running`` at ``start``; :meth:`progress` and :meth:`checkpointed` update it.
+    Leaving writes the outcome: ``done`` (no error), ``interrupted`` (a stop request that saved a
+    checkpoint, :class:`~harness.training.stop.Preempted`; or Ctrl-C / SystemExit) or ``failed``
+    (any other error, with its traceback). Errors are never swallowed: a failed run never looks
+    finished. ``info`` goes into every write (checkpoint_step, resumes, job)."""
+
+    def __init__(
+        self,
+        rundir: RunDir,
+        total_steps: int,
+        start: int = 0,
+        *,
+        label: str = "",
+        say: Callable[..., None] = print,
+        **info: Any,
+    ) -> None:
+        self.rundir, self.total, self.step = rundir, total_steps, start
+        self.label, self.say, self.info = label, say, info
+
+    def write(self, state: str, step: int, **extra: Any) -> None:
+        self.rundir.write_status(state, step, self.total, **extra, **self.info)
+
+    def __enter__(self) -> RunStatus:
+        self.write("running", self.step)
+        return self
+
+    def progress(self, step: int) -> None:
+        self.step = step
+        self.write("running", step)
+        self.say(f"[{self.label}] step {step}/{self.total}", flush=True)
+
+    def checkpointed(self, step: int) -> None:
+        self.info["checkpoint_step"] = self.step = step
+        self.write("running", step)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.info["checkpoint_step"] = None
+            self.write("done", self.total)
+        elif isinstance(exc, Preempted):
+            self.write("interrupted", exc.step, error=str(exc))
+            self.say(f"[stop] {self.label}: {exc}", flush=True)
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            note = (
+                "resumes from its checkpoint" if self.info.get("checkpoint_step") is not None else "no checkpoint yet"
+            )
+            self.write("interrupted", self.step, error=f"{type(exc).__name__} ({note})")
+        else:
+            self.write(
+                "failed",
+                self.step,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(kind, exc, tb)),
+            )
 
 
 def _eval_csv(rows: list[dict[str, Any]], header: bool) -> str:

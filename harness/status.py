@@ -19,6 +19,7 @@ interrupted, done, failed) with what the scheduler says about its job (Slurm: ``
 ``--wait`` redraws until every run is in a final state (done, failed, cancelled, timeout,
 interrupted, not started) and exits 0 only if all are done.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -202,7 +203,7 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
     jobs = latest_jobs(manifest)
     statuses = {i: RunDir(Path(r["path"])).status() for i, r in enumerate(manifest["runs"])}
     queried: list[dict[str, Any]] = list(jobs.values())
-    for i, st in statuses.items():
+    for st in statuses.values():
         if st and isinstance(st.get("job"), dict) and st["job"].get("kind") in ("slurm", "local"):
             queried.append(st["job"])
     sched = job_states(queried)
@@ -219,8 +220,19 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
         label, note = classify(st, job, state)
         total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
         step = int((st or {}).get("step") or 0)
-        rows.append(Row(i, run.get("label", run["path"]), run["path"], label, max(step, 0), total,
-                        str((job or {}).get("job_id", "")), int((st or {}).get("resumes") or 0), note))
+        rows.append(
+            Row(
+                i,
+                run.get("label", run["path"]),
+                run["path"],
+                label,
+                max(step, 0),
+                total,
+                str((job or {}).get("job_id", "")),
+                int((st or {}).get("resumes") or 0),
+                note,
+            )
+        )
     return rows
 
 
@@ -256,8 +268,14 @@ def all_final(rows: list[Row]) -> bool:
     return all(r.state in FINAL for r in rows)
 
 
-def watch(sweep_dir: Path, interval: float = 10.0, timeout: float | None = None, live: bool | None = None,
-          before_poll=None, out=sys.stdout) -> list[Row]:
+def watch(
+    sweep_dir: Path,
+    interval: float = 10.0,
+    timeout: float | None = None,
+    live: bool | None = None,
+    before_poll=None,
+    out=sys.stdout,
+) -> list[Row]:
     """Poll until every run is final; redraw the table on a terminal, else print a line per change."""
     live = out.isatty() if live is None else live
     start, last = time.time(), ""
@@ -280,8 +298,9 @@ def watch(sweep_dir: Path, interval: float = 10.0, timeout: float | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.status", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.status", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sweep_dir", help="<runs_dir>/sweeps/<id>, or a runs_dir (its latest sweep)")
     parser.add_argument("--wait", action="store_true", help="block until every run is in a final state")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between polls with --wait")

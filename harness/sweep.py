@@ -23,6 +23,7 @@ cpus_per_task, mem_gb, account, qos, constraint, exclude, job_name, additional_p
 sbatch_lines, setup, array_parallelism, runs_per_job, max_array_size, signal_delay_s, max_requeues.
 Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``checkpoint_every=...``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,6 @@ import itertools
 import json
 import socket
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,28 @@ import submitit
 from omegaconf import OmegaConf
 
 import algorithms
-
-from configs.suites import UnknownNameError, get_suite
-from harness.config import ConfigError, _flatten, algo_defaults, parse_value, resolve_run, split_overrides
+from configs.errors import UnknownNameError
+from configs.suites import get_suite
+from harness import status as status_mod
+from harness.config import ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now, run_dir
-from harness import status as status_mod
 
 LAUNCHERS = ("local", "slurm", "debug")
-SWEEP_KEYS = ("suite", "task", "algo", "seeds", "seed", "launcher", "max_parallel", "threads_per_run",
-              "runs_per_job", "wait", "retry_failed", "sweep_name")
+SWEEP_KEYS = (
+    "suite",
+    "task",
+    "algo",
+    "seeds",
+    "seed",
+    "launcher",
+    "max_parallel",
+    "threads_per_run",
+    "runs_per_job",
+    "wait",
+    "retry_failed",
+    "sweep_name",
+)
 #: states in which a relaunch submits a run again (failed: only with retry_failed=true)
 RELAUNCH = ("not started", "interrupted", "cancelled", "timeout")
 
@@ -87,7 +99,7 @@ def _split_slurm(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     slurm, rest = {}, {}
     for k, v in overrides.items():
         if k.startswith("slurm.") or k.startswith("slurm_"):
-            slurm[k[len("slurm."):]] = v
+            slurm[k[len("slurm.") :]] = v
         else:
             rest[k] = v
     if "runs_per_job" in rest:
@@ -167,13 +179,15 @@ def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, 
             algorithms.get_algorithm(algo)
         except UnknownNameError as exc:
             raise ConfigError(str(exc)) from None
-    algo_over = {k[len("algo."):]: v for k, v in common.items() if k.startswith("algo.")}
+    algo_over = {k[len("algo.") :]: v for k, v in common.items() if k.startswith("algo.")}
     why: dict[str, dict[str, str]] = {}  # algo -> {key: reason}
     for algo in algos:
         entry = algorithms.get_algorithm(algo)
-        fields = set(_flatten(OmegaConf.to_container(algo_defaults(algo))))
+        fields = set(flatten(OmegaConf.to_container(algo_defaults(algo))))
         why[algo] = {k: f"it has no {cap.replace('_', ' ')}" for k, cap in entry.lacks(algo_over).items()}
-        why[algo].update({k: "its config has no such field" for k in algo_over if k not in fields and k not in why[algo]})
+        why[algo].update(
+            {k: "its config has no such field" for k in algo_over if k not in fields and k not in why[algo]}
+        )
     everywhere = {k for k in algo_over if all(k in why[a] for a in algos)}
     obs = str(common.get("obs", "state"))
     able = [a for a in algos if obs == "state" or "pixels" in algorithms.get_algorithm(a).capabilities]
@@ -182,7 +196,9 @@ def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, 
     for algo in able or algos:
         dropped = {k: r for k, r in why[algo].items() if k not in everywhere}
         notes += [f"[skip] algo.{k}={algo_over[k]!r} for {algo}: {r}; it runs without it" for k, r in dropped.items()]
-        out[algo] = {k: v for k, v in common.items() if k.removeprefix("algo.") not in dropped or not k.startswith("algo.")}
+        out[algo] = {
+            k: v for k, v in common.items() if k.removeprefix("algo.") not in dropped or not k.startswith("algo.")
+        }
     return out, notes
 
 
@@ -205,21 +221,33 @@ def _groups(indices: list[int], settings: SweepSettings) -> list[list[int]]:
         k = min(settings.max_parallel, len(indices))
         return [indices[i::k] for i in range(k)] if indices else []
     per_job = settings.slurm.runs_per_job if settings.launcher == "slurm" and settings.slurm else 1
-    return [indices[i:i + per_job] for i in range(0, len(indices), per_job)]
+    return [indices[i : i + per_job] for i in range(0, len(indices), per_job)]
 
 
 def _write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
     atomic_write_text(sweep_dir / "manifest.json", json.dumps(manifest, indent=1, default=str) + "\n")
 
 
-def submit(runs: list[PlannedRun], todo: list[int], settings: SweepSettings, sweep_dir: Path,
-           manifest: dict[str, Any], argv: list[str]) -> tuple[list[Any], dict[str, Any]]:
+def submit(
+    runs: list[PlannedRun],
+    todo: list[int],
+    settings: SweepSettings,
+    sweep_dir: Path,
+    manifest: dict[str, Any],
+    argv: list[str],
+) -> tuple[list[Any], dict[str, Any]]:
     """Submit the runs ``todo`` (indices into ``runs``); record the launch in the manifest."""
     launch_no = len(manifest.get("launches", [])) + 1
     folder = sweep_dir / "logs" / f"launch-{launch_no}"
     groups = _groups(todo, settings)
-    launch: dict[str, Any] = {"launch": launch_no, "time": now(), "launcher": settings.launcher, "argv": argv,
-                              "host": socket.gethostname(), "jobs": []}
+    launch: dict[str, Any] = {
+        "launch": launch_no,
+        "time": now(),
+        "launcher": settings.launcher,
+        "argv": argv,
+        "host": socket.gethostname(),
+        "jobs": [],
+    }
     if settings.launcher == "slurm":
         launch["slurm"] = asdict(settings.slurm)
     jobs: list[Any] = []
@@ -231,12 +259,18 @@ def submit(runs: list[PlannedRun], todo: list[int], settings: SweepSettings, swe
         fn = RunJob(parallel=slurm.runs_per_job > 1, grace_s=grace_seconds(slurm.signal_delay_s))
         chunk = slurm.max_array_size or cluster_max_array_size()
         for start in range(0, len(groups), chunk):
-            part = groups[start:start + chunk]
+            part = groups[start : start + chunk]
             array = executor.map_array(fn, [[runs[i].overrides for i in g] for g in part])
-            for k, (job, g) in enumerate(zip(array, part)):
+            for job, g in zip(array, part):
                 main_id, _, task = str(job.job_id).partition("_")
-                launch["jobs"].append({"job_id": str(job.job_id), "array_job_id": main_id if task else None,
-                                       "array_task_id": int(task) if task else None, "runs": g})
+                launch["jobs"].append(
+                    {
+                        "job_id": str(job.job_id),
+                        "array_job_id": main_id if task else None,
+                        "array_task_id": int(task) if task else None,
+                        "runs": g,
+                    }
+                )
             jobs += array
     else:
         executor = make_executor(settings.launcher, folder)
@@ -256,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-        overrides = {k: parse_value(v) for k, v in split_overrides(argv).items()}
+        overrides = parse_overrides(argv)
         runs, settings = expand(overrides)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -268,11 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = sweep_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"created": now(), "launches": []}
-    manifest.update({
-        "sweep_id": sweep_dir.name, "runs_dir": str(runs_dir), "updated": now(),
-        "runs": [{"index": i, "label": r.label, "path": str(r.path), "total_steps": r.total_steps, "overrides": r.overrides}
-                 for i, r in enumerate(runs)],
-    })
+    manifest.update(
+        {
+            "sweep_id": sweep_dir.name,
+            "runs_dir": str(runs_dir),
+            "updated": now(),
+            "runs": [
+                {
+                    "index": i,
+                    "label": r.label,
+                    "path": str(r.path),
+                    "total_steps": r.total_steps,
+                    "overrides": r.overrides,
+                }
+                for i, r in enumerate(runs)
+            ],
+        }
+    )
     _write_manifest(sweep_dir, manifest)
 
     rows = status_mod.sweep_rows(sweep_dir, manifest)
@@ -280,10 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     by_state = status_mod.counts(rows)
     held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
     skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0
-    print(f"sweep {sweep_dir}: {len(runs)} runs; "
-          + (", ".join(f"{v} already {k}" for k, v in held.items()) + "; " if held else "")
-          + (f"{skipped_failed} failed (not rerun; retry_failed=true reruns them); " if skipped_failed else "")
-          + f"{len(todo)} to launch ({settings.launcher})")
+    print(
+        f"sweep {sweep_dir}: {len(runs)} runs; "
+        + (", ".join(f"{v} already {k}" for k, v in held.items()) + "; " if held else "")
+        + (f"{skipped_failed} failed (not rerun; retry_failed=true reruns them); " if skipped_failed else "")
+        + f"{len(todo)} to launch ({settings.launcher})"
+    )
     try:
         jobs, launch = submit(runs, todo, settings, sweep_dir, manifest, argv)
     except ConfigError as exc:
@@ -303,15 +351,22 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 job.result()
             except Exception as exc:
-                print(f"  FAILED  {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}")
+                print(
+                    f"  FAILED  {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}"
+                )
     elif settings.wait and jobs:
+
         def reap() -> None:  # local jobs: poll() their processes, so that none stays a zombie
             for job in jobs:
                 job.done()
 
         try:
-            status_mod.watch(sweep_dir, interval=5 if settings.launcher == "local" else 15, live=False,
-                             before_poll=reap if settings.launcher == "local" else None)
+            status_mod.watch(
+                sweep_dir,
+                interval=5 if settings.launcher == "local" else 15,
+                live=False,
+                before_poll=reap if settings.launcher == "local" else None,
+            )
         except KeyboardInterrupt:
             if settings.launcher == "local":
                 for job in jobs:

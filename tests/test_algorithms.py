@@ -1,5 +1,6 @@
 """Every registered algorithm end to end; checkpoints round-trip; resumed == uninterrupted;
 the energy anchor classifies; score-only evaluation refuses an untrained score network."""
+
 import copy
 import csv
 
@@ -12,27 +13,43 @@ from algorithms.model_based import UntrainedScoreNetworkError
 from algorithms.world_model.energy import EnergyClassifier
 from algorithms.world_model.model import PolicySample
 from harness.bench import fill_replay
-from harness.config import build_algo_config, parse_value
+from harness.config import build_algo_config, parse_overrides
 from harness.run import execute
-from tests.conftest import tiny_algo
+from tests.helpers import tiny_algo
 
 SPEC = EnvSpec(obs_dim=5, action_dim=2, episode_length=50)
 
 
 def _agent(name, **over):
-    cfg = build_algo_config(name, [t.removeprefix("algo.") for t in tiny_algo(name)] + [f"{k}={v}" for k, v in over.items()])
+    cfg = build_algo_config(
+        name, [t.removeprefix("algo.") for t in tiny_algo(name)] + [f"{k}={v}" for k, v in over.items()]
+    )
     return algorithms.get_algorithm(name).factory(cfg, SPEC, torch.device("cpu"), total_steps=1000)
 
 
 def test_registry_lists_every_variant():
-    assert set(algorithms.algorithm_names()) >= {"tdmpc2", "tdmpc2-pi", "mppi", "cem", "mbdpo", "mbdpo-aligned",
-                                                "mbdpo-noanchor", "mbdpo-score", "random", "sac"}
+    assert set(algorithms.algorithm_names()) >= {
+        "tdmpc2",
+        "tdmpc2-pi",
+        "mppi",
+        "cem",
+        "mbdpo",
+        "mbdpo-aligned",
+        "mbdpo-noanchor",
+        "mbdpo-score",
+        "random",
+        "sac",
+    }
 
 
 def test_random_policy_is_uniform_in_the_action_bounds_and_seeded():
     entry = algorithms.get_algorithm("random")
-    agent = entry.factory(entry.config(), EnvSpec(obs_dim=3, action_dim=4, episode_length=10, action_low=-2.0,
-                                                  action_high=1.0), torch.device("cpu"), 100)
+    agent = entry.factory(
+        entry.config(),
+        EnvSpec(obs_dim=3, action_dim=4, episode_length=10, action_low=-2.0, action_high=1.0),
+        torch.device("cpu"),
+        100,
+    )
     torch.manual_seed(3)
     a = agent.act(torch.zeros(5000, 3), eval_mode=True, first_step=True)
     assert a.shape == (5000, 4) and a.min() >= -2 and a.max() <= 1
@@ -47,9 +64,18 @@ def test_random_policy_is_uniform_in_the_action_bounds_and_seeded():
 # at step 500): its evaluations are covered by test_score_only_run_skips_evaluation_until_trained.
 @pytest.mark.parametrize("name", [n for n in algorithms.algorithm_names() if n != "mbdpo-score"])
 def test_tiny_online_run_end_to_end(tmp_path, name):
-    overrides = {"task": "cartpole-balance", "algo": name, "seed": 1, "steps": 160, "eval_every": 160,
-                 "eval_episodes": 2, "eval_at_start": False, "runs_dir": str(tmp_path), "logger": "none"}
-    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in tiny_algo(name))})
+    overrides = {
+        "task": "cartpole-balance",
+        "algo": name,
+        "seed": 1,
+        "steps": 160,
+        "eval_every": 160,
+        "eval_episodes": 2,
+        "eval_at_start": False,
+        "runs_dir": str(tmp_path),
+        "logger": "none",
+    }
+    overrides.update(parse_overrides(tiny_algo(name)))
     res = execute(overrides, verbose=False)
     assert res["state"] == "done"
     rows = list(csv.DictReader(open(f"{res['path']}/eval.csv")))
@@ -142,9 +168,18 @@ def test_energy_classifier_separates_data_from_random_actions():
 def test_score_only_run_skips_evaluation_until_trained(tmp_path):
     """mbdpo-score: evaluations before the score network's first update (data arrives when the first
     500-step episode ends) are skipped with a note; the one after it happens."""
-    overrides = {"task": "cartpole-balance", "algo": "mbdpo-score", "seed": 1, "steps": 510, "eval_every": 255,
-                 "eval_episodes": 1, "eval_at_start": True, "runs_dir": str(tmp_path), "logger": "none"}
-    overrides.update({k: parse_value(v) for k, v in (t.split("=", 1) for t in tiny_algo("mbdpo-score"))})
+    overrides = {
+        "task": "cartpole-balance",
+        "algo": "mbdpo-score",
+        "seed": 1,
+        "steps": 510,
+        "eval_every": 255,
+        "eval_episodes": 1,
+        "eval_at_start": True,
+        "runs_dir": str(tmp_path),
+        "logger": "none",
+    }
+    overrides.update(parse_overrides(tiny_algo("mbdpo-score")))
     res = execute(overrides, verbose=False)
     steps = sorted({int(r["step"]) for r in csv.DictReader(open(f"{res['path']}/eval.csv"))})
     assert steps == [510]

@@ -1,7 +1,7 @@
 """Tests of the analysis package: loading, rliable score matrices, aggregates, figures, report."""
+
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rliable import library as rly
 from rliable import metrics
 
 from analysis import issues as kinds
@@ -20,31 +19,10 @@ from analysis.figures import algo_palette
 from analysis.report import main, parse_step
 from analysis.results import RESULT_COLUMNS, load_results, load_statuses
 from analysis.scores import algo_label, score_curves, score_matrices
+from tests.helpers import rliable_direct, table_from, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 REPS = 500
-
-
-# ----------------------------------------------------------------------------- synthetic results
-def write_run(root: Path, task: str, algo: str, seed: int, scores: dict[int, list[float]], *,
-              variant: str = "default", suite: str = "dmc-smoke", state: str = "done",
-              error: str | None = None) -> Path:
-    """One run directory as in docs/results-format.md; ``scores`` maps step -> episode scores."""
-    run_dir = root / suite / task / algo / variant / f"seed_{seed}"
-    run_dir.mkdir(parents=True)
-    rows = [
-        {"suite": suite, "task": task, "algo": algo, "variant": variant, "seed": seed, "step": step,
-         "episode": episode, "return": score * 10, "length": 500, "score": score, "success": ""}
-        for step, episode_scores in scores.items() for episode, score in enumerate(episode_scores)
-    ]
-    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run_dir / "eval.csv", index=False)
-    last = max(scores, default=0)
-    (run_dir / "status.json").write_text(json.dumps({
-        "state": state, "step": last, "total_steps": 3000, "error": error,
-        "traceback": None, "updated": "2025-01-01T00:00:00",
-    }))
-    (run_dir / "config.yaml").write_text(f"task: {task}\nalgo: {algo}\nseed: {seed}\n")
-    return run_dir
 
 
 def synthetic_score(algo: str, task: str, seed: int, step: int, episode: int) -> float:
@@ -65,10 +43,14 @@ def runs_dir(tmp_path: Path) -> Path:
     for algo, variant in ALGOS.items():
         for task in TASKS:
             for seed in SEEDS:
-                write_run(root, task, algo, seed, variant=variant, scores={
-                    step: [synthetic_score(algo, task, seed, step, e) for e in range(2)]
-                    for step in STEPS
-                })
+                write_run(
+                    root,
+                    task,
+                    algo,
+                    seed,
+                    variant=variant,
+                    scores={step: [synthetic_score(algo, task, seed, step, e) for e in range(2)] for step in STEPS},
+                )
     write_run(root, "cup-catch", "mbdpo", 0, {}, state="failed", error="RuntimeError: CUDA OOM")
     write_run(root, "cup-catch", "tdmpc2", 0, {}, state="running")
     return root
@@ -77,28 +59,7 @@ def runs_dir(tmp_path: Path) -> Path:
 def expected_matrix(algo: str, step: int) -> np.ndarray:
     """(seeds, tasks sorted) of episode-mean scores, built independently of analysis.scores."""
     tasks = sorted(TASKS)
-    return np.array([[np.mean([synthetic_score(algo, t, s, step, e) for e in range(2)]) for t in tasks]
-                     for s in SEEDS])
-
-
-def table_from(values: dict[tuple[str, str, int], dict[int, float]], variant: str = "default") -> pd.DataFrame:
-    """An eval table from {(algo, task, seed): {step: score}} (one episode per eval)."""
-    rows = [
-        {"suite": "s", "task": task, "algo": algo, "variant": variant, "seed": seed, "step": step,
-         "episode": 0, "return": score, "length": 1, "score": score, "success": np.nan}
-        for (algo, task, seed), by_step in values.items() for step, score in by_step.items()
-    ]
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-
-
-def rliable_direct(matrix: np.ndarray, reps: int, seed: int, gamma: float = 100.0):
-    func = lambda x: np.array([  # noqa: E731
-        metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
-        metrics.aggregate_optimality_gap(x, gamma),
-    ])
-    np.random.seed(seed)
-    points, intervals = rly.get_interval_estimates({"a": matrix}, func, reps=reps)
-    return points["a"], intervals["a"]
+    return np.array([[np.mean([synthetic_score(algo, t, s, step, e) for e in range(2)]) for t in tasks] for s in SEEDS])
 
 
 def metric(table: pd.DataFrame, name: str, algo: str = "a") -> pd.Series:
@@ -122,7 +83,9 @@ def test_median_and_mean_are_of_per_task_means():
 def test_optimality_gap_by_hand():
     scores = np.array([[20.0, 60.0], [40.0, 80.0]])
     # gamma=50: clip to 20, 50, 40, 50 -> mean 40 -> gap 10.
-    assert metric(compute_aggregates({"a": scores}, reps=REPS, gamma=50), "optimality_gap")["value"] == pytest.approx(10.0)
+    assert metric(compute_aggregates({"a": scores}, reps=REPS, gamma=50), "optimality_gap")["value"] == pytest.approx(
+        10.0
+    )
     # Default gamma is 100 (0-100 scores): nothing clipped -> mean 50 -> gap 50.
     assert metric(compute_aggregates({"a": scores}, reps=REPS), "optimality_gap")["value"] == pytest.approx(50.0)
     # Scores above 100 count as 100.
@@ -222,8 +185,7 @@ def test_default_step_is_last_common_step():
 
 
 def test_given_step_uses_nearest_eval_at_or_below():
-    values = {("a", "t", 0): {1000: 1.0, 2000: 2.0, 3000: 3.0},
-              ("b", "t", 0): {1500: 15.0, 3000: 30.0}}
+    values = {("a", "t", 0): {1000: 1.0, 2000: 2.0, 3000: 3.0}, ("b", "t", 0): {1500: 15.0, 3000: 30.0}}
     table = table_from(values)
     result = score_matrices(table, step=2600)
     assert result.step == 2600
@@ -239,8 +201,7 @@ def test_given_step_uses_nearest_eval_at_or_below():
 
 
 def test_last_k_is_the_mean_of_the_last_k_evals_at_or_below_the_step():
-    values = {("a", "t", 0): {1000: 10.0, 2000: 20.0, 3000: 60.0, 4000: 99.0},
-              ("a", "t", 1): {3000: 30.0, 4000: 99.0}}
+    values = {("a", "t", 0): {1000: 10.0, 2000: 20.0, 3000: 60.0, 4000: 99.0}, ("a", "t", 1): {3000: 30.0, 4000: 99.0}}
     result = score_matrices(table_from(values), step=3000, last_k=3)
     np.testing.assert_allclose(result.matrices["a"][:, 0], [30.0, 30.0])  # mean(10, 20, 60); only 30
     [issue] = result.issues
@@ -363,8 +324,9 @@ def test_load_statuses(runs_dir: Path):
 def test_archived_attempts_are_ignored(runs_dir: Path):
     run = runs_dir / "dmc-smoke" / "reacher-easy" / "mbdpo" / "default" / "seed_1"
     # As harness/rundir.py archives an earlier attempt: its files moved into attempts/1/.
-    earlier = write_run(runs_dir.parent / "tmp", "reacher-easy", "mbdpo", 1, {1000: [0.0], 4000: [99.0]},
-                        state="failed", error="killed")
+    earlier = write_run(
+        runs_dir.parent / "tmp", "reacher-easy", "mbdpo", 1, {1000: [0.0], 4000: [99.0]}, state="failed", error="killed"
+    )
     (run / "attempts").mkdir()
     earlier.rename(run / "attempts" / "1")
     assert (run / "attempts" / "1" / "eval.csv").is_file()
@@ -390,7 +352,7 @@ def test_empty_runs_dir(tmp_path: Path):
 def test_corrupted_csv_is_skipped_with_warning(runs_dir: Path):
     bad = runs_dir / "dmc-smoke" / "reacher-easy" / "mbdpo" / "default" / "seed_9" / "eval.csv"
     bad.parent.mkdir()
-    bad.write_bytes(b"suite,task\n\x00\xff\xfe garbage,\"unterminated\n")
+    bad.write_bytes(b'suite,task\n\x00\xff\xfe garbage,"unterminated\n')
     no_columns = runs_dir / "dmc-smoke" / "reacher-easy" / "mbdpo" / "default" / "seed_8" / "eval.csv"
     no_columns.parent.mkdir()
     no_columns.write_text("step,score\n1,2\n")
@@ -422,11 +384,26 @@ def test_all_files_unreadable(tmp_path: Path):
 def test_report_end_to_end(runs_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "report"
     assert main([str(runs_dir), "--out", str(out), "--reps", "1000", "--seed", "3"]) == 0
-    for name in ("aggregates.csv", "per_task.csv", "sample_efficiency.png", "sample_efficiency.svg",
-                 "sample_efficiency.csv", "aggregates.png", "aggregates.svg", "report.md", "report.html",
-                 "performance_profiles.png", "performance_profiles.svg", "performance_profiles.csv",
-                 "per_task.png", "per_task.svg", "results.csv", "missing.csv", "runs.csv",
-                 "probability_of_improvement.csv"):
+    for name in (
+        "aggregates.csv",
+        "per_task.csv",
+        "sample_efficiency.png",
+        "sample_efficiency.svg",
+        "sample_efficiency.csv",
+        "aggregates.png",
+        "aggregates.svg",
+        "report.md",
+        "report.html",
+        "performance_profiles.png",
+        "performance_profiles.svg",
+        "performance_profiles.csv",
+        "per_task.png",
+        "per_task.svg",
+        "results.csv",
+        "missing.csv",
+        "runs.csv",
+        "probability_of_improvement.csv",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
 
     aggregates = pd.read_csv(out / "aggregates.csv")
@@ -442,8 +419,18 @@ def test_report_end_to_end(runs_dir: Path, tmp_path: Path, capsys):
         np.testing.assert_allclose(rows["ci_high"], intervals[1], rtol=1e-12)
 
     per_task = pd.read_csv(out / "per_task.csv")
-    assert list(per_task.columns) == ["algo", "task", "published", "compared", "runs", "seeds", "mean",
-                                      "std", "step_min", "step_max"]
+    assert list(per_task.columns) == [
+        "algo",
+        "task",
+        "published",
+        "compared",
+        "runs",
+        "seeds",
+        "mean",
+        "std",
+        "step_min",
+        "step_max",
+    ]
     row = per_task[(per_task["algo"] == "mbdpo") & (per_task["task"] == "cartpole-balance")].iloc[0]
     assert row["runs"] == 3 and row["seeds"] == "0, 1, 2" and not row["published"] and row["compared"]
     assert row["mean"] == pytest.approx(expected_matrix("mbdpo", 3000)[:, 0].mean())
@@ -475,7 +462,7 @@ def test_report_end_to_end(runs_dir: Path, tmp_path: Path, capsys):
 def test_report_with_step_and_corrupted_csv(runs_dir: Path, tmp_path: Path, capsys):
     bad = runs_dir / "dmc-smoke" / "reacher-easy" / "tdmpc2" / "other" / "seed_0" / "eval.csv"
     bad.parent.mkdir(parents=True)
-    bad.write_text("suite,task,algo\n\"oops")
+    bad.write_text('suite,task,algo\n"oops')
     out = tmp_path / "report"
     assert main([str(runs_dir), "--out", str(out), "--reps", "200", "--step", "2500"]) == 0
     err = capsys.readouterr().err
@@ -488,15 +475,18 @@ def test_report_with_step_and_corrupted_csv(runs_dir: Path, tmp_path: Path, caps
     assert row["mean"] == pytest.approx(expected_matrix("mbdpo", 2000)[:, 1].mean())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{missing}", "--out", "{out}"], "runs directory not found"),
-    (["{empty}", "--out", "{out}"], "no eval.csv found under"),
-    (["{empty}"], "the following arguments are required: --out"),
-    (["{empty}", "--out", "{out}", "--reps", "0"], "must be >= 1"),
-    (["{empty}", "--out", "{out}", "--step", "abc"], "expected a step"),
-    (["--out", "{out}"], "nothing to analyse: give a runs directory and/or --baselines DIR"),
-    (["{empty}", "--out", "{out}", "--suite", "nope"], "unknown suite 'nope'; valid: dmc"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}", "--out", "{out}"], "runs directory not found"),
+        (["{empty}", "--out", "{out}"], "no eval.csv found under"),
+        (["{empty}"], "the following arguments are required: --out"),
+        (["{empty}", "--out", "{out}", "--reps", "0"], "must be >= 1"),
+        (["{empty}", "--out", "{out}", "--step", "abc"], "expected a step"),
+        (["--out", "{out}"], "nothing to analyse: give a runs directory and/or --baselines DIR"),
+        (["{empty}", "--out", "{out}", "--suite", "nope"], "unknown suite 'nope'; valid: dmc"),
+    ],
+)
 def test_report_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "out": tmp_path / "out"}
@@ -508,12 +498,18 @@ def test_report_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, args, me
 
 
 def test_module_runs_and_imports_no_torch(tmp_path: Path):
-    code = ("import sys, analysis.report, analysis.figures; "
-            "bad = [m for m in ('torch', 'torchrl', 'harness', 'algorithms', 'envs') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, analysis.report, analysis.figures; "
+        "bad = [m for m in ('torch', 'torchrl', 'harness', 'algorithms', 'envs') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
-    result = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "nope"), "--out",
-                             str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis.report", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"analysis.report: error: runs directory not found: {tmp_path / 'nope'}"
 
@@ -531,7 +527,10 @@ def test_commit_is_read_from_config_or_unknown(tmp_path: Path):
     write_run(tmp_path / "runs", "cup-catch", "mbdpo", 2, {0: [1.0]})
     table = run_provenance(tmp_path / "runs").set_index("seed")
     assert table.loc[1, "commit"] == "1a2b3c" and table.loc[2, "commit"] == "unknown"
-    assert table.loc[1, "run"] == "dmc-smoke/cup-catch/mbdpo/default/seed_1" and "task: cup-catch" in table.loc[2, "config"]
+    assert (
+        table.loc[1, "run"] == "dmc-smoke/cup-catch/mbdpo/default/seed_1"
+        and "task: cup-catch" in table.loc[2, "config"]
+    )
 
 
 def test_git_commit_of_a_checkout(tmp_path: Path):
@@ -556,21 +555,29 @@ def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, 
     import re
 
     out = tmp_path / "report"
-    assert main([str(runs_dir), "--out", str(out), "--reps", "200",
-                 "--pair", "mbdpo", "tdmpc2[horizon=3-1a2b3c]"]) == 0
+    assert main([str(runs_dir), "--out", str(out), "--reps", "200", "--pair", "mbdpo", "tdmpc2[horizon=3-1a2b3c]"]) == 0
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and re.findall(r'(?:src|href)="(?!data:|#)', html) == []
     assert html.count('<img src="data:image/png;base64,') == 5
-    for section in ("Aggregate metrics", "Performance profiles", "Probability of improvement",
-                    "Sample efficiency", "Per task", "How the data were handled", "Missing and excluded",
-                    "Runs: configuration and commit"):
+    for section in (
+        "Aggregate metrics",
+        "Performance profiles",
+        "Probability of improvement",
+        "Sample efficiency",
+        "Per task",
+        "How the data were handled",
+        "Missing and excluded",
+        "Runs: configuration and commit",
+    ):
         assert f">{section}</h2>" in html, section
     assert "task: reacher-easy" in html and "(commit unknown)" in html  # each run's config.yaml
     assert "RuntimeError: CUDA OOM" in html
     assert "record no commit" in (out / "report.md").read_text()
     runs = pd.read_csv(out / "runs.csv")
-    assert list(runs.columns) == ["run", "label", "task", "seed", "commit", "mode", "checkpoint",
-                                  "num_parameters"] and len(runs) == 14
+    assert (
+        list(runs.columns) == ["run", "label", "task", "seed", "commit", "mode", "checkpoint", "num_parameters"]
+        and len(runs) == 14
+    )
     assert set(runs["mode"]) == {"online"} and runs["num_parameters"].isna().all()  # old runs: neither field
 
 

@@ -3,6 +3,7 @@
 The fixtures mimic the files of nicklashansen/tdmpc2 and Edmond1Cheng/MBDPO exactly (header, value
 scale, seed order, float formatting); their data are small and synthetic.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,58 +18,9 @@ from analysis import issues as kinds
 from analysis.baselines import load_baselines
 from analysis.errors import ResultsWarning
 from analysis.report import main, write_report
-from tests.test_analysis import rliable_direct, write_run
+from tests.helpers import PUBLISHED_STEPS, mbdpo_repo, own_runs, rliable_direct, tdmpc2_repo, write_published
 
-STEPS = (0, 100000, 200000)
-
-
-def write_published(root: Path, algo: str, task: str, values: dict[int, dict[int, float]], *,
-                    column: str = "reward", seed_order: tuple[int, ...] | None = None) -> Path:
-    """``root/results/<algo>/<task>.csv`` as both repositories write it: ``step,<column>,seed``,
-    one block of rows per seed. ``values``: seed -> {step: value}."""
-    path = root / "results" / algo / f"{task}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"step,{column},seed"]
-    for seed in seed_order or tuple(values):
-        lines += [f"{step},{value:.1f},{seed}" for step, value in values[seed].items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def tdmpc2_repo(root: Path) -> Path:
-    """A TD-MPC2 checkout: DMControl `reward` (return 0-1000), Meta-World `success` in [0, 1]."""
-    write_published(root, "tdmpc2", "cup-catch", {
-        3: {0: 0.0, 100000: 973.3, 200000: 978.0},
-        2: {0: 0.0, 100000: 983.7, 200000: 977.0},
-        1: {0: 0.0, 100000: 986.7, 200000: 980.6},
-    })
-    write_published(root, "tdmpc2", "mw-assembly", {
-        1: {0: 0.0, 100000: 0.2, 200000: 0.9},
-        2: {0: 0.0, 100000: 0.4, 200000: 1.0},
-        3: {0: 0.1, 100000: 0.3, 200000: 0.8},
-    }, column="success")
-    write_published(root, "tdmpc2", "myo-hand-reach", {1: {0: 0.0, 100000: 0.5}}, column="success")
-    write_published(root, "tdmpc2-pixels", "cup-catch", {1: {0: 0.0, 100000: 500.0}})
-    write_published(root, "sac", "cup-catch", {s: {0: 0.0, 100000: 300.0 + s, 200000: 600.0 + s} for s in (1, 2, 3)})
-    return root
-
-
-def mbdpo_repo(root: Path) -> Path:
-    """An MBDPO checkout: its own `results/mbdpo/` uses `reward` for Meta-World, in percent."""
-    write_published(root, "mbdpo", "cup-catch", {
-        1: {0: 0.0, 100000: 952.0, 200000: 997.0},
-        2: {0: 0.0, 100000: 998.0, 200000: 1000.0},
-        3: {0: 0.0, 100000: 991.0, 200000: 996.0},
-    })
-    write_published(root, "mbdpo", "mw-assembly", {
-        1: {0: 0.0, 100000: 50.0, 200000: 70.0},
-        2: {0: 0.0, 100000: 0.0, 200000: 90.0},
-        3: {0: 0.0, 100000: 30.0, 200000: 100.0},
-    })
-    (root / "results" / "README.md").write_text("# Task sets\n")
-    # MBDPO's repository ships TD-MPC2's baselines too (same files).
-    tdmpc2_repo(root)
-    return root
+STEPS = PUBLISHED_STEPS
 
 
 def rows(table: pd.DataFrame, label: str, task: str) -> pd.DataFrame:
@@ -145,17 +97,28 @@ def test_duplicated_step_seed_rows_are_averaged_and_reported(tmp_path: Path):
     assert issue.kind == kinds.DUPLICATE_ROWS and str(path) in issue.detail and "4 rows repeat 2" in issue.detail
 
 
-@pytest.mark.parametrize("name, text, reason", [
-    ("cup-catch", "step,return,seed\n0,1.0,1\n", "header step,return,seed is not step,reward,seed or step,success,seed"),
-    ("cup-catch", "step,reward,seed\n0,abc,1\n", "bad value 'abc' in column 'reward' (line 2): not a valid number"),
-    ("cup-catch", "step,reward,seed\n0,1200.0,1\n", "outside [0, 1000] (episode return)"),
-    ("cup-catch", "step,reward,seed\n0.5,10.0,1\n", "bad value '0.5' in column 'step'"),
-    ("cup-catch", "step,success,seed\n0,1.0,1\n", "a 'success' column is not a known schema for dmc task cup-catch"),
-    ("mw-reach", "step,success,seed\n0,1.5,1\n", "outside [0, 1] (success rate in [0, 1])"),
-    ("mw-reach", "step,reward,seed\n0,150.0,1\n", "outside [0, 100] (success rate in percent)"),
-    ("mw-reach", "", "unreadable CSV (EmptyDataError"),
-    ("mw-reach", "step,reward,seed\n0,nan,1\n", "not a valid number"),
-])
+@pytest.mark.parametrize(
+    "name, text, reason",
+    [
+        (
+            "cup-catch",
+            "step,return,seed\n0,1.0,1\n",
+            "header step,return,seed is not step,reward,seed or step,success,seed",
+        ),
+        ("cup-catch", "step,reward,seed\n0,abc,1\n", "bad value 'abc' in column 'reward' (line 2): not a valid number"),
+        ("cup-catch", "step,reward,seed\n0,1200.0,1\n", "outside [0, 1000] (episode return)"),
+        ("cup-catch", "step,reward,seed\n0.5,10.0,1\n", "bad value '0.5' in column 'step'"),
+        (
+            "cup-catch",
+            "step,success,seed\n0,1.0,1\n",
+            "a 'success' column is not a known schema for dmc task cup-catch",
+        ),
+        ("mw-reach", "step,success,seed\n0,1.5,1\n", "outside [0, 1] (success rate in [0, 1])"),
+        ("mw-reach", "step,reward,seed\n0,150.0,1\n", "outside [0, 100] (success rate in percent)"),
+        ("mw-reach", "", "unreadable CSV (EmptyDataError"),
+        ("mw-reach", "step,reward,seed\n0,nan,1\n", "not a valid number"),
+    ],
+)
 def test_bad_file_is_skipped_with_a_warning_naming_it(tmp_path: Path, name: str, text: str, reason: str):
     write_published(tmp_path, "algo", "cartpole-balance", {1: {0: 0.0, 100000: 900.0}})
     bad = tmp_path / "results" / "algo" / f"{name}.csv"
@@ -185,16 +148,9 @@ def test_suite_restricts_published_tasks(tmp_path: Path):
     data = load_baselines([tdmpc2_repo(tmp_path)], suite="dmc-smoke", exclude=["*-pixels"])
     assert set(data.table["task"]) == {"cup-catch"} and set(data.table["suite"]) == {"dmc-smoke"}
     outside = [i for i in data.issues if i.kind == kinds.OUTSIDE_SUITE]
-    assert [i.algo for i in outside] == ["tdmpc2 (published)"] and "1 task(s) not in suite dmc-smoke" in outside[0].detail
-
-
-# ------------------------------------------------------------------------------------- reports
-def own_runs(root: Path) -> Path:
-    """Our runs on cup-catch and mw-assembly (3 seeds, evals at 0, 100k, 200k) and cartpole-balance."""
-    for seed in (1, 2, 3):
-        for task, base in (("cup-catch", 40.0), ("cartpole-balance", 70.0)):
-            write_run(root, task, "mbdpo", seed, {s: [base + seed + s / 10000] for s in STEPS}, suite="dmc-smoke")
-    return root
+    assert [i.algo for i in outside] == ["tdmpc2 (published)"] and "1 task(s) not in suite dmc-smoke" in outside[
+        0
+    ].detail
 
 
 def published_matrix(table: pd.DataFrame, label: str, tasks: list[str], step: int) -> np.ndarray:
@@ -226,7 +182,8 @@ def test_report_on_published_results_only_matches_rliable(tmp_path: Path, capsys
     y = published_matrix(table, "tdmpc2 (published)", tasks, 200000)
     np.random.seed(5)
     points, intervals = rly.get_interval_estimates(
-        {"p": (x, y)}, metrics.probability_of_improvement, reps=min(300, 2000))
+        {"p": (x, y)}, metrics.probability_of_improvement, reps=min(300, 2000)
+    )
     assert poi["value"] == pytest.approx(points["p"])
     np.testing.assert_allclose([poi["ci_low"], poi["ci_high"]], np.ravel(intervals["p"]))
 
@@ -243,12 +200,19 @@ def test_report_with_our_runs_and_baselines_on_one_suite(tmp_path: Path):
     runs = own_runs(tmp_path / "runs")
     repo = tdmpc2_repo(tmp_path / "tdmpc2")
     # Ragged published data: seed 3 of tdmpc2's cup-catch lacks its last eval.
-    write_published(repo, "tdmpc2", "cup-catch", {
-        1: {0: 0.0, 100000: 986.7, 200000: 980.6}, 2: {0: 0.0, 100000: 983.7, 200000: 977.0},
-        3: {0: 0.0, 100000: 973.3},
-    })
-    report = write_report(runs, tmp_path / "out", baselines=[repo], suite="dmc-smoke", reps=200,
-                          step=200000, pairs=(("mbdpo", "tdmpc2"),))
+    write_published(
+        repo,
+        "tdmpc2",
+        "cup-catch",
+        {
+            1: {0: 0.0, 100000: 986.7, 200000: 980.6},
+            2: {0: 0.0, 100000: 983.7, 200000: 977.0},
+            3: {0: 0.0, 100000: 973.3},
+        },
+    )
+    report = write_report(
+        runs, tmp_path / "out", baselines=[repo], suite="dmc-smoke", reps=200, step=200000, pairs=(("mbdpo", "tdmpc2"),)
+    )
     a = report.analysis
     assert a.comparison.tasks == ["cup-catch"]  # tdmpc2/sac have no cartpole-balance runs
     assert set(a.comparison.labels) == {"mbdpo", "sac (published)", "tdmpc2 (published)"}
@@ -270,8 +234,22 @@ def test_report_with_our_runs_and_baselines_on_one_suite(tmp_path: Path):
 def test_empty_runs_dir_with_baselines_still_reports(tmp_path: Path, capsys):
     (tmp_path / "runs").mkdir()
     repo = tdmpc2_repo(tmp_path / "tdmpc2")
-    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--baselines", str(repo),
-                 "--reps", "100", "--algos", "tdmpc2*"]) == 0
+    assert (
+        main(
+            [
+                str(tmp_path / "runs"),
+                "--out",
+                str(tmp_path / "out"),
+                "--baselines",
+                str(repo),
+                "--reps",
+                "100",
+                "--algos",
+                "tdmpc2*",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"warning: no eval.csv found under {tmp_path / 'runs'}" in err
     aggregates = pd.read_csv(tmp_path / "out" / "aggregates.csv")
@@ -283,8 +261,25 @@ def test_empty_runs_dir_with_baselines_still_reports(tmp_path: Path, capsys):
 
 def test_unknown_pair_on_the_command_line_warns(tmp_path: Path, capsys):
     repo = tdmpc2_repo(tmp_path / "tdmpc2")
-    assert main(["--out", str(tmp_path / "out"), "--baselines", str(repo), "--reps", "100",
-                 "--pair", "tdmpc2", "nosuch", "--pair", "tdmpc2", "sac"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "out"),
+                "--baselines",
+                str(repo),
+                "--reps",
+                "100",
+                "--pair",
+                "tdmpc2",
+                "nosuch",
+                "--pair",
+                "tdmpc2",
+                "sac",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning: P(tdmpc2 > nosuch): no results for nosuch" in err
     poi = pd.read_csv(tmp_path / "out" / "probability_of_improvement.csv")

@@ -3,6 +3,7 @@
 Each case is handled by the documented rule (analysis/selection.py, analysis/ragged.py,
 analysis/scores.py) and reported as an issue; no NaN ever reaches rliable.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ from analysis.ragged import compare
 from analysis.scores import as_tidy, score_curves, score_matrices
 from analysis.selection import select
 from analysis.settings import AnalysisConfig
-from tests.test_analysis import table_from, write_run
+from tests.helpers import table_from, write_run
 
 NO_PAIRS = AnalysisConfig()
 
@@ -34,13 +35,14 @@ def test_different_eval_grids_use_the_nearest_earlier_eval():
 
 
 def test_curve_grid_is_the_union_of_steps_within_the_common_span():
-    values = {("b", "t", 0): {0: 0.0, 1500: 15.0, 3000: 30.0},
-              ("b", "t", 1): {0: 1.0, 1000: 11.0, 2000: 21.0, 3000: 31.0, 4000: 41.0}}
+    values = {
+        ("b", "t", 0): {0: 0.0, 1500: 15.0, 3000: 30.0},
+        ("b", "t", 1): {0: 1.0, 1000: 11.0, 2000: 21.0, 3000: 31.0, 4000: 41.0},
+    }
     curves, tasks, issues = score_curves(table_from(values))
     curve = curves["b"]
     np.testing.assert_array_equal(curve.steps, [0, 1000, 1500, 2000, 3000])  # 4000: seed 0 never got there
-    np.testing.assert_array_equal(curve.scores[:, 0, :], [[0.0, 0.0, 15.0, 15.0, 30.0],
-                                                           [1.0, 11.0, 11.0, 21.0, 31.0]])
+    np.testing.assert_array_equal(curve.scores[:, 0, :], [[0.0, 0.0, 15.0, 15.0, 30.0], [1.0, 11.0, 11.0, 21.0, 31.0]])
     assert curve.filled == 3
     [issue] = issues
     assert issue.kind == kinds.CURVE_FILL and issue.detail.startswith("3 of 10 curve points")

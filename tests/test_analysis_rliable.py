@@ -1,5 +1,6 @@
 """Known answers for probability of improvement and performance profiles, and agreement with
 rliable called directly (same seed, same reps)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,14 +14,17 @@ from analysis.profiles import TAUS, performance_profiles
 REPS = 300
 
 
-@pytest.mark.parametrize("x, y, expected", [
-    ([[90.0, 80.0], [70.0, 60.0]], [[10.0, 20.0], [30.0, 40.0]], 1.0),   # X beats Y everywhere
-    ([[10.0, 20.0], [30.0, 40.0]], [[90.0, 80.0], [70.0, 60.0]], 0.0),
-    ([[5.0, 7.0], [6.0, 8.0]], [[5.0, 7.0], [6.0, 8.0]], 0.5),           # identical
-    ([[90.0, 10.0]], [[10.0, 90.0]], 0.5),                                # one task each
-    ([[1.0], [2.0]], [[2.0], [0.0]], 0.625),  # pairs: 1<2, 1>0, 2=2 (1/2), 2>0 -> 2.5 / 4
-    ([[1.0], [2.0], [3.0]], [[2.0]], 0.5),    # different run counts: 0 + 1/2 + 1 over 3
-])
+@pytest.mark.parametrize(
+    "x, y, expected",
+    [
+        ([[90.0, 80.0], [70.0, 60.0]], [[10.0, 20.0], [30.0, 40.0]], 1.0),  # X beats Y everywhere
+        ([[10.0, 20.0], [30.0, 40.0]], [[90.0, 80.0], [70.0, 60.0]], 0.0),
+        ([[5.0, 7.0], [6.0, 8.0]], [[5.0, 7.0], [6.0, 8.0]], 0.5),  # identical
+        ([[90.0, 10.0]], [[10.0, 90.0]], 0.5),  # one task each
+        ([[1.0], [2.0]], [[2.0], [0.0]], 0.625),  # pairs: 1<2, 1>0, 2=2 (1/2), 2>0 -> 2.5 / 4
+        ([[1.0], [2.0], [3.0]], [[2.0]], 0.5),  # different run counts: 0 + 1/2 + 1 over 3
+    ],
+)
 def test_probability_of_improvement_known_answers(x, y, expected):
     x, y = np.array(x), np.array(y)
     assert probability_of_improvement(x, y) == pytest.approx(expected)

@@ -1,5 +1,6 @@
 """Scaling (IQM against num_parameters), multi-task runs and fine-tuned runs, on tiny fake run
 directories written as docs/results-format.md describes them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,14 @@ TASKS = ("cartpole-balance", "reacher-easy")  # sorted: the column order of ever
 SEEDS = (0, 1, 2)
 
 
-def write_config(run_dir: Path, *, mode: str | None = None, checkpoint: str | None = None,
-                 num_parameters: int | None = None, variant: str | None = None) -> None:
+def write_config(
+    run_dir: Path,
+    *,
+    mode: str | None = None,
+    checkpoint: str | None = None,
+    num_parameters: int | None = None,
+    variant: str | None = None,
+) -> None:
     """config.yaml as the harness writes it (run fields, variant, algo), with the new fields."""
     run = {"task": run_dir.parts[-4], "seed": int(run_dir.name[5:])}
     if mode is not None:
@@ -42,12 +49,21 @@ def score(algo_offset: float, task: str, seed: int, step: int) -> float:
     return algo_offset + 5.0 * TASKS.index(task) + 3.0 * seed + 10.0 * step / 1000
 
 
-def write_sized(root: Path, algo: str, variant: str, num_parameters: int | None, offset: float,
-                tasks=TASKS, steps=(1000, 2000), params_by_task: dict | None = None) -> None:
+def write_sized(
+    root: Path,
+    algo: str,
+    variant: str,
+    num_parameters: int | None,
+    offset: float,
+    tasks=TASKS,
+    steps=(1000, 2000),
+    params_by_task: dict | None = None,
+) -> None:
     for task in tasks:
         for seed in SEEDS:
-            run = write_run(root, task, algo, seed, variant=variant,
-                            scores={s: [score(offset, task, seed, s)] for s in steps})
+            run = write_run(
+                root, task, algo, seed, variant=variant, scores={s: [score(offset, task, seed, s)] for s in steps}
+            )
             n = params_by_task[task] if params_by_task else num_parameters
             write_config(run, num_parameters=n)
 
@@ -59,7 +75,8 @@ def matrix(offset: float, step: int = 2000) -> np.ndarray:
 def iqm_direct(scores: np.ndarray, reps: int, seed: int) -> tuple[float, float, float]:
     np.random.seed(seed)
     points, intervals = rly.get_interval_estimates(
-        {"x": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+        {"x": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+    )
     return float(points["x"][0]), float(intervals["x"][0, 0]), float(intervals["x"][1, 0])
 
 
@@ -69,18 +86,29 @@ def test_scaling_table_equals_rliable_iqm_and_is_drawn(tmp_path: Path):
     write_sized(root, "mbdpo", "model.size=1-aaaaaa", 1_000_000, 10.0)
     write_sized(root, "mbdpo", "planner.iterations=4-cccccc", 1_000_000, 20.0)  # same size: pooled
     write_sized(root, "mbdpo", "model.size=5-bbbbbb", 5_000_000, 30.0)
-    write_sized(root, "tdmpc2", "default", None, 0.0,  # one size; counts differ by task (obs dims)
-                params_by_task={"cartpole-balance": 4_900_000, "reacher-easy": 5_100_000})
+    write_sized(
+        root,
+        "tdmpc2",
+        "default",
+        None,
+        0.0,  # one size; counts differ by task (obs dims)
+        params_by_task={"cartpole-balance": 4_900_000, "reacher-easy": 5_100_000},
+    )
     out = tmp_path / "out"
     assert main([str(root), "--out", str(out), "--reps", str(REPS), "--seed", "4"]) == 0
 
     table = pd.read_csv(out / "scaling.csv", keep_default_na=False)
     assert list(table.columns) == list(SCALING_COLUMNS)
     assert list(zip(table["algo"], table["num_parameters"])) == [
-        ("mbdpo", 1_000_000), ("mbdpo", 5_000_000), ("tdmpc2", 5_000_000)]
+        ("mbdpo", 1_000_000),
+        ("mbdpo", 5_000_000),
+        ("tdmpc2", 5_000_000),
+    ]
     expected = {
-        ("mbdpo", 1_000_000): (np.vstack([matrix(10.0), matrix(20.0)]),
-                               "model.size=1-aaaaaa, planner.iterations=4-cccccc"),
+        ("mbdpo", 1_000_000): (
+            np.vstack([matrix(10.0), matrix(20.0)]),
+            "model.size=1-aaaaaa, planner.iterations=4-cccccc",
+        ),
         ("mbdpo", 5_000_000): (matrix(30.0), "model.size=5-bbbbbb"),
         ("tdmpc2", 5_000_000): (matrix(0.0), "default"),
     }
@@ -91,8 +119,11 @@ def test_scaling_table_equals_rliable_iqm_and_is_drawn(tmp_path: Path):
     # A point of one label is that label's IQM in aggregates.csv (same bootstrap, same seed).
     aggregates = pd.read_csv(out / "aggregates.csv")
     iqm = aggregates[(aggregates["algo"] == "mbdpo[model.size=5-bbbbbb]") & (aggregates["metric"] == "iqm")].iloc[0]
-    np.testing.assert_allclose(table.iloc[1][["iqm", "ci_low", "ci_high"]].astype(float),
-                               iqm[["value", "ci_low", "ci_high"]].astype(float), rtol=1e-12)
+    np.testing.assert_allclose(
+        table.iloc[1][["iqm", "ci_low", "ci_high"]].astype(float),
+        iqm[["value", "ci_low", "ci_high"]].astype(float),
+        rtol=1e-12,
+    )
 
     for name in ("scaling.png", "scaling.svg"):
         assert (out / name).stat().st_size > 0
@@ -120,8 +151,9 @@ def test_scaling_absent_with_one_size_says_why(tmp_path: Path):
     missing = pd.read_csv(out / "missing.csv")
     reason = missing[missing["detail"].str.startswith("scaling figure absent")]
     assert list(reason["kind"]) == [kinds.FIGURE_SKIPPED]
-    assert reason["detail"].iloc[0] == ("scaling figure absent: no algorithm has compared runs at two or "
-                                        "more parameter counts (mbdpo: 1,000,000)")
+    assert reason["detail"].iloc[0] == (
+        "scaling figure absent: no algorithm has compared runs at two or more parameter counts (mbdpo: 1,000,000)"
+    )
     report = (out / "report.md").read_text()
     assert "## Scaling" in report and "scaling figure absent: no algorithm" in report
 
@@ -131,18 +163,41 @@ def test_scaling_absent_without_parameter_counts(tmp_path: Path):
     write_sized(root, "mbdpo", "default", None, 10.0)
     analysis = analyse(root, settings=Settings(reps=20))
     assert not analysis.scaling.shown
-    assert any(d.startswith("scaling figure absent: no compared run of our own records num_parameters")
-               for d in analysis.issues["detail"])
+    assert any(
+        d.startswith("scaling figure absent: no compared run of our own records num_parameters")
+        for d in analysis.issues["detail"]
+    )
 
 
 # ------------------------------------------------------------------------------- multi-task
-def write_multitask(root: Path, algo: str, seed: int, by_task: dict[str, dict[int, float]], *,
-                    suite: str = "mt-smoke", mode: str = "offline") -> Path:
+def write_multitask(
+    root: Path,
+    algo: str,
+    seed: int,
+    by_task: dict[str, dict[int, float]],
+    *,
+    suite: str = "mt-smoke",
+    mode: str = "offline",
+) -> Path:
     run_dir = root / suite / "multitask" / algo / "default" / f"seed_{seed}"
     run_dir.mkdir(parents=True)
-    rows = [{"suite": suite, "task": task, "algo": algo, "variant": "default", "seed": seed, "step": step,
-             "episode": 0, "return": value * 10, "length": 500, "score": value, "success": ""}
-            for task, by_step in by_task.items() for step, value in by_step.items()]
+    rows = [
+        {
+            "suite": suite,
+            "task": task,
+            "algo": algo,
+            "variant": "default",
+            "seed": seed,
+            "step": step,
+            "episode": 0,
+            "return": value * 10,
+            "length": 500,
+            "score": value,
+            "success": "",
+        }
+        for task, by_step in by_task.items()
+        for step, value in by_step.items()
+    ]
     pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run_dir / "eval.csv", index=False)
     (run_dir / "status.json").write_text('{"state": "done", "step": 2000, "total_steps": 2000}')
     write_config(run_dir, mode=mode, num_parameters=5_000_000)
@@ -187,12 +242,19 @@ def write_finetune_study(root: Path, finetune_steps=(0, 1000, 2000)) -> None:
             write_run(root, task, "tdmpc2", seed, {s: [score(0.0, task, seed, s)] for s in (0, 1000, 2000)})
             # Its own directory (the variant component differs), the algorithm's variant in eval.csv
             # and config.yaml: labelled beside the from-scratch runs.
-            run = write_run(root, task, "tdmpc2", seed, variant="default+finetune-1a2b3c", scores={
-                s: [PRETRAINED[task] + seed + 10.0 * s / 1000] for s in finetune_steps})
+            run = write_run(
+                root,
+                task,
+                "tdmpc2",
+                seed,
+                variant="default+finetune-1a2b3c",
+                scores={s: [PRETRAINED[task] + seed + 10.0 * s / 1000] for s in finetune_steps},
+            )
             frame = pd.read_csv(run / "eval.csv")
             frame.assign(variant="default").to_csv(run / "eval.csv", index=False)
-            write_config(run, mode="finetune", checkpoint="runs/mt-smoke/multitask/tdmpc2/default/seed_0",
-                         variant="default")
+            write_config(
+                run, mode="finetune", checkpoint="runs/mt-smoke/multitask/tdmpc2/default/seed_0", variant="default"
+            )
 
 
 def test_finetuned_runs_are_labelled_paired_and_curve_starts_at_step_0(tmp_path: Path):
@@ -234,11 +296,17 @@ def test_finetune_pairs_and_run_settings():
     assert finetune_pairs(labels) == [("a (finetuned)", "a"), ("b[v] (finetuned)", "b[v]")]
     assert run_settings({"run": {"task": "t"}}) == ("online", "", None, "")
     assert run_settings({"run": {"mode": "finetune", "checkpoint": "x"}, "num_parameters": 12}) == (
-        "finetune", "x", 12, "")
+        "finetune",
+        "x",
+        12,
+        "",
+    )
     mode, _, n, note = run_settings({"run": {"mode": "finetune"}, "num_parameters": "big"})
     assert (mode, n) == ("finetune", None)
     assert note == "run.mode is finetune but run.checkpoint is missing; num_parameters 'big' is not a whole number >= 1"
-    assert run_settings({"run": {"mode": "pretrain"}})[3] == "run.mode 'pretrain' is not one of online, offline, finetune"
+    assert (
+        run_settings({"run": {"mode": "pretrain"}})[3] == "run.mode 'pretrain' is not one of online, offline, finetune"
+    )
 
 
 def test_unknown_mode_leaves_the_run_out(tmp_path: Path):

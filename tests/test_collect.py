@@ -1,6 +1,7 @@
 """The training env is stepped through TorchRL's Collector: the transitions equal a hand-written
 reset/step loop's, the collector never calls the policy on its own, and a run resumed from the
 random state recorded at an episode end continues exactly."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +10,7 @@ from torchrl.collectors import Collector
 from torchrl.envs.utils import step_mdp
 
 from envs import get_task, make_env
-from harness.collect import TrainingSteps
+from harness.training.collect import TrainingSteps
 
 # a standard DMControl task, one of the custom ones and a Meta-World one (each keeps its random
 # state elsewhere)

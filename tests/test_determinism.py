@@ -1,15 +1,25 @@
 """Same seed, same results (CPU)."""
+
 import csv
 
 import pytest
 
 from harness.run import execute
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 
 def _run(tmp_path, name, seed):
-    overrides = {"task": "cartpole-balance", "algo": "tdmpc2", "seed": seed, "steps": 250, "eval_every": 250,
-                 "eval_episodes": 2, "eval_at_start": False, "runs_dir": str(tmp_path / name), "logger": "none"}
+    overrides = {
+        "task": "cartpole-balance",
+        "algo": "tdmpc2",
+        "seed": seed,
+        "steps": 250,
+        "eval_every": 250,
+        "eval_episodes": 2,
+        "eval_at_start": False,
+        "runs_dir": str(tmp_path / name),
+        "logger": "none",
+    }
     overrides.update({k: v for k, v in (t.split("=", 1) for t in TINY_ALGO)})
     from harness.config import parse_value
 

@@ -1,4 +1,5 @@
 """End to end: a tiny sweep through submitit's debug launcher, then the rliable report."""
+
 import csv
 import json
 import subprocess
@@ -10,13 +11,17 @@ import yaml
 
 from analysis.report import main as report_main
 from harness.sweep import main as sweep_main
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 TINY_RUN = ["steps=300", "eval_every=150", "eval_episodes=2", "eval_at_start=false", "log_every=100", *TINY_ALGO]
 
 
-HEAD = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                      cwd=Path(__file__).parent).stdout.strip() or "unknown"
+HEAD = (
+    subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+    or "unknown"
+)
 
 
 def _runs(root: Path):
@@ -26,8 +31,15 @@ def _runs(root: Path):
 @pytest.mark.slow
 def test_tiny_sweep_then_report(tmp_path):
     runs_dir = tmp_path / "runs"
-    args = ["suite=dmc-smoke", "task=[cartpole-balance,reacher-easy]", "algo=[tdmpc2]", "seeds=2",
-            "launcher=debug", f"runs_dir={runs_dir}", *TINY_RUN]
+    args = [
+        "suite=dmc-smoke",
+        "task=[cartpole-balance,reacher-easy]",
+        "algo=[tdmpc2]",
+        "seeds=2",
+        "launcher=debug",
+        f"runs_dir={runs_dir}",
+        *TINY_RUN,
+    ]
     assert sweep_main(args) == 0
     runs = _runs(runs_dir)
     assert len(runs) == 4
@@ -73,14 +85,18 @@ def test_failed_run_is_marked_failed_not_done(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_mod, "train", boom)
     with pytest.raises(RuntimeError):
-        run_mod.execute({"task": "cartpole-balance", "algo": "tdmpc2", "runs_dir": str(tmp_path), "steps": 10}, verbose=False)
+        run_mod.execute(
+            {"task": "cartpole-balance", "algo": "tdmpc2", "runs_dir": str(tmp_path), "steps": 10}, verbose=False
+        )
     (run,) = _runs(tmp_path)
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "failed"
     assert "simulated crash" in status["error"] and "Traceback" in status["traceback"]
     # a new attempt keeps the failed one's files
     monkeypatch.setattr(run_mod, "train", lambda *a, **k: [])
-    run_mod.execute({"task": "cartpole-balance", "algo": "tdmpc2", "runs_dir": str(tmp_path), "steps": 10}, verbose=False)
+    run_mod.execute(
+        {"task": "cartpole-balance", "algo": "tdmpc2", "runs_dir": str(tmp_path), "steps": 10}, verbose=False
+    )
     assert json.loads((run / "status.json").read_text())["state"] == "done"
     archived = json.loads((run / "attempts" / "1" / "status.json").read_text())
     assert archived["state"] == "failed"
@@ -108,9 +124,17 @@ def test_bad_input_fails_at_once_with_one_line(args, needle):
 
 
 def test_bad_sweep_input(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "harness.sweep", "suite=dmc-smok", f"runs_dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", "suite=dmc-smok", f"runs_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "unknown suite 'dmc-smok'; valid:" in proc.stderr and "dmc-smoke" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "harness.sweep", "suite=dmc-smoke", "launcher=slurmm", f"runs_dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", "suite=dmc-smoke", "launcher=slurmm", f"runs_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "unknown launcher 'slurmm'" in proc.stderr

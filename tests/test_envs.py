@@ -3,6 +3,7 @@ every one of the 89 tasks built once (build, seeded reset, random steps, TorchRL
 
 Family-specific behaviour is tested in ``test_envs_custom.py`` (TD-MPC2's custom DMControl
 tasks), ``test_envs_metaworld.py`` and ``test_envs_pixels.py``."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,8 @@ import torch
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
-from configs.suites import UnknownNameError, get_suite
+from configs.errors import UnknownNameError
+from configs.suites import get_suite
 from envs import TaskSpec, env_info, get_task, make_batched_env, make_env, task_names
 from envs.dmc_custom import TASKS as CUSTOM_TASKS
 
@@ -25,9 +27,22 @@ EPISODE_LENGTH = 500
 # Flat observation sizes (as in TD-MPC2): every simulator observation entry, scalars included,
 # ends up in `observation`. The first matching prefix counts.
 OBS_DIMS = {
-    "mw-": 39, "acrobot": 6, "cartpole": 5, "cheetah": 17, "cup": 8, "dog": 223, "finger-spin": 9,
-    "finger-turn": 12, "fish": 24, "hopper": 15, "humanoid": 67, "pendulum": 3, "quadruped": 78,
-    "reacher-three": 8, "reacher": 6, "walker": 24,
+    "mw-": 39,
+    "acrobot": 6,
+    "cartpole": 5,
+    "cheetah": 17,
+    "cup": 8,
+    "dog": 223,
+    "finger-spin": 9,
+    "finger-turn": 12,
+    "fish": 24,
+    "hopper": 15,
+    "humanoid": 67,
+    "pendulum": 3,
+    "quadruped": 78,
+    "reacher-three": 8,
+    "reacher": 6,
+    "walker": 24,
 }
 # Largest reward of one agent step (two simulator steps): DMControl [0, 1], Meta-World [0, 10] each.
 MAX_STEP_REWARD = {"dmc": 2.0, "metaworld": 20.0}
@@ -61,8 +76,12 @@ def test_registry_has_39_dmc_and_50_metaworld_tasks():
 
 @pytest.mark.parametrize(
     "name, domain, task",
-    [("cup-catch", "ball_in_cup", "catch"), ("cartpole-balance-sparse", "cartpole", "balance_sparse"),
-     ("reacher-easy", "reacher", "easy"), ("finger-turn-hard", "finger", "turn_hard")],
+    [
+        ("cup-catch", "ball_in_cup", "catch"),
+        ("cartpole-balance-sparse", "cartpole", "balance_sparse"),
+        ("reacher-easy", "reacher", "easy"),
+        ("finger-turn-hard", "finger", "turn_hard"),
+    ],
 )
 def test_task_spec(name, domain, task):
     spec = get_task(name)
@@ -248,8 +267,6 @@ def test_import_and_build_are_quiet_and_agent_free():
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
     env["PYTHONPATH"] = str(root)
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "DISPLAY" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr[-2000:]

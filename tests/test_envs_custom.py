@@ -5,6 +5,7 @@ Rewards are checked on hand-set simulator states (``physics.reset_context()`` ru
 forward pass, so sensors such as the torso velocity are up to date), on the dm_control env
 itself: no TorchRL, no stepping.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,9 +21,17 @@ from envs.dmc import load
 
 def test_the_eleven_custom_tasks():
     assert list(dmc_custom.TASKS) == [
-        "walker-walk-backwards", "walker-run-backwards", "cheetah-run-backwards", "cheetah-run-front",
-        "cheetah-run-back", "cheetah-jump", "hopper-hop-backwards", "reacher-three-easy", "reacher-three-hard",
-        "cup-spin", "pendulum-spin",
+        "walker-walk-backwards",
+        "walker-run-backwards",
+        "cheetah-run-backwards",
+        "cheetah-run-front",
+        "cheetah-run-back",
+        "cheetah-jump",
+        "hopper-hop-backwards",
+        "reacher-three-easy",
+        "reacher-three-hard",
+        "cup-spin",
+        "pendulum-spin",
     ]
     assert dmc_custom.is_custom("cheetah", "jump") and not dmc_custom.is_custom("cheetah", "run")
     with pytest.raises(ValueError, match="cheetah/run; valid: .*cheetah/jump"):
@@ -51,8 +60,10 @@ def _suite_physics(filename: str):
 
 
 def test_longer_floors_and_nothing_else_changed():
-    for task, filename, floor, half_length in (("run_backwards", "cheetah.xml", "ground", 200),
-                                              ("walk_backwards", "walker.xml", "floor", 500)):
+    for task, filename, floor, half_length in (
+        ("run_backwards", "cheetah.xml", "ground", 200),
+        ("walk_backwards", "walker.xml", "floor", 500),
+    ):
         domain = filename.removesuffix(".xml")
         ours, suite = load(domain, task).physics, _suite_physics(filename)
         assert ours.named.model.geom_size[floor][0] == half_length > suite.named.model.geom_size[floor][0]
@@ -158,6 +169,7 @@ def test_reacher_three_rewards_touching_the_target(name, radius):
     def target_at(distance):
         def setup(physics):  # the arm straight along x, the target `distance` beyond the finger
             physics.named.model.geom_pos["target", :2] = [0.27 + distance, 0]
+
         return setup
 
     assert load(*dmc_custom.TASKS[name]).physics.named.model.geom_size["target", 0] == pytest.approx(0.05)

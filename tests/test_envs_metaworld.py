@@ -1,4 +1,5 @@
 """Meta-World MT50 (``envs/metaworld.py``): specs, episode length, goals and seeding, success."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -100,7 +101,9 @@ def test_success_is_false_after_reset(reach):
 
 
 @pytest.mark.filterwarnings("ignore:Constant.*may be too high")  # the scripted policies' own warning
-@pytest.mark.parametrize("task, policy", [("mw-reach", "SawyerReachV3Policy"), ("mw-pick-place", "SawyerPickPlaceV3Policy")])
+@pytest.mark.parametrize(
+    "task, policy", [("mw-reach", "SawyerReachV3Policy"), ("mw-pick-place", "SawyerPickPlaceV3Policy")]
+)
 def test_scripted_policy_reaches_success(task, policy):
     """Meta-World's scripted policy solves the task through our env: success becomes 1 and is 1
     at the last step (what the evaluation records)."""

@@ -5,6 +5,7 @@ built in fresh Python processes (other tests of this session have imported dm_co
 without ``MUJOCO_GL``). Skipped, with the reason, where no headless backend is installed
 (on CPU: ``apt-get install libosmesa6``).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,7 @@ needs_rendering = pytest.mark.skipif(REASON is not None, reason=f"no headless Op
 def _run(code: str) -> tuple[dict, str]:
     """Run ``code`` in a fresh interpreter (MUJOCO_GL as in this process); it prints one JSON line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
@@ -100,7 +100,9 @@ def test_rgb_after_dm_control_was_imported_without_mujoco_gl():
     """Too late to choose a backend: fine if dm_control picked a headless one, else a clear error."""
     if os.environ.get("MUJOCO_GL"):
         pytest.skip("MUJOCO_GL is set in this environment")
-    out, _ = _run(AFTER_DM_CONTROL.replace("import json, os, envs", "import json, os, envs\nos.environ.pop('DISPLAY', None)"))
+    out, _ = _run(
+        AFTER_DM_CONTROL.replace("import json, os, envs", "import json, os, envs\nos.environ.pop('DISPLAY', None)")
+    )
     if out["backend"] in ("egl", "osmesa"):
         assert out["error"] is None
     else:

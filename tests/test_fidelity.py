@@ -27,8 +27,10 @@ def test_scaled_entropy_is_minus_action_dims_times_the_pre_squash_log_prob():
     mu = torch.tensor([[0.1, -0.2, 0.3]])
     sample = torch.tanh(mu + eps * log_std.exp())
     post = squash_log_prob(pre, sample)
-    squash_by_hand = sum(math.log(1 - math.tanh(m + e * math.exp(s)) ** 2 + 1e-6)
-                         for m, e, s in zip(mu[0].tolist(), eps[0].tolist(), log_std[0].tolist()))
+    squash_by_hand = sum(
+        math.log(1 - math.tanh(m + e * math.exp(s)) ** 2 + 1e-6)
+        for m, e, s in zip(mu[0].tolist(), eps[0].tolist(), log_std[0].tolist())
+    )
     assert post.item() == pytest.approx(by_hand - squash_by_hand, abs=1e-5)
     # -log_prob * entropy_scale with entropy_scale = A * pre / (post + 1e-8)
     expected = -post.item() * (3 * pre.item() / (post.item() + 1e-8))
@@ -82,9 +84,15 @@ def test_replay_wraps_without_slices_crossing_episodes():
         rows = torch.arange(11, dtype=torch.float32) + 100 * ep
         from tensordict import TensorDict
 
-        replay.add_episode(TensorDict(obs=rows[:, None].expand(11, 5).clone(), action=rows[:, None].clone(),
-                                      reward=rows[:, None].clone(), terminated=torch.zeros(11, 1, dtype=torch.bool),
-                                      batch_size=[11]))
+        replay.add_episode(
+            TensorDict(
+                obs=rows[:, None].expand(11, 5).clone(),
+                action=rows[:, None].clone(),
+                reward=rows[:, None].clone(),
+                terminated=torch.zeros(11, 1, dtype=torch.bool),
+                batch_size=[11],
+            )
+        )
     assert len(replay) == 60
     batch = replay.sample()
     obs = batch["obs"][..., 0]  # [H+1, B]
@@ -127,8 +135,9 @@ def test_mppi_adds_two_iterations_from_twenty_action_dims_and_diffusion_does_not
     for kind, action_dim, expected in (("mppi", 6, 6), ("mppi", 21, 8), ("cem", 24, 8), ("diffusion", 21, 19)):
         counts.clear()
         planner_cfg = PlannerConfig(kind=kind, horizon=1, num_samples=8, num_elites=2, num_pi_trajs=0)
-        make_planner(planner_cfg, action_dim, 0.99).plan(CountingModel(action_dim), torch.zeros(1, 4),
-                                                         first_step=True, eval_mode=True)
+        make_planner(planner_cfg, action_dim, 0.99).plan(
+            CountingModel(action_dim), torch.zeros(1, 4), first_step=True, eval_mode=True
+        )
         assert len(counts) == expected, kind  # one value estimate (horizon 1) per iteration
 
 
@@ -182,8 +191,9 @@ def test_mbdpo_initialisation():
     # F's last layer starts at zero (MBDPO), unless switched off
     f = EnergyClassifier(8, 2, 16, momentum=0.99, clip=5.0, neg_noise=0.5)
     assert (f.net[-1].weight == 0).all()
-    assert not (EnergyClassifier(8, 2, 16, momentum=0.99, clip=5.0, neg_noise=0.5, zero_init_last=False)
-                .net[-1].weight == 0).all()
+    assert not (
+        EnergyClassifier(8, 2, 16, momentum=0.99, clip=5.0, neg_noise=0.5, zero_init_last=False).net[-1].weight == 0
+    ).all()
 
 
 def test_positive_pairs_by_hand():
@@ -209,8 +219,14 @@ def test_reference_pairing_at_the_papers_batch():
 
 def test_score_loss_reaches_the_encoder_only_when_not_detached():
     torch.manual_seed(0)
-    tiny = {"planner.num_samples": 8, "planner.num_elites": 2, "planner.num_pi_trajs": 0,
-            "planner.diffusion_steps": 3, "score.mc_samples": 4, "energy.enabled": False}
+    tiny = {
+        "planner.num_samples": 8,
+        "planner.num_elites": 2,
+        "planner.num_pi_trajs": 0,
+        "planner.diffusion_steps": 3,
+        "score.mc_samples": 4,
+        "energy.enabled": False,
+    }
     grads = {}
     for detach in (False, True):
         agent = _agent("mbdpo-score", obs=3, act=1, **tiny, **{"score.detach_latent": detach})

@@ -1,4 +1,5 @@
 """Suites (``configs/suites.yaml``) and the listing CLI (``python -m harness.list``)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from configs.suites import get_suite, normalised_score, suite_names
+from configs.errors import UnknownNameError
+from configs.suites import family_names, family_suite, get_suite, normalised_score, suite_names, task_family
 from envs import get_task, task_names
 from envs.dmc_custom import TASKS as CUSTOM_TASKS
 from harness.list import main
@@ -16,8 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- suites ---------------------------------------------------------------------------------------
 
-SIZES = {"dmc": 39, "dmc-mt30": 30, "metaworld-mt50": 50, "metaworld-mt10": 10, "mt80": 80,
-         "dmc-smoke": 3, "metaworld-smoke": 3, "mt-smoke": 3}
+SIZES = {
+    "dmc": 39,
+    "dmc-mt30": 30,
+    "metaworld-mt50": 50,
+    "metaworld-mt10": 10,
+    "mt80": 80,
+    "dmc-smoke": 3,
+    "metaworld-smoke": 3,
+    "mt-smoke": 3,
+}
 
 
 def test_suite_sizes_and_versions():
@@ -43,8 +53,16 @@ def test_suites_are_the_published_task_sets():
     assert mt30[:5] == ("walker-stand", "walker-walk", "walker-run", "cheetah-run", "reacher-easy")
     assert mt50[:3] == ("mw-assembly", "mw-basketball", "mw-button-press-topdown")
     assert get_suite("metaworld-mt10").tasks == (
-        "mw-reach", "mw-push", "mw-pick-place", "mw-door-open", "mw-drawer-open", "mw-drawer-close",
-        "mw-button-press-topdown", "mw-peg-insert-side", "mw-window-open", "mw-window-close",
+        "mw-reach",
+        "mw-push",
+        "mw-pick-place",
+        "mw-door-open",
+        "mw-drawer-open",
+        "mw-drawer-close",
+        "mw-button-press-topdown",
+        "mw-peg-insert-side",
+        "mw-window-open",
+        "mw-window-close",
     )
     assert set(get_suite("dmc-smoke").tasks) <= set(dmc)
     assert set(get_suite("metaworld-smoke").tasks) <= set(mt50)
@@ -55,6 +73,23 @@ def test_normalised_scores_are_0_to_100():
     assert normalised_score("walker-walk", 512.0) == pytest.approx(51.2)
     assert normalised_score("mw-reach", 1234.0, success=1.0) == 100  # success x 100
     assert normalised_score("mw-reach", 1234.0, success=0.0) == 0
+
+
+def test_every_task_has_its_registered_family_declared_in_suites_yaml():
+    """A task's family (and score normalisation) is declared in configs/suites.yaml; it must be the
+    family the task is registered under in envs, for every registered task and every suite's task."""
+    assert family_names() == ["dmc", "metaworld"]
+    for task in task_names():
+        assert task_family(task) == get_task(task).family, task
+    for suite in suite_names():
+        for task in get_suite(suite).tasks:
+            assert task_family(task) == get_task(task).family, (suite, task)
+    assert family_suite("metaworld") == "metaworld-mt50"
+
+
+def test_a_task_of_no_declared_family_gets_no_normalisation():
+    with pytest.raises(UnknownNameError, match="no task family.*families: dmc \\(suite dmc\\)"):
+        normalised_score("maniskill-pick-cube", 100.0)
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -94,12 +129,15 @@ def test_algorithms(capsys):
     assert algorithms.get_algorithm("tdmpc2").description in lines[1 + names.index("tdmpc2")]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["tasks", "dmc-mt31"], "unknown suite 'dmc-mt31'; valid: dmc, dmc-mt30"),
-    (["suite"], "unknown command 'suite'"),
-    (["tasks", "dmc", "mt80"], "too many arguments"),
-    ([], "usage:"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tasks", "dmc-mt31"], "unknown suite 'dmc-mt31'; valid: dmc, dmc-mt30"),
+        (["suite"], "unknown command 'suite'"),
+        (["tasks", "dmc", "mt80"], "too many arguments"),
+        ([], "usage:"),
+    ],
+)
 def test_errors_are_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     captured = capsys.readouterr()
@@ -107,9 +145,11 @@ def test_errors_are_one_line_and_exit_2(capsys, argv, message):
 
 
 def test_module_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "harness.list", "tasks", "metaworld-mt50"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.list", "tasks", "metaworld-mt50"], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 50
-    proc = subprocess.run([sys.executable, "-m", "harness.list", "tasks", "nope"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.list", "tasks", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown suite 'nope'; valid: dmc,")

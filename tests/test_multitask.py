@@ -15,8 +15,14 @@ from algorithms.world_model.energy import positive_pairs
 from algorithms.world_model.model import gaussian_log_prob
 
 # mt-smoke: cartpole-balance (5 obs / 1 action), reacher-easy (6 / 2), cheetah-run (17 / 6)
-SPEC = EnvSpec(obs_dim=17, action_dim=6, episode_length=500, tasks=("cartpole-balance", "reacher-easy", "cheetah-run"),
-               action_dims=(1, 2, 6), episode_lengths=(500, 500, 500))
+SPEC = EnvSpec(
+    obs_dim=17,
+    action_dim=6,
+    episode_length=500,
+    tasks=("cartpole-balance", "reacher-easy", "cheetah-run"),
+    action_dims=(1, 2, 6),
+    episode_lengths=(500, 500, 500),
+)
 
 
 def _model():
@@ -66,8 +72,9 @@ def test_every_planner_acts_only_on_the_tasks_own_dims(kind):
     model = _model().eval()
     task = torch.tensor([0, 1, 2])
     z = model.encode(torch.randn(3, 17), task)
-    cfg = PlannerConfig(kind=kind, num_samples=16, num_elites=4, num_pi_trajs=2 if kind != "cem" else 0,
-                        iterations=2, diffusion_steps=3)
+    cfg = PlannerConfig(
+        kind=kind, num_samples=16, num_elites=4, num_pi_trajs=2 if kind != "cem" else 0, iterations=2, diffusion_steps=3
+    )
     discount = torch.tensor([heuristic_discount(L, 5, 0.95, 0.995) for L in SPEC.episode_lengths])
     planner = make_planner(cfg, 6, discount)
     for eval_mode in (True, False):
@@ -80,8 +87,14 @@ def test_every_planner_acts_only_on_the_tasks_own_dims(kind):
 
 
 def test_per_task_discount_from_episode_length():
-    spec = EnvSpec(obs_dim=39, action_dim=6, episode_length=500, tasks=("walker-run", "mw-reach"),
-                   action_dims=(6, 4), episode_lengths=(500, 100))
+    spec = EnvSpec(
+        obs_dim=39,
+        action_dim=6,
+        episode_length=500,
+        tasks=("walker-run", "mw-reach"),
+        action_dims=(6, 4),
+        episode_lengths=(500, 100),
+    )
     entry = algorithms.get_algorithm("tdmpc2")
     agent = entry.factory(entry.config({"model.size": 1}), spec, torch.device("cpu"), 1000)
     assert agent.discount.tolist() == pytest.approx([0.99, 0.95])
@@ -94,8 +107,14 @@ def _batch(B=8, H=3):
     obs = torch.randn(H + 1, B, 17)
     obs[..., 5:][:, task == 0] = 0  # zero-padded observations
     action = (torch.rand(H, B, 6) * 2 - 1) * mask
-    return TensorDict(obs=obs, action=action, reward=torch.rand(H, B, 1), terminated=torch.zeros(H, B, 1, dtype=torch.bool),
-                      task=task, batch_size=[])
+    return TensorDict(
+        obs=obs,
+        action=action,
+        reward=torch.rand(H, B, 1),
+        terminated=torch.zeros(H, B, 1, dtype=torch.bool),
+        task=task,
+        batch_size=[],
+    )
 
 
 @pytest.mark.parametrize("name", ["tdmpc2", "mbdpo", "mbdpo-score"])

@@ -1,5 +1,6 @@
 """Planners: each finds the optimum of a known return landscape, batched correctly; the diffusion
 update identity of method.md section 3."""
+
 import pytest
 import torch
 
@@ -72,7 +73,9 @@ def test_batch_equals_single_calls_with_same_seeds(kind, eval_mode):
         g = [torch.Generator().manual_seed(s)]
         z = _latents(3)[i : i + 1]
         for t in range(3):  # warm start carried over steps, per element
-            a = single.plan(model, z, first_step=t == 0, eval_mode=eval_mode, noise=NoiseSource(1, torch.device("cpu"), g))
+            a = single.plan(
+                model, z, first_step=t == 0, eval_mode=eval_mode, noise=NoiseSource(1, torch.device("cpu"), g)
+            )
             assert torch.allclose(a[0], out[t][i], atol=1e-6), (kind, i, t)
 
 
@@ -97,7 +100,9 @@ def test_mppi_exploration_noise_only_in_training():
     planner = make_planner(PlannerConfig(), action_dim=1, discount=0.99)
     z = torch.zeros(1, 4)
     evals = torch.stack([planner.plan(QuadraticModel(optimum), z, first_step=True, eval_mode=True) for _ in range(30)])
-    trains = torch.stack([planner.plan(QuadraticModel(optimum), z, first_step=True, eval_mode=False) for _ in range(30)])
+    trains = torch.stack(
+        [planner.plan(QuadraticModel(optimum), z, first_step=True, eval_mode=False) for _ in range(30)]
+    )
     assert trains.std() > 1.5 * evals.std()  # elite std (>= min_std 0.05) added while training
     assert (evals - 0.2).abs().max() < 0.05
 

@@ -1,4 +1,5 @@
 """The episode replay: slices never cross an episode boundary."""
+
 import torch
 from tensordict import TensorDict
 

@@ -3,6 +3,7 @@ screenshot is not blank. Skipped (with the reason) where Chromium is not install
 ``apt-get install chromium``. ``MBDPO_CHROMIUM`` names another binary; ``MBDPO_SCREENSHOT_DIR``, if
 set, receives a copy of the screenshot and the report for a person to look at.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from analysis.report import write_report
-from tests.test_analysis_baselines import own_runs, tdmpc2_repo
+from tests.helpers import own_runs, tdmpc2_repo
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +67,9 @@ def run_chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.Complet
     profile = tmp_path / "profile"
     result = subprocess.run(
         [browser, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -96,16 +99,20 @@ def test_every_figure_loads(browser: str, report_dir: Path, tmp_path: Path):
 
 def test_probe_detects_a_broken_image(browser: str, report_dir: Path, tmp_path: Path):
     broken = tmp_path / "broken.html"
-    broken.write_text((report_dir / "report.html").read_text().replace(
-        "</body>", '<img src="data:image/png;base64,AAAA" alt="broken"></body>'))
+    broken.write_text(
+        (report_dir / "report.html")
+        .read_text()
+        .replace("</body>", '<img src="data:image/png;base64,AAAA" alt="broken"></body>')
+    )
     count, marks = loaded_images(browser, broken, tmp_path)
     assert count == len(FIGURES) + 1 and marks.count("no") == 1
 
 
 def test_screenshot_is_not_blank(browser: str, report_dir: Path, tmp_path: Path):
     shot = tmp_path / "report.png"
-    run_chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=1280,4000",
-                 (report_dir / "report.html").as_uri())
+    run_chromium(
+        browser, tmp_path, f"--screenshot={shot}", "--window-size=1280,4000", (report_dir / "report.html").as_uri()
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = mpimg.imread(shot)[..., :3]
     assert pixels.shape[:2] == (4000, 1280)

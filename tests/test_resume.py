@@ -1,5 +1,6 @@
 """Preemption-safe resume on CPU: a run stopped by SIGUSR2, then killed, then resumed ends exactly
 like the same run never interrupted (eval.csv and training logs byte for byte)."""
+
 import csv
 import json
 import os
@@ -12,21 +13,31 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.checkpoint import atomic_torch_save
-from harness.config import parse_value
+from harness.config import parse_overrides
 from harness.launchers import RunJob
-from harness.rundir import RunDir
 from harness.run import execute, truncate_train_logs
-from tests.conftest import TINY_ALGO
+from harness.rundir import RunDir
+from harness.training.checkpoint import atomic_torch_save
+from tests.helpers import TINY_ALGO
 
 # 700 steps: episodes end at 500 (checkpoint) and 700 (the end); evaluations at 300, 600 and 700,
 # so one evaluation comes before the checkpoint and one between it and the end.
-RUN = ["task=cartpole-balance", "seed=3", "steps=700", "eval_every=300", "eval_episodes=2", "eval_at_start=false",
-       "log_every=100", "threads=1", "checkpoint_every=500", *TINY_ALGO]
+RUN = [
+    "task=cartpole-balance",
+    "seed=3",
+    "steps=700",
+    "eval_every=300",
+    "eval_episodes=2",
+    "eval_at_start=false",
+    "log_every=100",
+    "threads=1",
+    "checkpoint_every=500",
+    *TINY_ALGO,
+]
 
 
 def _overrides(runs_dir: Path) -> dict:
-    return {k: parse_value(v) for k, v in (t.split("=", 1) for t in [*RUN, f"runs_dir={runs_dir}"])}
+    return parse_overrides([*RUN, f"runs_dir={runs_dir}"])
 
 
 def _run_dir(runs_dir: Path) -> Path:
@@ -56,8 +67,11 @@ def _eval_steps(path: Path) -> list[int]:
 
 
 def _train_logs(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(p.parents[2])): p.read_text() for p in (path / "train").rglob("*.csv")
-            if p.stem != "steps_per_second"}
+    return {
+        str(p.relative_to(p.parents[2])): p.read_text()
+        for p in (path / "train").rglob("*.csv")
+        if p.stem != "steps_per_second"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +86,12 @@ def test_signal_kill_resume_equals_uninterrupted(tmp_path, reference):
     cmd = [sys.executable, "-m", "harness.run", *RUN, f"runs_dir={tmp_path}"]
     # 1. SIGUSR2 (Slurm's warning before a time limit): checkpoint at the next episode end, exit 3
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: list(tmp_path.glob("*/*/*/*/seed_3/status.json")) and _status(_run_dir(tmp_path)).get("step", 0) >= 100,
-              300, "the run to report step 100", proc)
+    _wait_for(
+        lambda: list(tmp_path.glob("*/*/*/*/seed_3/status.json")) and _status(_run_dir(tmp_path)).get("step", 0) >= 100,
+        300,
+        "the run to report step 100",
+        proc,
+    )
     path = _run_dir(tmp_path)
     proc.send_signal(signal.SIGUSR2)
     assert proc.wait(timeout=300) == 3, proc.stderr.read()
@@ -136,12 +154,14 @@ def test_truncate_train_logs(tmp_path):
 
 
 def test_second_process_on_the_same_run_is_refused(tmp_path):
-    from harness.rundir import RunBusyError
 
     rd = RunDir(tmp_path / "run")
     with rd.lock():
-        code = ("import sys; from harness.rundir import RunDir, RunBusyError\n"
-                f"try:\n    RunDir({str(rd.path)!r}).lock().__enter__()\nexcept RunBusyError as e:\n    print(e); sys.exit(7)")
+        code = (
+            "import sys; from harness.rundir import RunDir, RunBusyError\n"
+            f"try:\n    RunDir({str(rd.path)!r}).lock().__enter__()\n"
+            "except RunBusyError as e:\n    print(e); sys.exit(7)"
+        )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 7 and "in use by another process" in proc.stdout and str(os.getpid()) in proc.stdout
     with rd.lock():  # released

@@ -1,5 +1,6 @@
 """Model-free SAC: action shapes and bounds, deterministic evaluation, updates that move the actor,
 finite losses and an adapting temperature, the config defaults, and a trivial problem it solves."""
+
 import copy
 
 import pytest
@@ -46,8 +47,10 @@ def test_registered_with_defaults():
     assert agent.discount == pytest.approx(0.99)  # TD-MPC2's heuristic at 500 steps
     assert agent.target_entropy == -2.0
     # actor 5-256-256-4, two critics 7-256-256-1, log_alpha; targets not counted
-    assert agent.num_parameters() == (5 * 256 + 256 + 256 * 256 + 256 + 256 * 4 + 4) + 2 * (
-        7 * 256 + 256 + 256 * 256 + 256 + 256 + 1) + 1
+    assert (
+        agent.num_parameters()
+        == (5 * 256 + 256 + 256 * 256 + 256 + 256 * 4 + 4) + 2 * (7 * 256 + 256 + 256 * 256 + 256 + 256 + 1) + 1
+    )
 
 
 def test_config_rejects_bad_values():
@@ -127,9 +130,16 @@ def test_learns_a_contextual_bandit():
     best = 0.6 * obs[:, :2]
     reward = -(act - best).pow(2).sum(-1, keepdim=True)
     ones = torch.ones(n, 1, dtype=torch.bool)
-    agent.observe(TensorDict(observation=obs, action=act,
-                             next=TensorDict(observation=torch.rand(n, 3) * 2 - 1, reward=reward, terminated=ones,
-                                             done=ones, batch_size=[n]), batch_size=[n]))
+    agent.observe(
+        TensorDict(
+            observation=obs,
+            action=act,
+            next=TensorDict(
+                observation=torch.rand(n, 3) * 2 - 1, reward=reward, terminated=ones, done=ones, batch_size=[n]
+            ),
+            batch_size=[n],
+        )
+    )
     assert len(agent.replay) == n
     test_obs = torch.rand(256, 3) * 2 - 1
     target = 0.6 * test_obs[:, :2]

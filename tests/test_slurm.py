@@ -3,6 +3,7 @@
 Skipped with a reason when no cluster answers; with MBDPO_REQUIRE_SLURM=1 (set by .ci/run) they fail
 instead, so that CI cannot pass without having run them.
 """
+
 import csv
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from analysis.report import main as report_main
 from harness.status import sweep_rows, watch
 from harness.sweep import main as sweep_main
-from tests.conftest import TINY_ALGO
+from tests.helpers import TINY_ALGO
 
 pytestmark = pytest.mark.slurm
 
@@ -74,9 +75,21 @@ def _wait_rows(sweep_dir: Path, predicate, timeout: float, what: str, seen: set 
 
 def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
     runs_dir = tmp_path / "runs"
-    args = ["task=[cartpole-balance,reacher-easy]", "seeds=2", "launcher=slurm", f"runs_dir={runs_dir}", *JOB,
-            "slurm.array_parallelism=2", "slurm.timeout_min=10", "steps=300", "eval_every=300", "eval_episodes=1",
-            "eval_at_start=false", "log_every=50", *TINY_ALGO]
+    args = [
+        "task=[cartpole-balance,reacher-easy]",
+        "seeds=2",
+        "launcher=slurm",
+        f"runs_dir={runs_dir}",
+        *JOB,
+        "slurm.array_parallelism=2",
+        "slurm.timeout_min=10",
+        "steps=300",
+        "eval_every=300",
+        "eval_episodes=1",
+        "eval_at_start=false",
+        "log_every=50",
+        *TINY_ALGO,
+    ]
     t = time.time()
     assert sweep_main(args) == 0
     assert time.time() - t < 60, "submission must return at once"
@@ -119,7 +132,9 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
             assert st["job"]["job_id"] == launches[1]["jobs"][0]["job_id"]
         else:
             assert attempts == []
-    state = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", victim], capture_output=True, text=True).stdout
+    state = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-o", "State", "-j", victim], capture_output=True, text=True
+    ).stdout
     assert state.startswith("CANCELLED"), state
 
     # and the sweep is reported: 2 tasks x 2 seeds at step 300
@@ -133,14 +148,30 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
 def test_time_limit_requeues_and_resumes_exactly(tmp_path):
     """timeout_min=1: Slurm sends SIGUSR2 55 s before the limit, the run checkpoints at its next
     episode end, submitit requeues the job, the run resumes; its result equals an uninterrupted run's."""
-    common = ["task=cartpole-balance", "seed=1", "launcher=slurm", *JOB, "steps=1500", "eval_every=750",
-              "eval_episodes=1", "eval_at_start=false", "log_every=100", "checkpoint_every=500", *TINY_ALGO]
+    common = [
+        "task=cartpole-balance",
+        "seed=1",
+        "launcher=slurm",
+        *JOB,
+        "steps=1500",
+        "eval_every=750",
+        "eval_episodes=1",
+        "eval_at_start=false",
+        "log_every=100",
+        "checkpoint_every=500",
+        *TINY_ALGO,
+    ]
     limited, reference = tmp_path / "limited", tmp_path / "reference"
     assert sweep_main([*common, f"runs_dir={limited}", "slurm.timeout_min=1", "slurm.signal_delay_s=55"]) == 0
     assert sweep_main([*common, f"runs_dir={reference}", "slurm.timeout_min=30"]) == 0
     seen: set = set()
-    (row,) = _wait_rows(_sweep_dir(limited), lambda rows: rows[0].state in ("done", "failed", "cancelled", "timeout"),
-                        420, "the time-limited run to end", seen)
+    (row,) = _wait_rows(
+        _sweep_dir(limited),
+        lambda rows: rows[0].state in ("done", "failed", "cancelled", "timeout"),
+        420,
+        "the time-limited run to end",
+        seen,
+    )
     assert row.state == "done", row
     assert row.resumes >= 1 and "requeued" in seen, (row, seen)
     (ref,) = watch(_sweep_dir(reference), interval=2, timeout=300, live=False)
@@ -148,9 +179,13 @@ def test_time_limit_requeues_and_resumes_exactly(tmp_path):
     got, want = Path(row.path, "eval.csv").read_text(), Path(ref.path, "eval.csv").read_text()
     assert got == want
     job_id = _manifest(_sweep_dir(limited))["launches"][0]["jobs"][0]["job_id"]
+
     def history() -> list[str]:
-        return subprocess.run(["sacct", "--duplicates", "-X", "-n", "-P", "-o", "State", "-j", job_id.split("_")[0]],
-                              capture_output=True, text=True).stdout.split()
+        return subprocess.run(
+            ["sacct", "--duplicates", "-X", "-n", "-P", "-o", "State", "-j", job_id.split("_")[0]],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
 
     # the run's own files say done at once; accounting (slurmdbd) records the job's end a little later
     end = time.time() + 60

@@ -1,4 +1,5 @@
 """Sweep logic without a cluster: Slurm options, array splitting, relaunch rules, status states."""
+
 import json
 import subprocess
 import sys
@@ -16,12 +17,23 @@ BASE = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1",
 
 
 def test_slurm_options_map_to_sbatch():
-    cfg = build_slurm_config({
-        "partition": "gpu", "timeout_min": 240, "gpus_per_task": 1, "cpus_per_task": 8, "mem_gb": 32,
-        "account": "rl", "qos": "high", "constraint": "a100", "setup": ["module load cuda/12.4"],
-        "sbatch_lines": ["--reservation=mine", "#SBATCH --exclusive"], "additional_parameters": {"mail-type": "END"},
-        "array_parallelism": 16, "signal_delay_s": 180,
-    })
+    cfg = build_slurm_config(
+        {
+            "partition": "gpu",
+            "timeout_min": 240,
+            "gpus_per_task": 1,
+            "cpus_per_task": 8,
+            "mem_gb": 32,
+            "account": "rl",
+            "qos": "high",
+            "constraint": "a100",
+            "setup": ["module load cuda/12.4"],
+            "sbatch_lines": ["--reservation=mine", "#SBATCH --exclusive"],
+            "additional_parameters": {"mail-type": "END"},
+            "array_parallelism": 16,
+            "signal_delay_s": 180,
+        }
+    )
     p = sbatch_parameters(cfg)
     assert p["partition"] == "gpu" and p["time"] == 240 and p["gpus_per_task"] == 1 and p["cpus_per_task"] == 8
     assert p["mem"] == "32G" and p["account"] == "rl" and p["qos"] == "high" and p["constraint"] == "a100"
@@ -31,9 +43,17 @@ def test_slurm_options_map_to_sbatch():
     from submitit.slurm.slurm import _make_sbatch_string
 
     text = _make_sbatch_string(command="python x", folder="/tmp/x", map_count=40, **p)
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=240", "#SBATCH --gpus-per-task=1", "#SBATCH --mem=32G",
-                 "#SBATCH --reservation=mine", "#SBATCH --exclusive", "#SBATCH --array=0-39%16",
-                 "#SBATCH --signal=USR2@180", "module load cuda/12.4"):
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=240",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --mem=32G",
+        "#SBATCH --reservation=mine",
+        "#SBATCH --exclusive",
+        "#SBATCH --array=0-39%16",
+        "#SBATCH --signal=USR2@180",
+        "module load cuda/12.4",
+    ):
         assert line in text, line
 
 
@@ -49,8 +69,12 @@ def test_slurm_options_map_to_sbatch():
     ],
 )
 def test_bad_slurm_options_fail_with_one_line(tmp_path, args, needle):
-    proc = subprocess.run([sys.executable, "-m", "harness.sweep", *BASE, f"runs_dir={tmp_path}", *args],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", *BASE, f"runs_dir={tmp_path}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert needle in err and len(err.splitlines()) == 1, err
@@ -125,7 +149,7 @@ def test_relaunch_rules(tmp_path, monkeypatch):
     failed_attempt = json.loads(Path(rows[1].path, "attempts", "1", "status.json").read_text())
     assert failed_attempt["state"] == "failed" and "Traceback" in failed_attempt["traceback"]
     manifest = json.loads((sweep_dir / "manifest.json").read_text())
-    assert [len(l["jobs"]) for l in manifest["launches"]] == [3, 0, 1]
+    assert [len(launch["jobs"]) for launch in manifest["launches"]] == [3, 0, 1]
 
 
 def test_status_states():
@@ -135,7 +159,10 @@ def test_status_states():
     assert classify({"state": "running", **mine}, job, "RUNNING")[0] == "running"
     assert classify(None, job, "RUNNING")[0] == "pending"  # packed/chained: the job runs, this run not yet
     # stopped at an episode end, requeued by submitit: the same job is pending again
-    assert classify({"state": "interrupted", "checkpoint_step": 500, **mine}, job, "PENDING") == ("requeued", "resumes from step 500")
+    assert classify({"state": "interrupted", "checkpoint_step": 500, **mine}, job, "PENDING") == (
+        "requeued",
+        "resumes from step 500",
+    )
     assert classify({"state": "running", **mine}, job, "CANCELLED by 0")[0] == "cancelled"
     assert classify({"state": "running", **mine}, job, "TIMEOUT")[0] == "timeout"
     assert classify({"state": "running", **mine}, job, "OUT_OF_MEMORY") == ("failed", "job OUT_OF_MEMORY")
@@ -151,26 +178,40 @@ def test_status_states():
 def test_status_command_on_a_runs_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(run_mod, "train", lambda *a, **k: [])
     assert sweep_mod.main([*BASE, "seeds=2", "launcher=debug", f"runs_dir={tmp_path}"]) == 0
-    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.status", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2 runs: 2 done" in proc.stdout and "seed 2" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path), "--wait", "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.status", str(tmp_path), "--wait", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and [r["state"] for r in json.loads(proc.stdout)] == ["done", "done"]
-    proc = subprocess.run([sys.executable, "-m", "harness.status", str(tmp_path / "nothing")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.status", str(tmp_path / "nothing")], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "no sweep manifest" in proc.stderr
 
 
 def _expand(tmp_path, *args):
-    from harness.config import parse_value, split_overrides
+    from harness.config import parse_overrides
 
     argv = ["task=[cartpole-balance]", f"runs_dir={tmp_path}", *args]
-    return sweep_mod.expand({k: parse_value(v) for k, v in split_overrides(argv).items()})
+    return sweep_mod.expand(parse_overrides(argv))
 
 
 def test_capabilities_drop_overrides_that_change_nothing_with_a_note(tmp_path):
-    runs, settings = _expand(tmp_path, "algo=[mbdpo,tdmpc2,tdmpc2-pi,sac]", "algo.energy.eta=0.05",
-                             "algo.planner.num_samples=64", "algo.planner.horizon=5", "algo.model.size=1")
+    runs, settings = _expand(
+        tmp_path,
+        "algo=[mbdpo,tdmpc2,tdmpc2-pi,sac]",
+        "algo.energy.eta=0.05",
+        "algo.planner.num_samples=64",
+        "algo.planner.horizon=5",
+        "algo.model.size=1",
+    )
     over = {r.overrides["algo"]: {k for k in r.overrides if k.startswith("algo.")} for r in runs}
     assert over["mbdpo"] == {"algo.energy.eta", "algo.planner.num_samples", "algo.planner.horizon", "algo.model.size"}
     assert over["tdmpc2"] == {"algo.planner.num_samples", "algo.planner.horizon", "algo.model.size"}
@@ -185,7 +226,10 @@ def test_capabilities_drop_overrides_that_change_nothing_with_a_note(tmp_path):
 
 
 def test_capabilities_that_fit_no_listed_algorithm_stay_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"algo.energy.eta changes nothing for tdmpc2: .* mbdpo, mbdpo-aligned, mbdpo-score .*energy.enabled=true"):
+    with pytest.raises(
+        ConfigError,
+        match=r"algo.energy.eta changes nothing for tdmpc2: .* mbdpo, mbdpo-aligned, mbdpo-score .*energy.enabled=true",
+    ):
         _expand(tmp_path, "algo=[tdmpc2,sac]", "algo.energy.eta=0.05")
     with pytest.raises(ConfigError, match="unknown config key 'algo.plannr.num_samples'"):
         _expand(tmp_path, "algo=[tdmpc2,mbdpo]", "algo.plannr.num_samples=4")
@@ -209,8 +253,13 @@ def test_variant_names_are_stable_and_cut_long_diffs_between_overrides():
     assert variant_name("mbdpo", build_algo_config("mbdpo", [])) == "default"
     short = variant_name("mbdpo", build_algo_config("mbdpo", ["planner.iterations=4"]))
     assert short.startswith("planner.iterations=4-") and len(short.split("-")[-1]) == 6
-    many = ["model.size=1", "planner.diffusion_steps=10", "planner.num_elites=32",
-            "planner.num_samples=256", "planner.num_pi_trajs=12"]
+    many = [
+        "model.size=1",
+        "planner.diffusion_steps=10",
+        "planner.num_elites=32",
+        "planner.num_samples=256",
+        "planner.num_pi_trajs=12",
+    ]
     name = variant_name("mbdpo", build_algo_config("mbdpo", many))
     label = name.rsplit("-", 1)[0]
     # every shown override is whole (no "num_elites=3" cut out of "num_elites=32") and the rest is counted

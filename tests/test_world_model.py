@@ -1,12 +1,13 @@
 """Known-answer tests for the world model's math."""
+
 import math
 
 import pytest
 import torch
 
+from algorithms.conventions import heuristic_discount
 from algorithms.world_model import MODEL_SIZES, ModelConfig, WorldModel
 from algorithms.world_model.layers import EnsembleMLP, SimNorm, _mish_formula, fast_mish
-from algorithms.conventions import heuristic_discount
 from algorithms.world_model.scalars import RunningScale, SymlogTwoHot
 
 

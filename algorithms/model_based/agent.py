@@ -1,6 +1,7 @@
 """World-model agents: TD-MPC2's latent model and learning, with a pluggable planner, MBDPO's
 energy anchor and learned score network. Every registered model-based algorithm is this class
 with a different config (configs/algos/*.yaml), which is what makes the ablation clean."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,16 +34,26 @@ class WorldModelAgent(Algorithm):
         self.model = WorldModel(cfg.model, env_spec.obs_dim, A, action_dims=env_spec.action_dims).to(device)
         m, mcfg = self.model, self.model.cfg
         self.energy = (
-            EnergyClassifier(mcfg.latent_dim, A, mcfg.mlp_dim, momentum=cfg.energy.momentum,
-                             clip=cfg.energy.clip, neg_noise=cfg.energy.neg_noise,
-                             zero_init_last=cfg.energy.zero_init_last, positives=cfg.energy.positives,
-                             task_dim=m.task_dim).to(device)
-            if cfg.energy.enabled else None
+            EnergyClassifier(
+                mcfg.latent_dim,
+                A,
+                mcfg.mlp_dim,
+                momentum=cfg.energy.momentum,
+                clip=cfg.energy.clip,
+                neg_noise=cfg.energy.neg_noise,
+                zero_init_last=cfg.energy.zero_init_last,
+                positives=cfg.energy.positives,
+                task_dim=m.task_dim,
+            ).to(device)
+            if cfg.energy.enabled
+            else None
         )
         self.score_net = (
-            ScoreNetwork(mcfg.latent_dim, cfg.planner.horizon, A, mcfg.mlp_dim, cfg.score.embed_dim,
-                         task_dim=m.task_dim).to(device)
-            if cfg.score.enabled else None
+            ScoreNetwork(
+                mcfg.latent_dim, cfg.planner.horizon, A, mcfg.mlp_dim, cfg.score.embed_dim, task_dim=m.task_dim
+            ).to(device)
+            if cfg.score.enabled
+            else None
         )
         groups = [
             {"params": m.encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
@@ -56,10 +67,17 @@ class WorldModelAgent(Algorithm):
         self.optim = torch.optim.Adam(groups, lr=cfg.lr)
         self.pi_optim = torch.optim.Adam(m.pi_head.parameters(), lr=cfg.lr, eps=1e-5)
         self.scale = RunningScale(cfg.tau).to(device)
-        self.discount = heuristic_discount(env_spec.episode_length, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
+        self.discount = heuristic_discount(
+            env_spec.episode_length, cfg.discount_denom, cfg.discount_min, cfg.discount_max
+        )
         if env_spec.multitask:  # each task's own discount from its episode length
-            self.discount = torch.tensor([heuristic_discount(L, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
-                                          for L in env_spec.episode_lengths], device=device)
+            self.discount = torch.tensor(
+                [
+                    heuristic_discount(L, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
+                    for L in env_spec.episode_lengths
+                ],
+                device=device,
+            )
         #: the task id acting and online updates use with a multi-task model (fine-tuning one task)
         self.task_id: int | None = None
         # One warm-start state for training and one for evaluation, so that an evaluation between
@@ -67,8 +85,9 @@ class WorldModelAgent(Algorithm):
         self.planners = {mode: make_planner(cfg.planner, A, self.discount) for mode in ("train", "eval")}
         L = env_spec.episode_length
         self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
-        self.replay = EpisodeReplay(replay_capacity(cfg.buffer_size, total_steps, L), cfg.batch_size,
-                                    cfg.planner.horizon, device)
+        self.replay = EpisodeReplay(
+            replay_capacity(cfg.buffer_size, total_steps, L), cfg.batch_size, cfg.planner.horizon, device
+        )
         self._episode: list[TensorDict] = []
         self._pretrained = False
         self.num_updates = 0
@@ -111,8 +130,15 @@ class WorldModelAgent(Algorithm):
         return None
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool,
-            generators: list[torch.Generator] | None = None, task: torch.Tensor | None = None) -> torch.Tensor:
+    def act(
+        self,
+        obs: torch.Tensor,
+        *,
+        eval_mode: bool,
+        first_step: bool,
+        generators: list[torch.Generator] | None = None,
+        task: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``task``: ids [B] for a multi-task model (default ``self.task_id``); obs padded to the
         model's observation size, actions returned at its action size (padding zero)."""
         self.model.eval()
@@ -129,8 +155,9 @@ class WorldModelAgent(Algorithm):
         kwargs = {"score_fn": self.score_fn()} if isinstance(planner, DiffusionPlanner) else {}
         if task is not None:
             kwargs["task"] = task
-        action = planner.plan(self.model, z, first_step=first_step, eval_mode=eval_mode, noise=noise,
-                              bonus=self.reward_bonus(), **kwargs)
+        action = planner.plan(
+            self.model, z, first_step=first_step, eval_mode=eval_mode, noise=noise, bonus=self.reward_bonus(), **kwargs
+        )
         return action.cpu()
 
     # --- data -------------------------------------------------------------------------------
@@ -204,8 +231,11 @@ class WorldModelAgent(Algorithm):
             "reward_loss": (reward_ce.mean(-1) * rho).sum() / H,
             "value_loss": (value_ce.mean(-1) * rho).sum() / (H * q_logits.shape[0]),
         }
-        loss = (cfg.consistency_coef * losses["consistency_loss"] + cfg.reward_coef * losses["reward_loss"]
-                + cfg.value_coef * losses["value_loss"])
+        loss = (
+            cfg.consistency_coef * losses["consistency_loss"]
+            + cfg.reward_coef * losses["reward_loss"]
+            + cfg.value_coef * losses["value_loss"]
+        )
         energy_scores = None
         if self.energy is not None:
             losses["energy_loss"], energy_scores = self.energy.loss(z_pred, action, m.pi, task, m.with_task)
@@ -217,7 +247,9 @@ class WorldModelAgent(Algorithm):
         # Gradients are cleared after each step, as both references do: the policy loss's gradient
         # on the task embedding (multi-task) therefore joins the next update's, as in TD-MPC2.
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], cfg.grad_clip_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for g in self.optim.param_groups for p in g["params"]], cfg.grad_clip_norm
+        )
         self.optim.step()
         self.optim.zero_grad(set_to_none=True)
         if energy_scores is not None:
@@ -229,7 +261,12 @@ class WorldModelAgent(Algorithm):
         m.soft_update_target(cfg.tau)
         self.num_updates += 1
         out = {k: float(v.detach()) for k, v in losses.items()}
-        out.update(total_loss=float(loss.detach()), grad_norm=float(grad_norm), pi_loss=pi_loss, pi_scale=float(self.scale.value))
+        out.update(
+            total_loss=float(loss.detach()),
+            grad_norm=float(grad_norm),
+            pi_loss=pi_loss,
+            pi_scale=float(self.scale.value),
+        )
         return out
 
     def _score_loss(self, z0: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
@@ -242,8 +279,11 @@ class WorldModelAgent(Algorithm):
         if cfg.score.detach_latent:  # MBDPO does not: the loss's gradient reaches the encoder
             z = z.detach()
         B, H, A = z.shape[0], cfg.planner.horizon, self.env_spec.action_dim
-        planner: DiffusionPlanner = self.planners["train"] if isinstance(self.planners["train"], DiffusionPlanner) \
+        planner: DiffusionPlanner = (
+            self.planners["train"]
+            if isinstance(self.planners["train"], DiffusionPlanner)
             else DiffusionPlanner(cfg.planner, A, self.discount)
+        )
         tau = torch.randint(1, cfg.planner.diffusion_steps, (B,), device=self.device)
         x = torch.randn(B, H, A, device=self.device)
         with torch.no_grad():
@@ -251,9 +291,18 @@ class WorldModelAgent(Algorithm):
             for i in range(B):
                 ab = float(planner.alpha_bar[int(tau[i])])
                 ctx = PlanningTask.of(self.model, None if task is None else task[i : i + 1], self.discount)
-                a_bar = planner.search_mean(self.model, z[i : i + 1], x[i : i + 1], ab, NoiseSource(1, self.device),
-                                            self.reward_bonus(), num_samples=cfg.score.mc_samples, num_pi_trajs=0,
-                                            num_elites=cfg.score.mc_samples, ctx=ctx)
+                a_bar = planner.search_mean(
+                    self.model,
+                    z[i : i + 1],
+                    x[i : i + 1],
+                    ab,
+                    NoiseSource(1, self.device),
+                    self.reward_bonus(),
+                    num_samples=cfg.score.mc_samples,
+                    num_pi_trajs=0,
+                    num_elites=cfg.score.mc_samples,
+                    ctx=ctx,
+                )
                 targets.append(model_based_score(x[i : i + 1], a_bar, ab))
             target = torch.cat(targets)
         return (self.score_net(self.model.with_task(z, task), x, tau) - target).pow(2).mean()
@@ -278,7 +327,9 @@ class WorldModelAgent(Algorithm):
     # --- bookkeeping ------------------------------------------------------------------------
     def num_parameters(self) -> int:
         n = self.model.trainable_parameters()
-        return n + sum(sum(p.numel() for p in net.parameters()) for net in (self.energy, self.score_net) if net is not None)
+        return n + sum(
+            sum(p.numel() for p in net.parameters()) for net in (self.energy, self.score_net) if net is not None
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -299,8 +350,10 @@ class WorldModelAgent(Algorithm):
         self.model.load_state_dict(state["model"])
         for name, net in (("energy", self.energy), ("score_net", self.score_net)):
             if (net is None) != (state.get(name) is None):
-                raise ValueError(f"checkpoint/config mismatch: {name} is {'absent' if net is None else 'present'} "
-                                 f"in this config but not in the checkpoint (or the other way round)")
+                raise ValueError(
+                    f"checkpoint/config mismatch: {name} is {'absent' if net is None else 'present'} "
+                    f"in this config but not in the checkpoint (or the other way round)"
+                )
             if net is not None:
                 net.load_state_dict(state[name])
         self.optim.load_state_dict(state["optim"])

@@ -3,6 +3,7 @@
 Defaults are the reference implementations'; each registered name's YAML in configs/algos/
 sets its planner and anchor, and the command line overrides any field (``algo.energy.eta=0.02``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -100,8 +101,10 @@ class WorldModelAgentConfig:
             raise ValueError("score.use=planner needs score.enabled=true (an untrained score network)")
         if self.score.use != "none" and self.planner.kind != "diffusion":
             raise ValueError(f"score.use=planner needs planner.kind=diffusion, not {self.planner.kind!r}")
-        for key, value, valid in (("td_target_heads", self.td_target_heads, TD_TARGET_HEADS),
-                                  ("energy.positives", self.energy.positives, ENERGY_POSITIVES)):
+        for key, value, valid in (
+            ("td_target_heads", self.td_target_heads, TD_TARGET_HEADS),
+            ("energy.positives", self.energy.positives, ENERGY_POSITIVES),
+        ):
             if value not in valid:
                 raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
         for key in ("batch_size", "lr", "enc_lr_scale", "grad_clip_norm", "buffer_size", "discount_denom"):

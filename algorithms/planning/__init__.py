@@ -1,4 +1,5 @@
 """Planners over the shared latent world model (a batch of latents in, a batch of actions out)."""
+
 from __future__ import annotations
 
 from algorithms.planning.config import PLANNER_KINDS, PlannerConfig
@@ -14,4 +15,12 @@ def make_planner(cfg: PlannerConfig, action_dim: int, discount: float):
     return _PLANNERS[cfg.kind](cfg, action_dim, discount)
 
 
-__all__ = ["PLANNER_KINDS", "PlannerConfig", "NoiseSource", "make_planner", "MPPIPlanner", "CEMPlanner", "DiffusionPlanner"]
+__all__ = [
+    "PLANNER_KINDS",
+    "PlannerConfig",
+    "NoiseSource",
+    "make_planner",
+    "MPPIPlanner",
+    "CEMPlanner",
+    "DiffusionPlanner",
+]

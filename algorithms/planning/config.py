@@ -3,6 +3,7 @@
 Fields that a kind does not use are ignored by it (documented per field), so that a sweep can
 override e.g. ``algo.planner.num_samples`` whatever the planner is.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ class PlannerConfig:
         if self.diffusion_steps < 2:
             raise ValueError(f"planner.diffusion_steps={self.diffusion_steps} must be >= 2")
         if not 0 <= self.num_pi_trajs < self.num_samples:
-            raise ValueError(f"planner.num_pi_trajs={self.num_pi_trajs} must be in 0..num_samples-1 ({self.num_samples - 1})")
+            raise ValueError(
+                f"planner.num_pi_trajs={self.num_pi_trajs} must be in 0..num_samples-1 ({self.num_samples - 1})"
+            )
         if not 0 < self.num_elites <= self.num_samples:
             raise ValueError(f"planner.num_elites={self.num_elites} must be in 1..num_samples ({self.num_samples})")
         for key in ("temperature", "min_std", "max_std", "beta_start", "beta_end"):
@@ -54,6 +57,8 @@ class PlannerConfig:
         if self.min_std > self.max_std:
             raise ValueError(f"planner.min_std={self.min_std} must not exceed planner.max_std={self.max_std}")
         if not self.beta_start <= self.beta_end < 1:
-            raise ValueError(f"planner.beta_start={self.beta_start} <= planner.beta_end={self.beta_end} < 1 is required")
+            raise ValueError(
+                f"planner.beta_start={self.beta_start} <= planner.beta_end={self.beta_end} < 1 is required"
+            )
         if self.action_noise < 0 or self.large_action_extra_iterations < 0:
             raise ValueError("planner.action_noise and planner.large_action_extra_iterations must be >= 0")

@@ -7,6 +7,7 @@ keep the elites, weight them by ``softmax(zscore(J) / temperature)``, and move `
 model-based (Tweedie) score ``(sqrt(alpha_bar) * a_bar - x) / (1 - alpha_bar)``. A learned score
 network can replace that score, in which case no samples are drawn at all (the amortised policy).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -62,9 +63,19 @@ class DiffusionPlanner:
         self.prev_plan = state["prev_plan"]
 
     @torch.no_grad()
-    def search_mean(self, model, z: torch.Tensor, x: torch.Tensor, alpha_bar: float, noise: NoiseSource,
-                    bonus: RewardBonus | None, num_samples: int | None = None, num_pi_trajs: int | None = None,
-                    num_elites: int | None = None, ctx: PlanningTask | None = None) -> torch.Tensor:
+    def search_mean(
+        self,
+        model,
+        z: torch.Tensor,
+        x: torch.Tensor,
+        alpha_bar: float,
+        noise: NoiseSource,
+        bonus: RewardBonus | None,
+        num_samples: int | None = None,
+        num_pi_trajs: int | None = None,
+        num_elites: int | None = None,
+        ctx: PlanningTask | None = None,
+    ) -> torch.Tensor:
         """The elite-weighted mean a_bar [B, H, A] of clean plans sampled around x / sqrt(alpha_bar).
         Multi-task (``ctx``): samples are masked to each task's own action dims (MBDPO's diffusion.py)."""
         ctx = ctx or PlanningTask(None, None, self.discount)
@@ -82,8 +93,9 @@ class DiffusionPlanner:
         if P > 0:
             pi_actions = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise, ctx.task)  # [H, B, P, A]
             samples[:, :P] = pi_actions.permute(1, 2, 0, 3)
-        values = trajectory_value(model, z.unsqueeze(1).expand(B, N, -1), samples.permute(2, 0, 1, 3),
-                                  ctx.discount, noise, bonus, ctx.task).nan_to_num(0.0)
+        values = trajectory_value(
+            model, z.unsqueeze(1).expand(B, N, -1), samples.permute(2, 0, 1, 3), ctx.discount, noise, bonus, ctx.task
+        ).nan_to_num(0.0)
         if E < N:
             elite_idx, weights = zscore_softmax(values, self.cfg.temperature, E)
             elites = samples.gather(1, elite_idx[:, :, None, None].expand(B, E, H, A))

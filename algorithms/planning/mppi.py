@@ -1,6 +1,7 @@
 """TD-MPC2's planner: MPPI over action sequences, with policy-prior trajectories and warm start.
 
 CEM is the same search with uniform elite weights (`CEMPlanner`)."""
+
 from __future__ import annotations
 
 import torch
@@ -71,12 +72,16 @@ class MPPIPlanner:
 
         for _ in range(cfg.iterations_for(A)):
             eps = noise.randn(N - P, H, A).permute(2, 0, 1, 3)  # [H, B, N-P, A]
-            actions[:, :, P:] = (mean.transpose(0, 1).unsqueeze(2) + std.transpose(0, 1).unsqueeze(2) * eps).clamp(-1, 1)
+            actions[:, :, P:] = (mean.transpose(0, 1).unsqueeze(2) + std.transpose(0, 1).unsqueeze(2) * eps).clamp(
+                -1, 1
+            )
             if ctx.mask is not None:
                 actions = actions * ctx.mask  # [B, 1, A] against [H, B, N, A]
             value = trajectory_value(model, z_samples, actions, ctx.discount, noise, bonus, ctx.task).nan_to_num(0.0)
             elite_value, elite_idx = value.topk(E, dim=1)  # [B, E]
-            elite_actions = actions.gather(2, elite_idx[None, :, :, None].expand(H, B, E, A)).permute(1, 2, 0, 3)  # [B, E, H, A]
+            elite_actions = actions.gather(2, elite_idx[None, :, :, None].expand(H, B, E, A)).permute(
+                1, 2, 0, 3
+            )  # [B, E, H, A]
             weights = self.elite_weights(elite_value)  # [B, E]
             w = weights[:, :, None, None]
             mean = (w * elite_actions).sum(1)

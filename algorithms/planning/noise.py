@@ -5,6 +5,7 @@ By default the whole batch draws from torch's global generator in one call (fast
 call would, so a batch of N plans equals N single-element plans with the same seeds: the property
 that lets batched evaluation reproduce single-environment runs.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,9 @@ class NoiseSource:
         batch when drawing from the global generator, so only two heads need to run)."""
         if self.generators is None:
             return torch.randperm(members, device=self.device)[:2].expand(self.batch, 2)
-        return torch.stack([torch.randperm(members, generator=g, device=g.device)[:2].to(self.device) for g in self.generators])
+        return torch.stack(
+            [torch.randperm(members, generator=g, device=g.device)[:2].to(self.device) for g in self.generators]
+        )
 
     def categorical(self, probs: torch.Tensor) -> torch.Tensor:
         """One index per row of ``probs`` [B, K] (Gumbel-max == sampling in proportion to probs)."""

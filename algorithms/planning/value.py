@@ -1,4 +1,5 @@
 """The value of action sequences under the latent world model, shared by every planner."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,7 +61,9 @@ def trajectory_value(
     return (value + weight * model.q_pairs(z, pi_action, noise.pairs(model.num_q), task)).squeeze(-1)
 
 
-def rollout_pi(model, z: torch.Tensor, horizon: int, noise: NoiseSource, task: torch.Tensor | None = None) -> torch.Tensor:
+def rollout_pi(
+    model, z: torch.Tensor, horizon: int, noise: NoiseSource, task: torch.Tensor | None = None
+) -> torch.Tensor:
     """Action sequences drawn from the policy prior through the model: z [B, P, latent] -> [H, B, P, A]."""
     actions = []
     for t in range(horizon):

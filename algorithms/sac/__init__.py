@@ -1,4 +1,5 @@
 """Model-free SAC, the benchmark's reference without a world model."""
+
 from algorithms.sac.agent import SACAgent
 from algorithms.sac.config import SACConfig
 

@@ -8,6 +8,7 @@ temperature loss), ``SoftUpdate`` for the target critics and a ``ReplayBuffer`` 
 in the harness (harness/collect.py), as for every algorithm, so that all share the same evaluation,
 seeding and checkpointing: this class sees transitions (``observe``), never the environment.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,8 +23,8 @@ from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
 from torchrl.objectives import SACLoss, SoftUpdate, ValueEstimators
 
 from algorithms.base import Algorithm, EnvSpec
+from algorithms.conventions import default_seed_steps, heuristic_discount
 from algorithms.sac.config import SACConfig
-from algorithms.conventions import default_seed_steps, heuristic_discount, replay_capacity
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 _METRICS = ("loss_actor", "loss_qvalue", "loss_alpha", "alpha", "entropy")
@@ -33,7 +34,7 @@ class SACAgent(Algorithm):
     def __init__(self, cfg: SACConfig, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         super().__init__(cfg, env_spec, device, total_steps)
         cfg.validate()
-        O, A = env_spec.obs_dim, env_spec.action_dim
+        D, A = env_spec.obs_dim, env_spec.action_dim
         low, high = float(env_spec.action_low), float(env_spec.action_high)
         self._low, self._high = low, high
         act_cls = _ACTIVATIONS[cfg.activation]
@@ -41,7 +42,7 @@ class SACAgent(Algorithm):
 
         # Actor: obs -> (loc, scale) -> TanhNormal on [low, high]; scale = biased softplus >= min_std.
         actor_net = nn.Sequential(
-            MLP(in_features=O, out_features=2 * A, num_cells=hidden, activation_class=act_cls, device=device),
+            MLP(in_features=D, out_features=2 * A, num_cells=hidden, activation_class=act_cls, device=device),
             NormalParamExtractor(scale_lb=cfg.min_std),
         )
         self.actor = ProbabilisticActor(
@@ -57,13 +58,14 @@ class SACAgent(Algorithm):
         # initialisation (a single module would be expanded and re-drawn uniformly by TorchRL).
         critics = [
             ValueOperator(
-                MLP(in_features=O + A, out_features=1, num_cells=hidden, activation_class=act_cls, device=device),
+                MLP(in_features=D + A, out_features=1, num_cells=hidden, activation_class=act_cls, device=device),
                 in_keys=["observation", "action"],
             )
             for _ in range(cfg.num_qvalue_nets)
         ]
         self.discount = (
-            float(cfg.discount) if cfg.discount is not None
+            float(cfg.discount)
+            if cfg.discount is not None
             else heuristic_discount(env_spec.episode_length, cfg.discount_denom, cfg.discount_min, cfg.discount_max)
         )
         self.target_entropy = float(cfg.target_entropy) if cfg.target_entropy is not None else -float(A)

@@ -9,6 +9,7 @@ like for like: the discount is TD-MPC2's episode-length heuristic (set ``discoun
 0.99), and the random seed steps / buffer size follow the same rules (``max(1000, 5 episodes)``;
 ``min(buffer_size, steps)`` transitions with buffer_size 1M); see algorithms/conventions.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Architecture of the shared latent world model, with the reference size presets."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ Trained on detached latents with buffer actions as positives and, as the negativ
 and std and clipped; the planner's reward becomes ``r + eta * F_norm`` so that search stays where
 the model has data (method.md section 4).
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,19 @@ def positive_pairs(
 
 
 class EnergyClassifier(nn.Module):
-    def __init__(self, latent_dim: int, action_dim: int, mlp_dim: int, *, momentum: float, clip: float,
-                 neg_noise: float, zero_init_last: bool = True, positives: str = "reference", task_dim: int = 0) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        action_dim: int,
+        mlp_dim: int,
+        *,
+        momentum: float,
+        clip: float,
+        neg_noise: float,
+        zero_init_last: bool = True,
+        positives: str = "reference",
+        task_dim: int = 0,
+    ) -> None:
         """``task_dim``: size of the task embedding concatenated to the latent (multi-task); the
         latents passed to :meth:`logits` then already carry it (``WorldModel.with_task``)."""
         super().__init__()
@@ -58,8 +70,9 @@ class EnergyClassifier(nn.Module):
         """EMA-normalised, clipped logits [..., 1] (the planner's reward bonus before eta)."""
         return ((self.logits(z, a) - self.mean) / self.std.clamp_min(1e-6)).clamp(-self.clip, self.clip)
 
-    def loss(self, z: torch.Tensor, actions: torch.Tensor, pi, task: torch.Tensor | None = None,
-             with_task=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, z: torch.Tensor, actions: torch.Tensor, pi, task: torch.Tensor | None = None, with_task=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """z [H, B, Z] (detached here), buffer actions [H, B, A], task ids [B] (multi-task);
         ``pi(z, task=...).action`` samples the prior and ``with_task(z, task)`` adds the task
         embedding (``WorldModel.with_task``).

@@ -1,6 +1,6 @@
 """Network pieces of the TD-MPC2 world model: SimNorm, LayerNorm+Mish MLPs, and a Q ensemble."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import os
 import warnings
@@ -51,7 +51,7 @@ def fast_mish(x: torch.Tensor) -> torch.Tensor:
                 candidate(torch.zeros(2, 3))
                 _compiled_mish = candidate
             except Exception as exc:  # no C compiler, unsupported platform...
-                warnings.warn(f"torch.compile unavailable ({exc!r:.100}); using eager F.mish")
+                warnings.warn(f"torch.compile unavailable ({exc!r:.100}); using eager F.mish", stacklevel=2)
     return _compiled_mish(x)
 
 

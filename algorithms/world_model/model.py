@@ -1,4 +1,5 @@
 """TD-MPC2's decoder-free latent world model (single-task; state observations)."""
+
 from __future__ import annotations
 
 import copy
@@ -146,14 +147,30 @@ class WorldModel(nn.Module):
         log_prob = squash_log_prob(pre_squash, sample)
         return PolicySample(torch.tanh(mu), sample, log_prob, scaled_entropy(pre_squash, log_prob, action_dims))
 
-    def q_logits(self, z: torch.Tensor, a: torch.Tensor, *, target: bool = False, detach: bool = False,
-                 task: torch.Tensor | None = None) -> torch.Tensor:
+    def q_logits(
+        self,
+        z: torch.Tensor,
+        a: torch.Tensor,
+        *,
+        target: bool = False,
+        detach: bool = False,
+        task: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """All heads' logits: [num_q, ..., num_bins]."""
         net = self.target_qs if target else self.qs
         return net(torch.cat([self.with_task(z, task), a], dim=-1), detach=detach)
 
-    def q(self, z: torch.Tensor, a: torch.Tensor, reduce: str, *, target: bool = False, detach: bool = False,
-          heads: str = "random", task: torch.Tensor | None = None) -> torch.Tensor:
+    def q(
+        self,
+        z: torch.Tensor,
+        a: torch.Tensor,
+        reduce: str,
+        *,
+        target: bool = False,
+        detach: bool = False,
+        heads: str = "random",
+        task: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Min or mean of two Q heads -> [..., 1] (only those two heads are run): two chosen at random
         (``heads="random"``, TD-MPC2) or heads 0 and 1 (``heads="first_two"``, MBDPO's TD target)."""
         net = self.target_qs if target else self.qs
@@ -164,7 +181,9 @@ class WorldModel(nn.Module):
         values = self.two_hot.decode(net(torch.cat([self.with_task(z, task), a], dim=-1), members=pair, detach=detach))
         return values.min(0).values if reduce == "min" else values.mean(0)
 
-    def q_pairs(self, z: torch.Tensor, a: torch.Tensor, pairs: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+    def q_pairs(
+        self, z: torch.Tensor, a: torch.Tensor, pairs: torch.Tensor, task: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean of two Q heads chosen per batch element: z [B, ..., Z], pairs [B, 2] -> [B, ..., 1].
 
         When every element uses the same pair only those two heads run; otherwise all heads run

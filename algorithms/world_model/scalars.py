@@ -1,4 +1,5 @@
 """Scalar helpers of TD-MPC2: two-hot symlog regression and the running value scale."""
+
 from __future__ import annotations
 
 import torch
@@ -42,4 +43,3 @@ class RunningScale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.value
-

@@ -1,4 +1,5 @@
 """MBDPO's learned score network s(z, x_tau, tau), regressed on Monte-Carlo score targets."""
+
 from __future__ import annotations
 
 import math
@@ -12,14 +13,17 @@ from algorithms.world_model.layers import init_weights, mlp
 def sinusoidal_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
     """tau [B] (integers) -> [B, dim] sin/cos features at geometrically spaced frequencies."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=tau.device, dtype=torch.float32) / max(half - 1, 1))
+    freqs = torch.exp(
+        -math.log(10_000.0) * torch.arange(half, device=tau.device, dtype=torch.float32) / max(half - 1, 1)
+    )
     angles = tau.float().unsqueeze(-1) * freqs
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 class ScoreNetwork(nn.Module):
-    def __init__(self, latent_dim: int, horizon: int, action_dim: int, mlp_dim: int, embed_dim: int,
-                 task_dim: int = 0) -> None:
+    def __init__(
+        self, latent_dim: int, horizon: int, action_dim: int, mlp_dim: int, embed_dim: int, task_dim: int = 0
+    ) -> None:
         """``task_dim``: the task embedding concatenated to the latent in multi-task mode (MBDPO's
         ``score``: ``[z, e, x_tau, t_emb]``); latents passed to forward then already carry it."""
         super().__init__()

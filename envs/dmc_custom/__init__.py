@@ -11,6 +11,7 @@ the standard suite.
 This module is pure Python: dm_control is imported only when a task is loaded, so listing the
 tasks does not import (and pick an OpenGL backend for) MuJoCo.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ made on the parsed XML, so everything else (materials, cameras, dynamics) stays 
   (the third one's capsule 0.1 long, as in TD-MPC2's model), an unlimited shoulder, and the
   elbow and wrist limited to +-80 degrees; one motor per joint, with the suite's gear.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -58,14 +59,14 @@ def reacher_three_links() -> tuple[str, dict]:
 
     def link(parent: ET.Element, name: str, pos: str, joint: dict, length: float) -> ET.Element:
         body = ET.SubElement(parent, "body", name=name, pos=pos)
-        ET.SubElement(body, "geom", name=name, type="capsule", fromto=f"0 0 0 {length} 0 0",
-                      size=".01", material="self")
+        ET.SubElement(
+            body, "geom", name=name, type="capsule", fromto=f"0 0 0 {length} 0 0", size=".01", material="self"
+        )
         ET.SubElement(body, "joint", **joint)
         return body
 
     arm0 = ET.Element("body", name="arm0", pos="0 0 .01")
-    ET.SubElement(arm0, "geom", name="arm0", type="capsule", fromto=f"0 0 0 {LINK} 0 0",
-                  size=".01", material="self")
+    ET.SubElement(arm0, "geom", name="arm0", type="capsule", fromto=f"0 0 0 {LINK} 0 0", size=".01", material="self")
     ET.SubElement(arm0, "joint", name="shoulder0")
     arm1 = link(arm0, "arm1", f"{LINK} 0 0", {"name": "shoulder1", "limited": "true", "range": "-80 80"}, LINK)
     hand = link(arm1, "hand", f"{LINK} 0 0", {"name": "wrist", "limited": "true", "range": "-80 80"}, 0.1)

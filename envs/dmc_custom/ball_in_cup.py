@@ -6,6 +6,7 @@ while the ball is in the cup, else ``(far + 2 * fast) / 3``: ``far`` is 1 for a 
 0.5 m from the target (linear to 0.5 at 0.25 m), ``fast`` 1 for a ball speed of at least 6 m/s
 (linear to 0.5 at 3 m/s).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,20 @@ class Spin(suite_cup.BallInCup):
     def get_reward(self, physics: suite_cup.Physics) -> float:
         distance = np.linalg.norm(physics.ball_to_target())
         speed = np.linalg.norm(physics.named.data.qvel[["ball_x", "ball_z"]])
-        far = rewards.tolerance(distance, bounds=(FAR, float("inf")), margin=FAR / 2, value_at_margin=0.5,
-                                sigmoid="linear")
-        fast = rewards.tolerance(speed, bounds=(FAST, float("inf")), margin=FAST / 2, value_at_margin=0.5,
-                                 sigmoid="linear")
+        far = rewards.tolerance(
+            distance, bounds=(FAR, float("inf")), margin=FAR / 2, value_at_margin=0.5, sigmoid="linear"
+        )
+        fast = rewards.tolerance(
+            speed, bounds=(FAST, float("inf")), margin=FAST / 2, value_at_margin=0.5, sigmoid="linear"
+        )
         return (1 - physics.in_target()) * (far + 2 * fast) / 3
 
 
 def spin(random=None) -> control.Environment:
     physics = suite_cup.Physics.from_xml_string(common.read_model("ball_in_cup.xml"), common.ASSETS)
-    return control.Environment(physics, Spin(random=random), time_limit=suite_cup._DEFAULT_TIME_LIMIT,
-                               control_timestep=suite_cup._CONTROL_TIMESTEP)
+    return control.Environment(
+        physics,
+        Spin(random=random),
+        time_limit=suite_cup._DEFAULT_TIME_LIMIT,
+        control_timestep=suite_cup._CONTROL_TIMESTEP,
+    )

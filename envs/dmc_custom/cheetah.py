@@ -8,6 +8,7 @@
   ``height`` rewards the mean height of the torso and the raised foot (at least 1.2 m, margin
   0.6 m) and ``still`` a horizontal speed within +-0.5 m/s (linear to 0 at +-1 m/s).
 """
+
 from __future__ import annotations
 
 from dm_control.rl import control
@@ -22,8 +23,7 @@ RUN_SPEED = suite_cheetah._RUN_SPEED  # 10 m/s
 
 def _linear_at_least(value: float, target: float) -> float:
     """1 for ``value >= target``, linear down to 0 at ``value = 0`` (``target > 0``)."""
-    return rewards.tolerance(value, bounds=(target, float("inf")), margin=target,
-                             value_at_margin=0, sigmoid="linear")
+    return rewards.tolerance(value, bounds=(target, float("inf")), margin=target, value_at_margin=0, sigmoid="linear")
 
 
 def _high(height: float) -> float:
@@ -44,8 +44,9 @@ class CustomCheetah(suite_cheetah.Cheetah):
 
     def _stand_on_one_foot(self, physics, raised_foot: str) -> float:
         height = _high((self._z(physics, "torso") + self._z(physics, raised_foot)) / 2)
-        still = rewards.tolerance(physics.speed(), bounds=(-self._speed, self._speed), margin=self._speed,
-                                  value_at_margin=0, sigmoid="linear")
+        still = rewards.tolerance(
+            physics.speed(), bounds=(-self._speed, self._speed), margin=self._speed, value_at_margin=0, sigmoid="linear"
+        )
         return (5 * height + still) / 6
 
     def _run_on_one_foot(self, physics, raised_foot: str) -> float:
@@ -66,8 +67,9 @@ class CustomCheetah(suite_cheetah.Cheetah):
 
 def _environment(goal: str, speed: float, random) -> control.Environment:
     physics = suite_cheetah.Physics.from_xml_string(*_models.cheetah())
-    return control.Environment(physics, CustomCheetah(goal, speed, random=random),
-                               time_limit=suite_cheetah._DEFAULT_TIME_LIMIT)
+    return control.Environment(
+        physics, CustomCheetah(goal, speed, random=random), time_limit=suite_cheetah._DEFAULT_TIME_LIMIT
+    )
 
 
 def run_backwards(random=None) -> control.Environment:

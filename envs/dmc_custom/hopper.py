@@ -3,6 +3,7 @@
 ``standing * hopping``: ``standing`` is 1 for a torso 0.6 to 2 m above the foot (0 outside),
 ``hopping`` 1 at a speed of -1 m/s or faster backwards, linear to 0.5 at -0.5 m/s and 0 at 0.
 """
+
 from __future__ import annotations
 
 from dm_control.rl import control
@@ -19,12 +20,21 @@ class HopBackwards(suite_hopper.Hopper):
 
     def get_reward(self, physics: suite_hopper.Physics) -> float:
         standing = rewards.tolerance(physics.height(), (suite_hopper._STAND_HEIGHT, 2))
-        hopping = rewards.tolerance(physics.speed(), bounds=(-float("inf"), -HOP_SPEED / 2), margin=HOP_SPEED / 4,
-                                    value_at_margin=0.5, sigmoid="linear")
+        hopping = rewards.tolerance(
+            physics.speed(),
+            bounds=(-float("inf"), -HOP_SPEED / 2),
+            margin=HOP_SPEED / 4,
+            value_at_margin=0.5,
+            sigmoid="linear",
+        )
         return standing * hopping
 
 
 def hop_backwards(random=None) -> control.Environment:
     physics = suite_hopper.Physics.from_xml_string(common.read_model("hopper.xml"), common.ASSETS)
-    return control.Environment(physics, HopBackwards(random=random), time_limit=suite_hopper._DEFAULT_TIME_LIMIT,
-                               control_timestep=suite_hopper._CONTROL_TIMESTEP)
+    return control.Environment(
+        physics,
+        HopBackwards(random=random),
+        time_limit=suite_hopper._DEFAULT_TIME_LIMIT,
+        control_timestep=suite_hopper._CONTROL_TIMESTEP,
+    )

@@ -5,6 +5,7 @@ reward 1 while the finger touches the target, else 0) on the three-link arm of
 ``_models.reacher_three_links``. Observations: joint angles (3), finger-to-target vector (2),
 joint velocities (3).
 """
+
 from __future__ import annotations
 
 from dm_control.rl import control
@@ -15,8 +16,9 @@ from envs.dmc_custom import _models
 
 def _environment(target_size: float, random) -> control.Environment:
     physics = suite_reacher.Physics.from_xml_string(*_models.reacher_three_links())
-    return control.Environment(physics, suite_reacher.Reacher(target_size, random=random),
-                               time_limit=suite_reacher._DEFAULT_TIME_LIMIT)
+    return control.Environment(
+        physics, suite_reacher.Reacher(target_size, random=random), time_limit=suite_reacher._DEFAULT_TIME_LIMIT
+    )
 
 
 def three_easy(random=None) -> control.Environment:

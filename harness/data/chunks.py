@@ -34,7 +34,7 @@ class Chunk:
     """One opened (memory-mapped, not read) chunk file."""
 
     path: Path
-    data: TensorDictBase  # obs [E, L, O], action [E, L, A], reward [E, L], task [E, L]
+    data: TensorDictBase  # obs [E, L, D], action [E, L, A], reward [E, L], task [E, L]
     episode_tasks: torch.Tensor  # [E] long: each episode's task id
 
     @property
@@ -97,7 +97,7 @@ def open_chunk(path: Path, layout: SuiteLayout) -> Chunk:
 def _check_shapes(path, obs, action, reward, task, layout: SuiteLayout) -> None:
     if obs.ndim != 3:
         raise _fail(path, f"obs has shape {list(obs.shape)}; expected [episodes, L, obs_dim]")
-    E, L, O = obs.shape
+    E, L, D = obs.shape
     if L < 2:
         raise _fail(path, f"episodes of {L} row(s); expected L = steps + 1 >= 2 rows (row 0: the reset observation)")
     if action.ndim != 3 or tuple(action.shape[:2]) != (E, L):
@@ -111,8 +111,8 @@ def _check_shapes(path, obs, action, reward, task, layout: SuiteLayout) -> None:
             raise _fail(path, f"{name} has dtype {t.dtype}; expected float32")
     if task.dtype.is_floating_point or task.dtype.is_complex or task.dtype == torch.bool:
         raise _fail(path, f"task has dtype {task.dtype}; expected an integer dtype (int64)")
-    if O > layout.max_obs_dim:
-        raise _fail(path, f"obs dim {O} is larger than suite {layout.suite}'s largest obs dim {layout.max_obs_dim}")
+    if D > layout.max_obs_dim:
+        raise _fail(path, f"obs dim {D} is larger than suite {layout.suite}'s largest obs dim {layout.max_obs_dim}")
     A = action.shape[-1]
     if A > layout.max_action_dim:
         raise _fail(
@@ -120,7 +120,7 @@ def _check_shapes(path, obs, action, reward, task, layout: SuiteLayout) -> None:
         )
 
 
-def _check_tasks(path, episode_tasks: torch.Tensor, L: int, O: int, A: int, layout: SuiteLayout) -> None:
+def _check_tasks(path, episode_tasks: torch.Tensor, L: int, D: int, A: int, layout: SuiteLayout) -> None:
     n = len(layout.tasks)
     bad = episode_tasks[(episode_tasks < 0) | (episode_tasks >= n)]
     if bad.numel():
@@ -133,10 +133,10 @@ def _check_tasks(path, episode_tasks: torch.Tensor, L: int, O: int, A: int, layo
                 f"episodes of {L} rows but task {name} (id {tid}) has {dims.episode_length}-step "
                 f"episodes; expected L = {dims.episode_length + 1} (or pieces of a divisor + 1)",
             )
-        if O < dims.obs_dim or A < dims.action_dim:
+        if D < dims.obs_dim or A < dims.action_dim:
             raise _fail(
                 path,
-                f"obs/action dims {O}/{A} are smaller than task {name}'s (id {tid}) {dims.obs_dim}/{dims.action_dim}",
+                f"obs/action dims {D}/{A} are smaller than task {name}'s (id {tid}) {dims.obs_dim}/{dims.action_dim}",
             )
 
 
@@ -158,8 +158,8 @@ def chunk_rows(chunk: Chunk, start: int, stop: int, first_episode_id: int, layou
         if bad.any():
             ep = start + int(bad.nonzero()[0, 0])
             raise _fail(chunk.path, f"episode {ep} has a non-finite {name} (expected finite values after row 0)")
-    O, A = layout.max_obs_dim, layout.max_action_dim
-    obs = torch.nn.functional.pad(obs, (0, O - obs.shape[-1]))
+    D, A = layout.max_obs_dim, layout.max_action_dim
+    obs = torch.nn.functional.pad(obs, (0, D - obs.shape[-1]))
     action = torch.nn.functional.pad(action, (0, A - action.shape[-1]))
     episode = torch.arange(first_episode_id, first_episode_id + E).unsqueeze(1).expand(E, L)
     return TensorDict(

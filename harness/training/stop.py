@@ -1,6 +1,7 @@
 """How a run is asked to stop: a flag that a signal handler may set, checked by the training loop
-at every episode boundary (see harness.checkpoint). Kept free of heavy imports so that a Slurm job
+at every episode boundary (see harness.training.checkpoint). Kept free of heavy imports so that a Slurm job
 can install its signal handler before torch is even loaded (harness.launchers)."""
+
 from __future__ import annotations
 
 import threading

@@ -1,7 +1,6 @@
 """Evaluation: N episodes at once in a batched environment, no exploration noise."""
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import torch
 from tensordict import TensorDictBase
@@ -12,7 +11,7 @@ from algorithms.base import Algorithm
 
 
 @torch.no_grad()
-def evaluate(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
+def evaluate_episodes(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
     """Run one episode in each of ``env``'s batched copies; returns one dict per episode with
     ``return``, ``length`` and ``success`` (success at the last step, as the reference reports it;
     None when the task has no success signal)."""
@@ -45,7 +44,3 @@ def evaluate(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
         }
         for i in range(n)
     ]
-
-
-def mean_or_nan(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan

@@ -11,6 +11,7 @@ off in TorchRL 0.14), so :class:`RandomStateBeforeReset`, a transform, records t
 before every reset. A resumed run sets it back and builds a new collector, whose first reset then
 draws the same initial state as the uninterrupted run's.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +22,7 @@ from torchrl.collectors import Collector
 from torchrl.envs import Transform
 
 from algorithms.base import Algorithm
-from harness.checkpoint import env_rng_state, set_env_rng_state
+from harness.training.checkpoint import env_rng_state, set_env_rng_state
 
 
 class RandomStateBeforeReset(Transform):
@@ -70,16 +71,22 @@ class TrainingSteps:
     ``resume_state``: the simulator random state of a checkpoint (:meth:`checkpoint_state`), set
     before the collector's first reset."""
 
-    def __init__(self, env, agent: Algorithm, action_dim: int, action_rng: torch.Generator,
-                 resume_state: list[Any] | None = None) -> None:
+    def __init__(
+        self, env, agent: Algorithm, action_dim: int, action_rng: torch.Generator, resume_state: list[Any] | None = None
+    ) -> None:
         self._before_reset = RandomStateBeforeReset()
         env.append_transform(self._before_reset)
         if resume_state is not None:
             set_env_rng_state(env, resume_state)
         self.policy = TrainingPolicy(agent, action_dim, action_rng)
         self.collector = Collector(
-            env, self.policy, frames_per_batch=1, total_frames=-1,
-            trust_policy=True, track_traj_ids=False, use_buffers=False,
+            env,
+            self.policy,
+            frames_per_batch=1,
+            total_frames=-1,
+            trust_policy=True,
+            track_traj_ids=False,
+            use_buffers=False,
         )
         self._frames = iter(self.collector)
 

@@ -1,4 +1,5 @@
 """Training metrics through TorchRL's loggers (CSV by default; tensorboard or wandb when asked)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -20,9 +20,11 @@ It holds:
 Stopping: Slurm sends SIGUSR2 before a time limit or a preemption (submitit asks for it). The
 training loop must not be interrupted mid-update, so the signal only *requests* a stop
 (:func:`request_stop`); the loop checks :func:`stop_requested` at every episode boundary, saves a
-checkpoint there and raises :class:`Preempted`. The job wrapper (harness.launchers) then hands over
+checkpoint there and raises :class:`Preempted` (all in harness.training.stop, which imports no torch).
+The job wrapper (harness.launchers) then hands over
 to submitit, which requeues the job. Writes are atomic (temporary file, fsync, rename).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,10 +42,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be written or does not fit the run."""
-
-
-# Stop requests live in harness.stop (no torch import: the Slurm job installs its handler early).
-from harness.stop import Preempted, clear_stop, request_stop, stop_reason, stop_requested  # noqa: E402,F401
 
 
 # --- random states -------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""One command-line grammar for harness.run, harness.sweep and harness.bench: ``key=value``, values
+in OmegaConf's dotlist grammar; a bad argument is one ``error:`` line and exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import bench, run, sweep
+from harness.config import ConfigError, parse_overrides
+
+
+def test_values_are_parsed_by_omegaconf_dotlist_grammar():
+    got = parse_overrides(
+        [
+            "seed=3",
+            "algo=[tdmpc2,mbdpo]",
+            "wait=true",
+            "algo.lr=1e-3",
+            "task=cup-catch",
+            "algo.model.size=1",
+            "slurm.setup=[module load cuda/12.4]",
+            "slurm.additional_parameters={mail-type: END}",
+            "sweep_name=",
+        ]
+    )
+    assert got == {
+        "seed": 3, "algo": ["tdmpc2", "mbdpo"], "wait": True, "algo.lr": 0.001, "task": "cup-catch",
+        "algo.model.size": 1, "slurm.setup": ["module load cuda/12.4"],
+        "slurm.additional_parameters": {"mail-type": "END"}, "sweep_name": None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("token", ["--sizes", "steps", "=3"])
+def test_a_token_without_key_and_value_is_one_line_error(token):
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides([token])
+
+
+def test_bench_takes_key_value():
+    algos, cfg, algo_over = bench.parse_args(["sizes=[1,5]", "algo=mbdpo", "threads=2", "algo.planner.num_samples=128"])
+    assert algos == ["mbdpo"] and cfg.sizes == [1, 5] and cfg.threads == 2
+    assert algo_over == ["planner.num_samples=128"]
+    algos, cfg, _ = bench.parse_args(["sizes=1", "algo=[sac,tdmpc2]"])
+    assert algos == ["sac", "tdmpc2"] and cfg.sizes == [1]
+
+
+@pytest.mark.parametrize(
+    ("main", "argv", "message"),
+    [
+        (bench.main, ["--sizes", "1"], "expected key=value"),
+        (bench.main, ["algo=nope"], "unknown algorithm 'nope'; valid: cem,"),
+        (bench.main, ["size=1"], "unknown config key 'size'; valid: action_dim, device"),
+        (run.main, ["--algo", "tdmpc2"], "expected key=value"),
+        (run.main, ["algo=nope"], "unknown algorithm 'nope'; valid: cem,"),
+        (sweep.main, ["suite=nope"], "unknown suite 'nope'; valid: dmc,"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(main, argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing written
