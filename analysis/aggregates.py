@@ -105,7 +105,7 @@ def compute_aggregates(
     func = aggregate_func(gamma)
     rows = []
     for label in sorted(score_dict):
-        point, interval = _interval_estimates(
+        point, interval = interval_estimates(
             label,
             np.asarray(score_dict[label], dtype=float),
             func,
@@ -141,7 +141,7 @@ def iqm_curves(
     frames = []
     for label in sorted(curves):
         curve = curves[label]
-        point, interval = _interval_estimates(
+        point, interval = interval_estimates(
             label,
             np.asarray(curve.scores, dtype=float),
             iqm_per_step,
@@ -166,7 +166,7 @@ def iqm_curves(
     return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
 
 
-def _interval_estimates(
+def interval_estimates(
     label: str,
     scores: np.ndarray,
     func: Callable[[np.ndarray], np.ndarray],

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from rliable import metrics
 
-from analysis.aggregates import CONFIDENCE, _interval_estimates
+from analysis.aggregates import CONFIDENCE, interval_estimates
 from analysis.issues import ALGO_EXCLUDED, FIGURE_SKIPPED, PARAMETERS_DIFFER, Issue
 from analysis.ragged import Comparison
 from analysis.table import run_label
@@ -159,7 +159,7 @@ def scaling(
         for count in sorted(set(by_label.values())):
             members = sorted(name for name, c in by_label.items() if c == count)
             matrix = np.vstack([comparison.matrices[name] for name in members])
-            point, interval = _interval_estimates(
+            point, interval = interval_estimates(
                 f"{name} @ {count}",
                 matrix,
                 iqm,

@@ -113,21 +113,21 @@ def test_mppi_adds_two_iterations_from_twenty_action_dims_and_diffusion_does_not
         def __init__(self, a):
             self.action_dim = a
 
-        def reward(self, z, a):
+        def reward(self, z, a, task=None):
             counts.append(1)
             return torch.zeros(*a.shape[:-1], 1)
 
-        def next(self, z, a):
+        def next(self, z, a, task=None):
             return z
 
-        def pi(self, z, eps=None):
+        def pi(self, z, eps=None, task=None):
             from algorithms.world_model.model import PolicySample
 
             a = torch.zeros(*z.shape[:-1], self.action_dim)
             zero = torch.zeros(*z.shape[:-1], 1)
             return PolicySample(a, a, zero, zero)
 
-        def q_pairs(self, z, a, pairs):
+        def q_pairs(self, z, a, pairs, task=None):
             return torch.zeros(*z.shape[:-1], 1)
 
     from algorithms.planning import make_planner
@@ -201,9 +201,9 @@ def test_positive_pairs_by_hand():
     H, B = 3, 2
     ids = torch.tensor([[10.0 * t + b for b in range(B)] for t in range(H)])  # [H, B]
     z, a = ids[..., None], ids[..., None]
-    z_al, a_al = positive_pairs(z, a, "aligned")
+    z_al, a_al, _ = positive_pairs(z, a, "aligned")
     assert z_al[:, 0].tolist() == a_al[:, 0].tolist() == [0, 1, 10, 11, 20, 21]
-    z_ref, a_ref = positive_pairs(z, a, "reference")
+    z_ref, a_ref, _ = positive_pairs(z, a, "reference")
     assert z_ref[:, 0].tolist() == [0, 1, 10, 11, 20, 21]  # time-major: (t, b) = (i // B, i % B)
     assert a_ref[:, 0].tolist() == [0, 10, 20, 1, 11, 21]  # batch-major: (t, b) = (i % H, i // H)
     own = (z_ref == a_ref).squeeze(-1)
@@ -213,7 +213,7 @@ def test_positive_pairs_by_hand():
 def test_reference_pairing_at_the_papers_batch():
     H, B = 3, 256
     ids = torch.arange(H * B, dtype=torch.float32).reshape(H, B, 1)
-    z, a = positive_pairs(ids, ids, "reference")
+    z, a, _ = positive_pairs(ids, ids, "reference")
     assert int((z == a).sum()) == 2  # method.md: 2 of 768 pairs are a latent with its own action
 
 

@@ -21,19 +21,19 @@ class QuadraticModel:
     def _target(self, z):
         return self.optimum[z[..., 0].long()]
 
-    def reward(self, z, a):
+    def reward(self, z, a, task=None):
         return -((a - self._target(z)) ** 2).sum(-1, keepdim=True)
 
-    def next(self, z, a):
+    def next(self, z, a, task=None):
         return z
 
-    def pi(self, z, eps=None):
+    def pi(self, z, eps=None, task=None):
         eps = torch.randn(*z.shape[:-1], self.action_dim) if eps is None else eps
         a = torch.tanh(0.5 * eps)
         zero = torch.zeros(*z.shape[:-1], 1)
         return PolicySample(a, a, zero, zero)
 
-    def q_pairs(self, z, a, pairs):
+    def q_pairs(self, z, a, pairs, task=None):
         return torch.zeros(*z.shape[:-1], 1)
 
 
