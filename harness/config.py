@@ -46,7 +46,16 @@ class RunConfig:
     checkpoint_every: int = (
         10_000  # save checkpoint.pt at the first episode end after every N steps; 0: only when stopped
     )
+    # online: learn one task from scratch (steps = env steps); offline: multi-task pretraining on
+    # every task of `suite` from `dataset` (steps = gradient updates); see harness/training/
+    mode: str = "online"
+    dataset: str = ""  # mode=offline: a directory of TD-MPC2-layout chunk_*.pt files (harness.export)
 
+
+#: training modes (harness/training/: OnlineTrainer, OfflineTrainer)
+MODES = ("online", "offline")
+#: the task directory component of a multi-task run (docs/results-format.md)
+MULTITASK = "multitask"
 
 RUN_KEYS = [f.name for f in dataclasses.fields(RunConfig)]
 
@@ -166,17 +175,25 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     algo_over = {k[len("algo.") :]: v for k, v in overrides.items() if k.startswith("algo.")}
     run = OmegaConf.structured(RunConfig)
     run = OmegaConf.to_object(merge_overrides(run, run_over, ""))
+    _check_choice("mode", run.mode, list(MODES))
+    if run.mode == "offline":
+        _check_offline(run, "task" in run_over)
+    elif run.dataset:
+        raise ConfigError(f"dataset={run.dataset} is only read by mode=offline (this run: mode={run.mode})")
     try:
         algorithms.get_algorithm(run.algo)
         from envs import get_task  # the harness builds environments by name
 
-        registered = get_task(run.task).family
-        declared = task_family(run.task)  # the family (and score normalisation) of configs/suites.yaml
+        for task in _tasks_of(run):
+            registered = get_task(task).family
+            declared = task_family(task)  # the family (and score normalisation) of configs/suites.yaml
+            if declared != registered:
+                break
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
     if declared != registered:
         raise ConfigError(
-            f"task {run.task!r} is registered in family {registered!r} (envs) but listed in family "
+            f"task {task!r} is registered in family {registered!r} (envs) but listed in family "
             f"{declared!r}'s suite in configs/suites.yaml"
         )
     try:
@@ -190,11 +207,49 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     problem = capability_problem(run.algo, run.obs, algo_over)
     if problem:
         raise ConfigError(problem)
+    if run.mode == "offline" and "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
+        able = [n for n in algorithms.algorithm_names() if "world_model" in algorithms.get_algorithm(n).capabilities]
+        raise ConfigError(
+            f"mode=offline trains a multi-task world model; {run.algo} has none; algorithms that do: {', '.join(able)}"
+        )
     if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
         raise ConfigError("steps, eval_every and eval_episodes must be positive")
     if run.checkpoint_every < 0:
         raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
     return ResolvedRun(run, build_algo_config(run.algo, algo_over))
+
+
+def _tasks_of(run: RunConfig) -> list[str]:
+    """The tasks a run trains and evaluates on: its task, or every task of its suite (offline)."""
+    if run.mode == "offline":
+        from configs.suites import get_suite
+
+        return list(get_suite(run.suite).tasks)
+    return [run.task]
+
+
+def _check_offline(run: RunConfig, task_given: bool) -> None:
+    """mode=offline: a suite to train on and a dataset directory holding chunk files. The run's
+    task becomes ``multitask`` (its directory: ``<suite>/multitask/<algo>/<variant>/seed_<n>``)."""
+    from pathlib import Path
+
+    from configs.suites import get_suite
+
+    if task_given and run.task != MULTITASK:
+        raise ConfigError(f"task={run.task}: mode=offline trains on every task of suite=...; leave task out")
+    if run.suite == "none":
+        raise ConfigError("mode=offline needs suite=NAME (the tasks to pretrain on), e.g. suite=mt-smoke")
+    try:
+        get_suite(run.suite)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    if not run.dataset:
+        raise ConfigError("mode=offline needs dataset=DIR (chunk_*.pt files, e.g. made by python -m harness.export)")
+    path = Path(run.dataset).expanduser()
+    if not path.is_dir() or not any(path.glob("chunk_*.pt")):
+        raise ConfigError(f"dataset={run.dataset}: no chunk_*.pt files there (make one with python -m harness.export)")
+    run.dataset = str(path.absolute())
+    run.task = MULTITASK
 
 
 def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | None:

@@ -21,8 +21,12 @@ from harness.rundir import RunDir, RunStatus, atomic_write_text, job_identity, r
 from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
 from harness.training.metric_logger import make_metric_logger
+from harness.training.offline import OfflineTrainer
 from harness.training.stop import Preempted, request_stop, stop_requested
-from harness.training.trainer import train
+from harness.training.trainer import OnlineTrainer, Trainer, train
+
+#: run.mode -> its trainer
+TRAINERS: dict[str, type[Trainer]] = {"online": OnlineTrainer, "offline": OfflineTrainer}
 
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
@@ -123,7 +127,8 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             truncate_train_logs(path / "train", start)
             say(f"[resume] {path} from its checkpoint at step {start}/{run.steps}")
         path.mkdir(parents=True, exist_ok=True)
-        rundir.write_config({**resolved.to_dict(), "git": code_version()})
+        config = {**resolved.to_dict(), "git": code_version()}
+        rundir.write_config(config)
         name = f"{run.task}-{run.algo}-{resolved.variant}-s{run.seed}"
         status = RunStatus(
             rundir,
@@ -137,8 +142,14 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
         )
         with status:
             log = make_metric_logger(run.logger, path, name)
-            hooks = {"log": log, "progress": status.progress, "on_checkpoint": status.checkpointed}
-            rows = train(resolved, rundir, resume_from=resume, **hooks)
+            hooks = {
+                "log": log,
+                "progress": status.progress,
+                "on_checkpoint": status.checkpointed,
+                # the parameter count goes into config.yaml (the report's scaling figure reads it)
+                "on_built": lambda t: rundir.write_config({**config, "num_parameters": t.agent.num_parameters()}),
+            }
+            rows = train(resolved, rundir, resume_from=resume, trainer=TRAINERS[run.mode], **hooks)
         rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)

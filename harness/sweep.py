@@ -21,7 +21,11 @@ Sweep keys: suite, task (one or a list, instead of a suite), algo (one or a list
 retry_failed, sweep_name, slurm.<key> (also slurm_<key>): partition, timeout_min, gpus_per_task,
 cpus_per_task, mem_gb, account, qos, constraint, exclude, job_name, additional_parameters,
 sbatch_lines, setup, array_parallelism, runs_per_job, max_array_size, signal_delay_s, max_requeues.
-Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``checkpoint_every=...``).
+Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``checkpoint_every=...``);
+any of them given a list is an axis of the grid, as in Hydra's multirun
+(``algo.model.size=[1,5,19,48,317]``: five variants per task, algorithm and seed).
+``mode=offline suite=S dataset=DIR``: one multi-task run per algorithm and seed (and grid point),
+pretrained on every task of S from the dataset (harness/training/offline.py).
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import submitit
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 import algorithms
 from configs.errors import UnknownNameError
 from configs.suites import get_suite
 from harness import status as status_mod
-from harness.config import ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
+from harness.config import MULTITASK, ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now, run_dir
 
@@ -113,7 +117,14 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     opts = {k: overrides[k] for k in SWEEP_KEYS if k in overrides}
     common = {k: v for k, v in overrides.items() if k not in SWEEP_KEYS}
     suite = opts.get("suite")
-    if "task" in opts:
+    offline = common.get("mode") == "offline"
+    if offline:  # one multi-task run per algorithm and seed, on every task of the suite
+        if "task" in opts:
+            raise ConfigError("task=...: mode=offline trains on every task of suite=...; leave task out")
+        if suite is None:
+            raise ConfigError("mode=offline needs suite=NAME (the tasks to pretrain on), e.g. suite=mt-smoke")
+        tasks = [MULTITASK]
+    elif "task" in opts:
         tasks = [str(t) for t in _as_list(opts["task"])]
     elif suite is not None:
         try:
@@ -154,16 +165,50 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     threads = opts.get("threads_per_run")
     if threads is None and launcher == "slurm" and slurm.cpus_per_task:
         threads = max(1, slurm.cpus_per_task // slurm.runs_per_job)  # torch would otherwise use the whole node
-    per_algo, settings.notes = _per_algorithm(common, algos)
     runs = []
-    for task, algo, seed in itertools.product(tasks, per_algo, seeds):
-        ov = {**per_algo[algo], "task": task, "algo": algo, "seed": seed, "suite": suite or "none"}
-        if threads is not None:
-            ov["threads"] = int(threads)
-        r = resolve_run(ov)  # fails at once on a bad name, key or value
-        path = run_dir(r.run.runs_dir, r.run.suite, task, algo, r.variant, seed)
-        runs.append(PlannedRun(ov, path, f"{task} {algo}[{r.variant}] seed {seed}", r.run.steps))
+    for point in grid(common, algos):
+        per_algo, notes = _per_algorithm(point, algos)
+        settings.notes += [n for n in notes if n not in settings.notes]
+        for task, algo, seed in itertools.product(tasks, per_algo, seeds):
+            ov = {**per_algo[algo], "algo": algo, "seed": seed, "suite": suite or "none"}
+            if not offline:
+                ov["task"] = task
+            if threads is not None:
+                ov["threads"] = int(threads)
+            r = resolve_run(ov)  # fails at once on a bad name, key or value
+            path = run_dir(r.run.runs_dir, r.run.suite, r.run.task, algo, r.variant, seed)
+            runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps))
     return runs, settings
+
+
+def _is_list_field(key: str, algos: list[str]) -> bool:
+    """Whether ``key`` (``algo.x.y`` or a run key) names a list-valued field of any of ``algos``."""
+    if not key.startswith("algo."):
+        return False
+    for algo in algos:
+        value = OmegaConf.select(algo_defaults(algo), key[len("algo.") :], default=None)
+        if isinstance(value, ListConfig):
+            return True
+    return False
+
+
+def grid(common: dict[str, Any], algos: list[str]) -> list[dict[str, Any]]:
+    """Hydra-multirun style: every key given a list (``algo.model.size=[1,5,19]``) is an axis of the
+    grid, except a list-valued field given one list (``algo.hidden_dims=[64,64]``), which a list of
+    lists sweeps (``algo.hidden_dims=[[64,64],[256,256]]``). -> one override dict per grid point."""
+    axes: dict[str, list[Any]] = {}
+    for key, value in common.items():
+        if not isinstance(value, (list, tuple)):
+            continue
+        if _is_list_field(key, algos) and not all(isinstance(v, (list, tuple)) for v in value):
+            continue
+        if not value:
+            raise ConfigError(f"{key}=[]: an empty list sweeps nothing; give at least one value")
+        axes[key] = list(value)
+    points = []
+    for values in itertools.product(*axes.values()):
+        points.append({**common, **dict(zip(axes, values))})
+    return points
 
 
 def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:

@@ -31,6 +31,42 @@ TINY_ALGO = [
 ]
 
 
+def stopped_run(runs_dir: Path, task: str, seed: int, suite: str) -> Path:
+    """A real, unfinished TD-MPC2 run of ``task``: stopped (as by Slurm's SIGUSR2) at its first
+    episode end, so its checkpoint.pt holds one complete 500-step episode of real env data. The seed
+    phase covers the episode (algo.seed_steps=500) to keep it fast; the buffer's layout is the same."""
+    import pytest
+
+    from harness.config import parse_overrides
+    from harness.run import execute
+    from harness.training import stop
+
+    args = [
+        f"task={task}",
+        f"seed={seed}",
+        "steps=1000",
+        "eval_every=1000",
+        "eval_episodes=1",
+        "eval_at_start=false",
+        "threads=1",
+        "checkpoint_every=500",
+        f"runs_dir={runs_dir}",
+        f"suite={suite}",
+        "logger=none",
+        *TINY_ALGO,
+        "algo.seed_steps=500",
+    ]
+    stop.request_stop("test: stop at the first episode end")
+    try:
+        with pytest.raises(stop.Preempted):
+            execute(parse_overrides(args), verbose=False)
+    finally:
+        stop.clear_stop()
+    (path,) = Path(runs_dir).glob(f"{suite}/{task}/*/*/seed_{seed}")
+    assert (path / "checkpoint.pt").exists()
+    return path
+
+
 # The cheapest real SAC.
 TINY_SAC = ["algo.hidden_dims=[64,64]", "algo.batch_size=32", "algo.seed_steps=100"]
 

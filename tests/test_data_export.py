@@ -12,46 +12,17 @@ import yaml
 from tensordict import TensorDict
 
 from algorithms.replay import EpisodeReplay
-from harness import checkpoint as ckpt_mod
-from harness.config import parse_value
 from harness.data import DatasetError, SuiteLayout, TaskDims, load_offline_replay
 from harness.data.export import _pieces
 from harness.export import main
-from harness.run import execute
-from tests.conftest import TINY_ALGO
+from harness.training import checkpoint as ckpt_mod
+from tests.helpers import stopped_run
 
 SUITE = "mt-smoke"  # cartpole-balance (5/1), reacher-easy (6/2), cheetah-run (17/6)
 
 
 def _stopped_run(runs_dir: Path, task: str, seed: int) -> Path:
-    """A real, unfinished run of ``task``: stopped (as by Slurm's SIGUSR2) at its first episode end,
-    so its checkpoint.pt holds one complete 500-step episode of real env data. The seed phase covers
-    the episode (algo.seed_steps=500) to keep the test fast; the buffer's layout is the same either way."""
-    args = [
-        f"task={task}",
-        f"seed={seed}",
-        "steps=1000",
-        "eval_every=1000",
-        "eval_episodes=1",
-        "eval_at_start=false",
-        "threads=1",
-        "checkpoint_every=500",
-        f"runs_dir={runs_dir}",
-        f"suite={SUITE}",
-        "logger=none",
-        *TINY_ALGO,
-        "algo.seed_steps=500",
-    ]
-    overrides = {k: parse_value(v) for k, v in (a.split("=", 1) for a in args)}
-    ckpt_mod.request_stop("test: stop at the first episode end")
-    try:
-        with pytest.raises(ckpt_mod.Preempted):
-            execute(overrides, verbose=False)
-    finally:
-        ckpt_mod.clear_stop()
-    (path,) = runs_dir.glob(f"{SUITE}/{task}/*/*/seed_{seed}")
-    assert (path / "checkpoint.pt").exists()
-    return path
+    return stopped_run(runs_dir, task, seed, SUITE)
 
 
 @pytest.fixture(scope="module")

@@ -331,6 +331,9 @@ class WorldModelAgent(Algorithm):
             sum(p.numel() for p in net.parameters()) for net in (self.energy, self.score_net) if net is not None
         )
 
+    def _optimised(self) -> list[torch.nn.Parameter]:
+        return [p for g in self.optim.param_groups for p in g["params"]]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
@@ -338,6 +341,9 @@ class WorldModelAgent(Algorithm):
             "score_net": self.score_net.state_dict() if self.score_net is not None else None,
             "optim": self.optim.state_dict(),
             "pi_optim": self.pi_optim.state_dict(),
+            # gradients waiting for the next update (multi-task: the policy loss's on the task
+            # embedding, which the references keep until the next step), so a resume is exact
+            "pending_grads": [None if p.grad is None else p.grad.clone() for p in self._optimised()],
             "scale": self.scale.state_dict(),
             "planners": {k: p.state_dict() for k, p in self.planners.items()},
             "replay": self.replay.state_dict(),
@@ -358,6 +364,8 @@ class WorldModelAgent(Algorithm):
                 net.load_state_dict(state[name])
         self.optim.load_state_dict(state["optim"])
         self.pi_optim.load_state_dict(state["pi_optim"])
+        for p, grad in zip(self._optimised(), state.get("pending_grads") or []):
+            p.grad = None if grad is None else grad.clone()
         self.scale.load_state_dict(state["scale"])
         for k, p in self.planners.items():
             p.load_state_dict(state["planners"][k])

@@ -1,6 +1,6 @@
 """Reading the complete episodes out of a run's checkpoint (the world-model agents' EpisodeReplay).
 
-A checkpoint (harness/checkpoint.py) holds ``agent["replay"] = EpisodeReplay.state_dict()``:
+A checkpoint (harness/training/checkpoint.py) holds ``agent["replay"] = EpisodeReplay.state_dict()``:
 ``{"buffer": ReplayBuffer.state_dict(), "num_episodes": n}``, the buffer's storage a
 LazyTensorStorage of rows (obs, action, reward, terminated, episode) in algorithms/replay.py's layout.
 The storage is restored with TorchRL's own ``load_state_dict``; if its round-robin writer wrapped
@@ -34,7 +34,7 @@ def state_file(run: Path) -> Path | None:
 def complete_episodes(path: Path, episode_length: int) -> tuple[TensorDict, int]:
     """The complete episodes in checkpoint ``path`` as ``[E, episode_length + 1]`` rows (obs,
     action, reward) and the env step the checkpoint was taken at."""
-    from harness import checkpoint as ckpt_mod
+    from harness.training import checkpoint as ckpt_mod
 
     try:
         state = ckpt_mod.load(path)

@@ -91,7 +91,8 @@ class Trainer:
     :meth:`run`. ``config.steps`` is the budget in the mode's own steps.
 
     ``log``: training and evaluation metrics; ``progress(step)``: called every ``log_every`` steps;
-    ``on_checkpoint(step)``: after each checkpoint is written."""
+    ``on_checkpoint(step)``: after each checkpoint is written; ``on_built(trainer)``: once the envs
+    and the agent exist."""
 
     def __init__(
         self,
@@ -101,11 +102,12 @@ class Trainer:
         log: MetricLog | None = None,
         progress: Callable[[int], None] | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
+        on_built: Callable[[Trainer], None] | None = None,
     ) -> None:
         self.resolved = resolved
         self.config = resolved.run
         self.rundir = rundir
-        self.log, self.progress, self.on_checkpoint = log, progress, on_checkpoint
+        self.log, self.progress, self.on_checkpoint, self.on_built = log, progress, on_checkpoint, on_built
         self.eval_todo = eval_steps(self.config.steps, self.config.eval_every, self.config.eval_at_start)
         self.eval_rows: list[dict[str, Any]] = []
         self.start = 0  # the step this attempt starts from (a checkpoint's, on resume)
@@ -125,8 +127,9 @@ class Trainer:
         try:
             seed_everything(self.config.seed)
             self.device = resolve_device(self.config.device)
-            self.task = get_task(self.config.task)
             self.build()
+            if self.on_built:  # e.g. record the agent's parameter count in config.yaml
+                self.on_built(self)
         except BaseException:
             self.close()
             raise
@@ -153,6 +156,7 @@ class Trainer:
         """The evaluation env, the agent and the run's own random generator (after seeding).
         Subclasses build their own envs first, then call this."""
         c = self.config
+        self.task = get_task(c.task)
         self.eval_env = self.open_env(
             make_batched_env(c.task, seed=c.seed + 100_000, num_envs=c.eval_episodes, device="cpu")
         )
@@ -177,10 +181,17 @@ class Trainer:
             "run": self.resolved.to_dict(),
             "agent": self.agent.state_dict(),
             "rng": rng_state(self.rng),
-            "env_rng": {"eval": env_rng_state(self.eval_env)},
+            "env_rng": self.env_rng_states(),
             "eval_todo": list(self.eval_todo),
             "eval_rows": list(self.eval_rows),
         }
+
+    def env_rng_states(self) -> dict[str, Any]:
+        """The simulators' random states a resume restores (the evaluation env's here)."""
+        return {"eval": env_rng_state(self.eval_env)}
+
+    def restore_env_rng(self, states: dict[str, Any]) -> None:
+        set_env_rng_state(self.eval_env, states["eval"])
 
     def checkpoint(self, step: int) -> None:
         """Write ``checkpoint.pt`` (atomically) for a resume at ``step``."""
@@ -193,7 +204,7 @@ class Trainer:
         """Continue from a loaded checkpoint (harness.training.checkpoint.load). The global random
         states are set last here: a subclass must not draw random numbers after calling this."""
         self.agent.load_state_dict(state["agent"])
-        set_env_rng_state(self.eval_env, state["env_rng"]["eval"])
+        self.restore_env_rng(state["env_rng"])
         set_rng_state(state["rng"], self.rng)  # last: nothing may draw after it
         self.start = self.last_checkpoint = int(state["step"])
         if state.get("threads") not in (None, self.threads):
