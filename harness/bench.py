@@ -9,6 +9,11 @@ registered algorithm), ``sizes`` (model sizes, one or a list; default ``[1,5]``)
 cartpole-balance's), ``action_dim`` (1), ``repeats`` (10), ``threads`` (torch threads; 0: torch's
 default), ``device`` (cpu), and ``algo.<field>=value`` for any algorithm field, applied to the
 algorithms that have a use for it.
+
+``mode=offline [suite=mt-smoke]``: offline multi-task training speed instead: gradient updates per
+second of the world-model algorithms' multi-task model (the suite's padded dims, task embedding,
+action masks) on batches sampled by TorchRL's SliceSampler from a synthetic dataset in the suite's
+layout (``python -m harness.bench mode=offline algo=[tdmpc2,mbdpo] sizes=[1,5]``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ class BenchConfig:
     repeats: int = 10
     threads: int = 0  # torch threads; 0: torch's default
     device: str = "cpu"
+    mode: str = "online"  # online | offline (updates per second from a dataset)
+    suite: str = "mt-smoke"  # mode=offline: the task set of the multi-task model
+    episodes: int = 8  # mode=offline: synthetic episodes per task in the dataset
 
 
 def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
@@ -153,6 +161,60 @@ def bench_one(
     return row
 
 
+def synthetic_offline_replay(suite: str, episodes_per_task: int, batch_size: int, horizon: int):
+    """An in-memory dataset in TD-MPC2's layout for ``suite`` (random values, NaN row 0) behind the
+    same OfflineReplay (SliceSampler) the offline trainer uses."""
+    from harness.data import suite_layout
+    from harness.data.offline_replay import OfflineReplay
+
+    layout = suite_layout(suite)
+    L = layout.segment_length + 1
+    E = episodes_per_task * len(layout.tasks)
+    task = torch.arange(len(layout.tasks)).repeat_interleave(episodes_per_task)
+    rows = TensorDict(
+        obs=torch.randn(E, L, layout.max_obs_dim),
+        action=torch.rand(E, L, layout.max_action_dim) * 2 - 1,
+        reward=torch.rand(E, L, 1),
+        task=task[:, None].expand(E, L).clone(),
+        episode=torch.arange(E)[:, None].expand(E, L).clone(),
+        batch_size=[E, L],
+    )
+    rows["action"][:, 0] = float("nan")
+    rows["reward"][:, 0] = float("nan")
+    return layout, OfflineReplay(rows.reshape(-1), layout, batch_size, horizon)
+
+
+def bench_offline(
+    algo: str, size: int, suite: str, episodes: int, repeats: int, device: torch.device, overrides: list[str] = ()
+) -> dict:
+    from harness.training.offline import multitask_spec
+
+    cfg = build_algo_config(algo, [f"model.size={size}", *overrides])
+    layout, replay = synthetic_offline_replay(suite, episodes, cfg.batch_size, cfg.planner.horizon)
+    agent = algorithms.get_algorithm(algo).factory(cfg, multitask_spec(layout), device, total_steps=1000)
+    ms = _median_ms(lambda: agent.learn(replay.sample()), repeats)
+    return {"algo": algo, "size": size, "params_M": agent.num_parameters() / 1e6, "update_ms": ms}
+
+
+def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], device: torch.device) -> int:
+    algos = [a for a in algos if "world_model" in algorithms.get_algorithm(a).capabilities]
+    print(
+        f"mode=offline suite={args.suite} device={device} threads={torch.get_num_threads()}"
+        + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
+    )
+    header = f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'updates/s':>11}"
+    print(header)
+    print("-" * len(header))
+    for algo in algos:
+        for size in args.sizes:
+            r = bench_offline(algo, size, args.suite, args.episodes, args.repeats, device, algo_over)
+            print(
+                f"{algo:<16}{size:>5}{r['params_M']:>8.2f}M{r['update_ms']:>11.1f}{1e3 / r['update_ms']:>11.2f}",
+                flush=True,
+            )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -167,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.mode == "offline":
+        return main_offline(algos, args, algo_over, device)
+    if args.mode != "online":
+        print(f"error: bad value {args.mode!r} for mode; valid: online, offline", file=sys.stderr)
+        return 2
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
     peak = matmul_peak_gflops()
     print(
