@@ -7,7 +7,7 @@ lists all of its tasks. A task in no family's suite has no family, and asking fo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from configs import load_yaml
@@ -35,6 +35,9 @@ class Suite:
     version: int
     description: str
     tasks: tuple[str, ...]
+    #: multi-task model size -> task embedding size, where the suite's published models differ from
+    #: the model's default (TD-MPC2's parser: mt30 uses 64 at sizes 5, 19 and 48)
+    task_dim_by_size: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
 
 
 @lru_cache(maxsize=None)
@@ -98,6 +101,7 @@ def get_suite(name: str) -> Suite:
         version=int(spec.get("version", 1)),
         description=spec.get("description", ""),
         tasks=tuple(spec["tasks"]),
+        task_dim_by_size={int(k): int(v) for k, v in (spec.get("task_dim_by_size") or {}).items()},
     )
 
 

@@ -207,6 +207,13 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     problem = capability_problem(run.algo, run.obs, algo_over)
     if problem:
         raise ConfigError(problem)
+    if run.mode == "offline" and "model.task_dim" not in algo_over:
+        from configs.suites import get_suite
+
+        size = algo_over.get("model.size", OmegaConf.select(algo_defaults(run.algo), "model.size", default=None))
+        rule = get_suite(run.suite).task_dim_by_size
+        if size in rule:  # the suite's published models use another embedding size (configs/suites.yaml)
+            algo_over = {**algo_over, "model.task_dim": rule[size]}
     if run.mode == "offline" and "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
         able = [n for n in algorithms.algorithm_names() if "world_model" in algorithms.get_algorithm(n).capabilities]
         raise ConfigError(

@@ -137,3 +137,14 @@ def test_bad_offline_settings_fail_in_one_line(dataset, tmp_path, extra, message
         resolve_run(overrides)
     assert "\n" not in str(info.value)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "suite, size, task_dim",
+    [("dmc-mt30", 1, 96), ("dmc-mt30", 5, 64), ("dmc-mt30", 48, 64), ("mt80", 5, 96), ("mt-smoke", 5, 96)],
+)
+def test_task_embedding_size_follows_tdmpc2s_rule(dataset, tmp_path, suite, size, task_dim):
+    overrides = {**_offline(tmp_path, dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
+    assert resolve_run(overrides).algo_cfg.model.task_dim == task_dim
+    overrides["algo.model.task_dim"] = 32  # a user's choice wins
+    assert resolve_run(overrides).algo_cfg.model.task_dim == 32
