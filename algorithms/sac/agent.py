@@ -5,7 +5,7 @@ TorchRL does the algorithm: ``ProbabilisticActor`` with a ``TanhNormal`` policy,
 per critic, ``SACLoss`` (the v2 loss, clipped double-Q TD(0) targets with the entropy bonus, and the
 temperature loss), ``SoftUpdate`` for the target critics and a ``ReplayBuffer`` on a
 ``LazyTensorStorage`` of single transitions. The environment is stepped by TorchRL's ``Collector``
-in the harness (harness/collect.py), as for every algorithm, so that all share the same evaluation,
+in the harness (harness/training/collect.py), as for every algorithm, so that all share the same evaluation,
 seeding and checkpointing: this class sees transitions (``observe``), never the environment.
 """
 
