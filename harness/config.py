@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -25,6 +26,11 @@ from harness.devices import resolve_device
 
 class ConfigError(ValueError):
     """A bad configuration key or value; the message is one line."""
+
+
+@dataclass
+class FinetuneConfig:
+    freeze: list[str] = dataclasses.field(default_factory=list)  # names from FREEZABLE
 
 
 @dataclass
@@ -50,10 +56,18 @@ class RunConfig:
     # every task of `suite` from `dataset` (steps = gradient updates); see harness/training/
     mode: str = "online"
     dataset: str = ""  # mode=offline: a directory of TD-MPC2-layout chunk_*.pt files (harness.export)
+    # mode=finetune: a pretrained run directory (its final.pt / checkpoint.pt) or state file, the
+    # pretrained task whose embedding a new target task starts from (default: configs/finetune.yaml),
+    # and the parts of the model kept frozen
+    checkpoint: str = ""
+    source_task: str = ""
+    finetune: FinetuneConfig = dataclasses.field(default_factory=lambda: FinetuneConfig())
 
 
-#: training modes (harness/training/: OnlineTrainer, OfflineTrainer)
-MODES = ("online", "offline")
+#: training modes (harness/training/: OnlineTrainer, OfflineTrainer, FinetuneTrainer)
+MODES = ("online", "offline", "finetune")
+#: the parts of a world-model agent that ``finetune.freeze`` can name
+FREEZABLE = ("encoder", "dynamics", "reward", "pi", "q", "task_embedding", "energy", "score")
 #: the task directory component of a multi-task run (docs/results-format.md)
 MULTITASK = "multitask"
 
@@ -165,6 +179,18 @@ class ResolvedRun:
     def variant(self) -> str:
         return variant_name(self.run.algo, self.algo_cfg)
 
+    @property
+    def path(self) -> Path:
+        """The run directory. A fine-tuned run keeps its variant (so a report pairs it with the
+        from-scratch run) but lives beside it: ``<variant>+finetune-<digest of its checkpoint>``."""
+        from harness.rundir import run_dir
+
+        r, variant = self.run, self.variant
+        if r.mode == "finetune":
+            key = f"{r.checkpoint}|{r.source_task}|{sorted(r.finetune.freeze)}"
+            variant = f"{variant}+finetune-{hashlib.sha1(key.encode()).hexdigest()[:6]}"
+        return run_dir(r.runs_dir, r.suite, r.task, r.algo, variant, r.seed)
+
     def to_dict(self) -> dict[str, Any]:
         return {"run": dataclasses.asdict(self.run), "variant": self.variant, "algo": dataclasses.asdict(self.algo_cfg)}
 
@@ -180,6 +206,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         _check_offline(run, "task" in run_over)
     elif run.dataset:
         raise ConfigError(f"dataset={run.dataset} is only read by mode=offline (this run: mode={run.mode})")
+    if run.mode == "finetune":
+        algo_over = _check_finetune(run, algo_over)
+    elif run.checkpoint or run.source_task or run.finetune.freeze:
+        raise ConfigError("checkpoint=, source_task= and finetune.freeze= are only read by mode=finetune")
     try:
         algorithms.get_algorithm(run.algo)
         from envs import get_task  # the harness builds environments by name
@@ -214,10 +244,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         rule = get_suite(run.suite).task_dim_by_size
         if size in rule:  # the suite's published models use another embedding size (configs/suites.yaml)
             algo_over = {**algo_over, "model.task_dim": rule[size]}
-    if run.mode == "offline" and "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
+    if run.mode != "online" and "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
         able = [n for n in algorithms.algorithm_names() if "world_model" in algorithms.get_algorithm(n).capabilities]
         raise ConfigError(
-            f"mode=offline trains a multi-task world model; {run.algo} has none; algorithms that do: {', '.join(able)}"
+            f"mode={run.mode} needs a world model; {run.algo} has none; algorithms that do: {', '.join(able)}"
         )
     if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
         raise ConfigError("steps, eval_every and eval_episodes must be positive")
@@ -257,6 +287,78 @@ def _check_offline(run: RunConfig, task_given: bool) -> None:
         raise ConfigError(f"dataset={run.dataset}: no chunk_*.pt files there (make one with python -m harness.export)")
     run.dataset = str(path.absolute())
     run.task = MULTITASK
+
+
+def _check_finetune(run: RunConfig, algo_over: dict[str, Any]) -> dict[str, Any]:
+    """mode=finetune: the checkpoint exists and fits the run (algorithm, model size, a source task
+    it knows). Returns the algorithm overrides with the checkpoint's model shape (``model.size``,
+    ``model.task_dim``) filled in where the command line leaves them out."""
+    from harness.training.pretrained import PretrainedError, default_source_task, find_pretrained
+
+    if not run.checkpoint:
+        raise ConfigError("mode=finetune needs checkpoint=RUN_DIR (a pretrained run) or checkpoint=FILE.pt")
+    try:
+        pre = find_pretrained(run.checkpoint)
+    except PretrainedError as exc:
+        raise ConfigError(str(exc)) from None
+    run.checkpoint = str(pre.path)
+    if pre.algo != run.algo:
+        raise ConfigError(f"checkpoint={run.checkpoint} was trained by {pre.algo}, not {run.algo}; use algo={pre.algo}")
+    model = (pre.config.get("algo") or {}).get("model") or {}
+    over = dict(algo_over)
+    for key in ("size", "task_dim"):
+        if model.get(key) is None:
+            continue
+        asked = over.setdefault(f"model.{key}", model[key])
+        if asked != model[key]:
+            raise ConfigError(
+                f"algo.model.{key}={asked}: checkpoint={run.checkpoint} has model.{key}={model[key]}; "
+                f"leave it out or use algo.model.{key}={model[key]}"
+            )
+    bad = [p for p in run.finetune.freeze if p not in FREEZABLE]
+    if bad:
+        raise ConfigError(f"unknown finetune.freeze part {bad[0]!r}; valid: {', '.join(FREEZABLE)}")
+    tasks = pre.tasks
+    _check_finetune_dims(run, pre)
+    if run.task in tasks and not run.source_task:
+        return over
+    if not pre.multitask:
+        if run.source_task:
+            raise ConfigError(f"source_task={run.source_task}: checkpoint={run.checkpoint} is a single-task model")
+        return over  # its dims are checked against the target's when the model is built
+    source = run.source_task or default_source_task(run.task)
+    if source is None:
+        raise ConfigError(
+            f"task={run.task} is not one of the checkpoint's tasks and configs/finetune.yaml names no source "
+            f"task for it; give source_task=NAME, one of: {', '.join(tasks)}"
+        )
+    if source not in tasks:
+        raise ConfigError(
+            f"source_task={source} is not a task of checkpoint={run.checkpoint}; valid: {', '.join(tasks)}"
+        )
+    run.source_task = source
+    return over
+
+
+def _check_finetune_dims(run: RunConfig, pre) -> None:
+    """The target task's observations and actions fit the pretrained model (at most its padded
+    sizes for a multi-task model, exactly its own for a single-task one)."""
+    from harness.data import suite_layout, task_dims
+
+    own = task_dims(run.task)
+    if pre.multitask:
+        layout = suite_layout(pre.config["run"]["suite"])
+        fits, takes = own.obs_dim <= layout.max_obs_dim and own.action_dim <= layout.max_action_dim, "at most"
+        obs, act = layout.max_obs_dim, layout.max_action_dim
+    else:
+        model = task_dims(pre.tasks[0])
+        fits, takes = (own.obs_dim, own.action_dim) == (model.obs_dim, model.action_dim), "exactly"
+        obs, act = model.obs_dim, model.action_dim
+    if not fits:
+        raise ConfigError(
+            f"task={run.task} has {own.obs_dim} observations and {own.action_dim} actions; the model of "
+            f"checkpoint={run.checkpoint} takes {takes} {obs} and {act}"
+        )
 
 
 def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | None:

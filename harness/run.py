@@ -17,16 +17,17 @@ from typing import Any
 
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, parse_overrides, resolve_run
-from harness.rundir import RunDir, RunStatus, atomic_write_text, job_identity, run_dir
+from harness.rundir import RunDir, RunStatus, atomic_write_text, job_identity
 from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
+from harness.training.finetune import FinetuneTrainer
 from harness.training.metric_logger import make_metric_logger
 from harness.training.offline import OfflineTrainer
 from harness.training.stop import Preempted, request_stop, stop_requested
 from harness.training.trainer import OnlineTrainer, Trainer, train
 
 #: run.mode -> its trainer
-TRAINERS: dict[str, type[Trainer]] = {"online": OnlineTrainer, "offline": OfflineTrainer}
+TRAINERS: dict[str, type[Trainer]] = {"online": OnlineTrainer, "offline": OfflineTrainer, "finetune": FinetuneTrainer}
 
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
@@ -34,7 +35,7 @@ RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "che
 
 def run_path_for(overrides: dict[str, Any]) -> Path:
     r = resolve_run(overrides)
-    return run_dir(r.run.runs_dir, r.run.suite, r.run.task, r.run.algo, r.variant, r.run.seed)
+    return r.path
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +94,15 @@ def truncate_train_logs(train_dir: Path, step: int) -> None:
         atomic_write_text(path, "".join(keep))
 
 
+def built_config(config: dict[str, Any], trainer: Trainer) -> dict[str, Any]:
+    """config.yaml once the agent exists: its parameter count (the scaling report reads it), and for
+    a fine-tuned run where its weights came from (checkpoint path, its run's config and commit)."""
+    out = {**config, "num_parameters": trainer.agent.num_parameters()}
+    if getattr(trainer, "source", None):
+        out["pretrained"] = trainer.source
+    return out
+
+
 def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
     """Run, resume or skip one configured run; returns {"state", "path", "final_score", ...}.
 
@@ -102,7 +112,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
     error after recording it (status "failed"; harness.rundir.RunStatus)."""
     resolved = resolve_run(overrides)
     run = resolved.run
-    path = run_dir(run.runs_dir, run.suite, run.task, run.algo, resolved.variant, run.seed)
+    path = resolved.path
     rundir = RunDir(path)
     say = print if verbose else (lambda *a, **k: None)
     if rundir.state() == "done":
@@ -147,7 +157,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
                 "progress": status.progress,
                 "on_checkpoint": status.checkpointed,
                 # the parameter count goes into config.yaml (the report's scaling figure reads it)
-                "on_built": lambda t: rundir.write_config({**config, "num_parameters": t.agent.num_parameters()}),
+                "on_built": lambda t: rundir.write_config(built_config(config, t)),
             }
             rows = train(resolved, rundir, resume_from=resume, trainer=TRAINERS[run.mode], **hooks)
         rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed

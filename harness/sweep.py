@@ -48,7 +48,7 @@ from configs.suites import get_suite
 from harness import status as status_mod
 from harness.config import MULTITASK, ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
-from harness.rundir import atomic_write_text, now, run_dir
+from harness.rundir import atomic_write_text, now
 
 LAUNCHERS = ("local", "slurm", "debug")
 SWEEP_KEYS = (
@@ -176,7 +176,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             if threads is not None:
                 ov["threads"] = int(threads)
             r = resolve_run(ov)  # fails at once on a bad name, key or value
-            path = run_dir(r.run.runs_dir, r.run.suite, r.run.task, algo, r.variant, seed)
+            path = r.path
             runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps))
     return runs, settings
 

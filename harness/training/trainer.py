@@ -161,8 +161,13 @@ class Trainer:
             make_batched_env(c.task, seed=c.seed + 100_000, num_envs=c.eval_episodes, device="cpu")
         )
         self.spec = self.env_spec()
-        self.agent = algorithms.get_algorithm(c.algo).factory(self.resolved.algo_cfg, self.spec, self.device, c.steps)
+        self.agent = self.make_agent()
         self.rng = torch.Generator().manual_seed(c.seed)  # e.g. the online mode's random seed-step actions
+
+    def make_agent(self):
+        """A fresh agent for ``self.spec`` (the fine-tune mode loads pretrained weights into one)."""
+        c = self.config
+        return algorithms.get_algorithm(c.algo).factory(self.resolved.algo_cfg, self.spec, self.device, c.steps)
 
     def env_spec(self) -> EnvSpec:
         return env_spec_of(self.eval_env, self.task.episode_length)
