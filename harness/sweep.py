@@ -26,9 +26,12 @@ Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``c
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import itertools
 import json
+import os
 import socket
 import sys
 from dataclasses import asdict, dataclass, field
@@ -62,7 +65,7 @@ SWEEP_KEYS = (
     "sweep_name",
 )
 #: states in which a relaunch submits a run again (failed: only with retry_failed=true)
-RELAUNCH = ("not started", "interrupted", "cancelled", "timeout")
+RELAUNCH = ("not started", "interrupted", "cancelled", "timeout", "unreadable")
 
 
 @dataclass
@@ -284,6 +287,35 @@ def submit(
     return jobs, launch
 
 
+def check_runs_dir(runs_dir: Path) -> None:
+    """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
+    path = Path(runs_dir)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"bad value for runs_dir: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"bad value for runs_dir: {probe} is not writable")
+
+
+@contextlib.contextmanager
+def manifest_lock(sweep_dir: Path):
+    """An exclusive lock on ``<sweep_dir>/.manifest.lock`` (waits for another launcher of this sweep)."""
+    import fcntl
+
+    fd = os.open(sweep_dir / ".manifest.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield
+    finally:
+        os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -299,9 +331,33 @@ def main(argv: list[str] | None = None) -> int:
         print(note)
     runs_dir = Path(runs[0].overrides["runs_dir"])
     sweep_dir = runs_dir / "sweeps" / sweep_id(runs, settings)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = sweep_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"created": now(), "launches": []}
+    try:
+        check_runs_dir(runs_dir)
+        if manifest_path.exists():
+            status_mod.load_manifest(sweep_dir)  # refuse a damaged record before anything is written
+    except (ConfigError, status_mod.ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # One launcher at a time per sweep: two identical sweeps started together submit each run once
+    # (the second one sees the first one's jobs in the manifest).
+    with manifest_lock(sweep_dir):
+        code, jobs, launch = _launch(runs, settings, sweep_dir, manifest_path, argv)
+    if code is not None:
+        return code
+    return _follow(settings, sweep_dir, jobs, launch)
+
+
+def _launch(runs, settings, sweep_dir, manifest_path, argv):
+    """Under the manifest lock: record the runs, decide what to launch, submit it."""
+    runs_dir = Path(runs[0].overrides["runs_dir"])
+    try:
+        manifest = status_mod.load_manifest(sweep_dir) if manifest_path.exists() else None
+    except status_mod.ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2, [], {}
+    manifest = manifest or {"created": now(), "launches": []}
     manifest.update(
         {
             "sweep_id": sweep_dir.name,
@@ -323,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = status_mod.sweep_rows(sweep_dir, manifest)
     todo = [r.index for r in rows if r.state in RELAUNCH or (r.state == "failed" and settings.retry_failed)]
+    for r in rows:
+        if r.index in todo and any(w in r.note for w in ("truncated", "unreadable", "damaged", "missing")):
+            print(f"[warn] {r.label}: {r.note}")
+        elif r.state == "done" and r.note:
+            print(f"[warn] {r.label}: {r.note}; kept as done, not retrained")
     by_state = status_mod.counts(rows)
     held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
     skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0
@@ -336,11 +397,16 @@ def main(argv: list[str] | None = None) -> int:
         jobs, launch = submit(runs, todo, settings, sweep_dir, manifest, argv)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 2, [], {}
     except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: submission failed: {msg[:500]}", file=sys.stderr)
-        return 1
+        return 1, [], {}
+    return None, jobs, launch
+
+
+def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: dict[str, Any]) -> int:
+    """After the launch: wait (local, or wait=true) and print the outcome."""
     if settings.launcher == "slurm" and launch["jobs"]:
         arrays = sorted({j["array_job_id"] or j["job_id"] for j in launch["jobs"]})
         print(f"submitted {len(launch['jobs'])} Slurm task(s) in job(s) {', '.join(arrays)}")
@@ -354,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  FAILED  {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}"
                 )
-    elif settings.wait and jobs:
+    elif settings.wait and (jobs or not status_mod.all_final(status_mod.sweep_rows(sweep_dir))):
+        # (no new jobs but runs still going, e.g. workers of an earlier launch whose sweep died: watch them)
 
         def reap() -> None:  # local jobs: poll() their processes, so that none stays a zombie
             for job in jobs:
