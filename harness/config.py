@@ -13,6 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+
+# isort: split
+
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 

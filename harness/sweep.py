@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
 from dataclasses import asdict, dataclass, field
@@ -287,6 +288,21 @@ def submit(
     return jobs, launch
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _signal_local_jobs(jobs: list[Any]) -> None:
+    """SIGTERM to each local job's controller, which forwards it to its worker (harness.launchers)."""
+    for job in jobs:
+        proc = getattr(job, "_process", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+
+
 def check_runs_dir(runs_dir: Path) -> None:
     """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
     path = Path(runs_dir)
@@ -427,19 +443,36 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
             for job in jobs:
                 job.done()
 
+        interval = 5 if settings.launcher == "local" else 15
+        watch = dict(live=False, before_poll=reap if settings.launcher == "local" else None)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            status_mod.watch(
-                sweep_dir,
-                interval=5 if settings.launcher == "local" else 15,
-                live=False,
-                before_poll=reap if settings.launcher == "local" else None,
-            )
+            status_mod.watch(sweep_dir, interval=interval, **watch)
         except KeyboardInterrupt:
-            if settings.launcher == "local":
+            if settings.launcher != "local" or not jobs:
+                print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+                return 130
+            # Ctrl-C or SIGTERM: every running run checkpoints at its next episode end; again: at once
+            _signal_local_jobs(jobs)
+            print(
+                "\n[stop] checkpointing every running run at its next episode end (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                status_mod.watch(sweep_dir, interval=1, **watch)
+            except KeyboardInterrupt:
+                _signal_local_jobs(jobs)
+                print("[stop] stopping at once", file=sys.stderr, flush=True)
                 for job in jobs:
-                    job.cancel()
-            print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+                    try:
+                        job._process.wait(timeout=30)
+                    except Exception:
+                        pass
+            print("interrupted; run the same command again to resume", file=sys.stderr)
             return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     elif not settings.wait:
         return 0
     rows = status_mod.sweep_rows(sweep_dir)
