@@ -112,19 +112,17 @@ def manifest_problem(manifest: Any) -> str | None:
 
 
 def run_path(sweep_dir: Path, manifest: dict[str, Any], run: dict[str, Any]) -> Path:
-    """A run's directory: the manifest's absolute path, or, when the runs_dir was copied or moved,
-    the same path relative to the runs_dir that holds this sweep (``<runs_dir>/sweeps/<id>``)."""
+    """A run's directory: its path in the manifest taken relative to the runs_dir that holds this
+    sweep (``<runs_dir>/sweeps/<id>``), so that a copied or moved runs_dir is read where it is now."""
     path = Path(run["path"])
-    if path.exists():
-        return path
     old_root = manifest.get("runs_dir")
-    if old_root:
-        try:
-            rel = path.relative_to(old_root)
-        except ValueError:
-            return path
-        return Path(sweep_dir).absolute().parent.parent / rel
-    return path
+    if not old_root or Path(sweep_dir).absolute().parent.name != "sweeps":
+        return path
+    try:
+        rel = path.relative_to(old_root)
+    except ValueError:
+        return path
+    return Path(sweep_dir).absolute().parent.parent / rel
 
 
 def latest_jobs(manifest: dict[str, Any]) -> dict[int, dict[str, Any]]:

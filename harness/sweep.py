@@ -92,6 +92,12 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"bad value {value!r} for {key}; expected a whole number")
+
+
 def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -128,9 +134,11 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         raise ConfigError("a sweep needs suite=NAME or task=[...]")
     algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
     if "seed" in opts:
-        seeds = [int(s) for s in _as_list(opts["seed"])]
+        seeds = [_as_int("seed", s) for s in _as_list(opts["seed"])]
+        if any(s < 0 for s in seeds):
+            raise ConfigError(f"bad value {opts['seed']!r} for seed; expected whole numbers >= 0")
     else:
-        n = int(opts.get("seeds", 1))
+        n = _as_int("seeds", opts.get("seeds", 1))
         if n < 1:
             raise ConfigError(f"bad value {n!r} for seeds; expected a positive number of seeds")
         seeds = list(range(1, n + 1))
@@ -143,7 +151,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         raise ConfigError(f"{keys} given, but launcher={launcher}; add launcher=slurm")
     settings = SweepSettings(
         launcher=launcher,
-        max_parallel=int(opts.get("max_parallel", 2)),
+        max_parallel=_as_int("max_parallel", opts.get("max_parallel", 2)),
         wait=_as_bool("wait", opts.get("wait", launcher != "slurm")),
         retry_failed=_as_bool("retry_failed", opts.get("retry_failed", False)),
         sweep_name=str(opts.get("sweep_name", "")),
@@ -163,7 +171,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     for task, algo, seed in itertools.product(tasks, per_algo, seeds):
         ov = {**per_algo[algo], "task": task, "algo": algo, "seed": seed, "suite": suite or "none"}
         if threads is not None:
-            ov["threads"] = int(threads)
+            ov["threads"] = _as_int("threads_per_run", threads)
         r = resolve_run(ov)  # fails at once on a bad name, key or value
         path = run_dir(r.run.runs_dir, r.run.suite, task, algo, r.variant, seed)
         runs.append(PlannedRun(ov, path, f"{task} {algo}[{r.variant}] seed {seed}", r.run.steps))

@@ -20,6 +20,7 @@ import harness.sweep as sweep_mod
 from harness.config import parse_overrides, resolve_run
 from harness.rundir import RunDir, RunStatus, atomic_write_text
 from harness.status import sweep_rows
+from harness.training.checkpoint import atomic_torch_save
 from tests.helpers import TINY_ALGO
 
 BASE = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none", "threads=1"]
@@ -85,7 +86,7 @@ def test_done_run_with_corrupt_status_is_reported_and_never_retrained(finished, 
 
 
 def _fake_checkpoint(path: Path, overrides: dict, step: int) -> None:
-    torch.save({"format": 1, "step": step, "run": resolve_run(overrides).to_dict()}, path)
+    atomic_torch_save({"format": 1, "step": step, "run": resolve_run(overrides).to_dict()}, path)
 
 
 def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monkeypatch):
@@ -99,7 +100,7 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monk
     size = rd.checkpoint_path.stat().st_size
     rd.write_status("running", 1000, 2000, checkpoint_step=1000, checkpoint_bytes=size, previous_checkpoint_step=500)
     data = rd.checkpoint_path.read_bytes()
-    rd.checkpoint_path.write_bytes(data[: len(data) // 2])  # truncated
+    os.truncate(rd.checkpoint_path, len(data) // 2)  # in place, as `truncate -s` does
     manifest = {"runs": [{"path": str(path), "label": "r"}], "launches": [], "runs_dir": str(tmp_path)}
     sweep_dir = tmp_path / "sweeps" / "x"
     sweep_dir.mkdir(parents=True)
