@@ -114,13 +114,14 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monk
     def fake_train(resolved, rundir, resume_from=None, **kw):
         seen["step"] = resume_from["step"] if resume_from else None
         seen["status"] = rundir.status()
+        seen["set_aside"] = (rundir.path / "checkpoint.unreadable.pt").exists()
         return []
 
     monkeypatch.setattr(run_mod, "train", fake_train)
     run_mod.execute(ov, verbose=False)
     assert seen["step"] == 500
     assert "resumed from the previous checkpoint at step 500" in seen["status"]["restart_reason"]
-    assert (path / "checkpoint.unreadable.pt").exists()
+    assert seen["set_aside"] and not (path / "checkpoint.unreadable.pt").exists()  # removed once finished
 
     # both unreadable: restarted from scratch, and status.json says why
     path2 = run_mod.run_path_for({**ov, "seed": 2})
