@@ -118,6 +118,11 @@ def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFram
 def _read_eval_csv(path: Path) -> pd.DataFrame | None:
     """One ``eval.csv`` with typed columns, or None (and a warning naming it) if it is unusable."""
     try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(size - 1, 0))
+            if size and f.read(1) != b"\n":
+                return _skip(path, "its last row is cut off (no line end; the file was truncated)")
         # All cells as text first, so that a suite/task/variant named e.g. "none" or "NA" stays a
         # string; numbers are converted below, where an empty cell means NaN.
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -177,6 +182,8 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
                 raise ValueError("not a JSON object")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             status = {"state": "unreadable", "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+            if (run_dir / "done.json").is_file():  # harness.rundir: written last when a run finishes
+                status["error"] += "; done.json says the run finished (its eval.csv is final)"
         row["state"] = str(status.get("state", "unknown"))
         row["step"] = status.get("step")
         row["total_steps"] = status.get("total_steps")

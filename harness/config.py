@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+
+# isort: split
+
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -251,6 +255,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         )
     if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
         raise ConfigError("steps, eval_every and eval_episodes must be positive")
+    if run.seed < 0:
+        raise ConfigError(f"bad value {run.seed!r} for seed; expected a whole number >= 0")
+    if run.log_every <= 0 or run.threads < 0:
+        raise ConfigError("log_every must be positive and threads 0 (torch's default) or more")
     if run.checkpoint_every < 0:
         raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
     return ResolvedRun(run, build_algo_config(run.algo, algo_over))

@@ -14,6 +14,10 @@ import argparse
 import sys
 import warnings
 
+import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+
+# isort: split
+
 from configs.suites import UnknownNameError
 from harness.data.errors import DatasetError
 

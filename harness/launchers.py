@@ -184,6 +184,22 @@ class RunJob(submitit.helpers.Checkpointable):
         submitit_handler = signal.getsignal(sig)
         children: list[subprocess.Popen] = []
         watchdog: list[threading.Timer] = []
+        user_stop: list[str] = []  # local sweep: Ctrl-C / SIGTERM forwarded by the sweep (no requeue)
+        local = os.environ.get("SUBMITIT_EXECUTOR") == "local"
+        old_user_handlers = {}
+
+        def on_user_signal(signum: int, frame: Any) -> None:
+            if user_stop:  # the second one: stop at once (status.json: interrupted)
+                raise KeyboardInterrupt
+            user_stop.append(signal.Signals(signum).name)
+            request_stop(f"{signal.Signals(signum).name} received")
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+        if local:
+            for s in (signal.SIGINT, signal.SIGTERM):
+                old_user_handlers[s] = signal.signal(s, on_user_signal)
 
         def on_signal(signum: int, frame: Any) -> None:
             request_stop(f"{signal.Signals(signum).name} received")
@@ -206,6 +222,11 @@ class RunJob(submitit.helpers.Checkpointable):
             for timer in watchdog:
                 timer.cancel()
             signal.signal(sig, submitit_handler)
+            for s, h in old_user_handlers.items():
+                signal.signal(s, h)
+        if preempted and user_stop:
+            print(f"[job] stopped by {user_stop[0]} ({len(preempted)} run(s) checkpointed)", flush=True)
+            raise preempted[0] if isinstance(preempted[0], BaseException) else Preempted(-1, str(preempted[0]))
         if preempted:
             print(f"[job] stopped on request ({len(preempted)} run(s) checkpointed); requeueing", flush=True)
             if _submitit_handler(submitit_handler):
@@ -311,6 +332,7 @@ def make_executor(
     if launcher == "debug":
         return submitit.DebugExecutor(folder=folder)
     if launcher == "local":
+        _controllers_in_own_session()
         ex = submitit.LocalExecutor(folder=folder / "%j", max_num_timeout=1000)
         ex.update_parameters(timeout_min=local_timeout_min, signal_delay_s=signal_delay_s)
         return ex
@@ -322,6 +344,51 @@ def make_executor(
         ex.update_parameters(**sbatch_parameters(slurm))
         return ex
     raise ConfigError(f"unknown launcher {launcher!r}")
+
+
+def _controllers_in_own_session() -> None:
+    """Start submitit's local job controllers in their own session. In the terminal's process group
+    a Ctrl-C reached each controller too, which then killed its workers within a second (SIGINT,
+    then SIGKILL) and lost everything since their last checkpoint. Now only the sweep gets it and
+    forwards SIGTERM to the controllers, which pass it on to the workers: each checkpoints at its
+    next episode end (harness.sweep). The same function as submitit 1.5's, plus start_new_session."""
+    import shlex
+
+    import submitit.local.local as local
+
+    if getattr(local.start_controller, "_own_session", False):
+        return
+
+    def start_controller(
+        folder: Path,
+        command: str,
+        tasks_per_node: int = 1,
+        cuda_devices: str = "",
+        timeout_min: float = 5.0,
+        signal_delay_s: int = 30,
+        stderr_to_stdout: bool = False,
+        setup: Any = (),
+    ) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.update(
+            SUBMITIT_LOCAL_NTASKS=str(tasks_per_node),
+            SUBMITIT_LOCAL_COMMAND=command,
+            SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * timeout_min)),
+            SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(signal_delay_s)),
+            SUBMITIT_LOCAL_NODEID="0",
+            SUBMITIT_LOCAL_JOB_NUM_NODES="1",
+            SUBMITIT_STDERR_TO_STDOUT="1" if stderr_to_stdout else "",
+            SUBMITIT_EXECUTOR="local",
+            CUDA_VISIBLE_DEVICES=cuda_devices,
+            SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
+        )
+        cmd: Any = [sys.executable, "-m", "submitit.local._local", str(folder)]
+        if setup:
+            cmd = " && ".join(list(setup) + [shlex.join(cmd)])
+        return subprocess.Popen(cmd, shell=bool(setup), env=env, start_new_session=True)
+
+    start_controller._own_session = True  # type: ignore[attr-defined]
+    local.start_controller = start_controller
 
 
 def main(argv: list[str] | None = None) -> int:

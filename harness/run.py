@@ -17,7 +17,15 @@ from typing import Any
 
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, parse_overrides, resolve_run
-from harness.rundir import RunDir, RunStatus, atomic_write_text, job_identity
+from harness.rundir import (
+    CHECKPOINT,
+    DONE,
+    PREVIOUS_CHECKPOINT,
+    RunDir,
+    RunStatus,
+    atomic_write_text,
+    job_identity,
+)
 from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
 from harness.training.finetune import FinetuneTrainer
@@ -43,23 +51,41 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "variant": config.get("variant"), "algo": config.get("algo")}
 
 
-def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> dict[str, Any] | None:
-    """The run's checkpoint if it exists, is readable and was written by the same configuration."""
-    if not rundir.checkpoint_path.exists():
-        return None
+def _load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        state = ckpt_mod.load(rundir.checkpoint_path)
-    except Exception as exc:  # unreadable: keep it (archived with the attempt) and start afresh
-        say(f"[warn] {rundir.checkpoint_path} is unreadable ({type(exc).__name__}: {exc}); starting afresh")
-        return None
-    if _comparable(state["run"]) != _comparable(resolved.to_dict()):
+        return ckpt_mod.load(path), None
+    except Exception as exc:  # truncated, damaged, not ours
+        text = " ".join(str(exc).split())[:200] or "no detail"
+        return None, f"{path.name} is unreadable ({type(exc).__name__}: {text})"
+
+
+def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> tuple[dict[str, Any] | None, str | None]:
+    """(the checkpoint to resume from, why the latest one was not used): checkpoint.pt if it is
+    readable and was written by the same configuration, else checkpoint.prev.pt (the one before it)
+    if that is; (None, why) when the run must start afresh, (None, None) when it never had one."""
+    if not rundir.checkpoint_path.exists() and not rundir.previous_checkpoint_path.exists():
+        return None, None
+    state, problem = (None, f"{CHECKPOINT} is missing")
+    if rundir.checkpoint_path.exists():
+        state, problem = _load_checkpoint(rundir.checkpoint_path)
+    if state is not None and _comparable(state["run"]) != _comparable(resolved.to_dict()):
         diff = _config_diff(_comparable(state["run"]), _comparable(resolved.to_dict()))
         say(
             f"[warn] the checkpoint in {rundir.path} was written with another configuration ({diff}); "
             "starting afresh (the earlier attempt is kept under attempts/)"
         )
-        return None
-    return state
+        return None, f"the checkpoint was written with another configuration ({diff})"
+    if state is not None:
+        return state, None
+    if rundir.previous_checkpoint_path.exists():
+        prev, prev_problem = _load_checkpoint(rundir.previous_checkpoint_path)
+        if prev is not None and _comparable(prev["run"]) == _comparable(resolved.to_dict()):
+            say(f"[warn] {rundir.path}: {problem}; resuming from the previous checkpoint (step {prev['step']})")
+            rundir.set_aside_unreadable_checkpoint()
+            return prev, f"{problem}; resumed from the previous checkpoint at step {prev['step']}"
+        problem += f", and so is {PREVIOUS_CHECKPOINT}" if prev is None else f"; {PREVIOUS_CHECKPOINT} does not fit"
+    say(f"[warn] {rundir.path}: {problem}; starting afresh (the earlier attempt is kept under attempts/)")
+    return None, f"{problem}; restarted from scratch"
 
 
 def _config_diff(a: dict, b: dict, prefix: str = "") -> str:
@@ -116,15 +142,16 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
     rundir = RunDir(path)
     say = print if verbose else (lambda *a, **k: None)
     if rundir.state() == "done":
-        say(f"[skip] {path} is already done")
-        return {"state": "done", "path": str(path), "skipped": True}
+        return _skip_done(rundir, say)
     job = job_identity()
     with rundir.lock(owner=job, wait_s=lock_wait_s):
         if rundir.state() == "done":  # finished by another process while we waited for nothing
-            say(f"[skip] {path} is already done")
-            return {"state": "done", "path": str(path), "skipped": True}
-        previous = rundir.status() or {}
-        resume = _resumable_checkpoint(rundir, resolved, say)
+            return _skip_done(rundir, say)
+        previous, status_problem = rundir.read_status()
+        previous = previous or {}
+        if status_problem:
+            say(f"[warn] {path}: {status_problem}; the run did not finish (no {DONE}), so it is resumed or restarted")
+        resume, restart_reason = _resumable_checkpoint(rundir, resolved, say)
         if resume is None:
             archived = rundir.archive_previous_attempt()
             if archived:
@@ -149,6 +176,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             checkpoint_step=start if resume else None,
             resumes=resumes,
             job=job,
+            restart_reason=restart_reason,
         )
         with status:
             log = make_metric_logger(run.logger, path, name)
@@ -160,7 +188,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
                 "on_built": lambda t: rundir.write_config(built_config(config, t)),
             }
             rows = train(resolved, rundir, resume_from=resume, trainer=TRAINERS[run.mode], **hooks)
-        rundir.checkpoint_path.unlink(missing_ok=True)  # the result is final; the replay buffer is not needed
+        rundir.remove_checkpoints()  # the result is final; its last state (replay buffer too) is in final.pt
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
     say(f"[done] {name}: final score {final:.1f} ({path})")
@@ -173,14 +201,23 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
     }
 
 
+def _skip_done(rundir: RunDir, say) -> dict[str, Any]:
+    _, problem = rundir.read_status()
+    if problem:
+        say(f"[skip] {rundir.path} is done ({rundir.done_evidence()}), but its {problem}; nothing retrained")
+    else:
+        say(f"[skip] {rundir.path} is already done")
+    return {"state": "done", "path": str(rundir.path), "skipped": True}
+
+
 def _install_stop_handlers() -> None:
     """SIGUSR2 and a first Ctrl-C: checkpoint at the next episode end, then exit (code 3)."""
 
     def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and stop_requested():
+        if signum in (signal.SIGINT, signal.SIGTERM) and stop_requested():
             raise KeyboardInterrupt
         request_stop(f"{signal.Signals(signum).name} received")
-        if signum == signal.SIGINT:
+        if signum in (signal.SIGINT, signal.SIGTERM):
             print(
                 "\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)",
                 file=sys.stderr,
@@ -189,6 +226,7 @@ def _install_stop_handlers() -> None:
 
     signal.signal(signal.SIGUSR2, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = parse_overrides(argv)
         resolve_run(overrides)  # fail fast on a bad key, name or value
+        from harness.sweep import check_runs_dir
+
+        check_runs_dir(Path(str(overrides.get("runs_dir", "runs"))))
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,15 @@ from harness.training.stop import Preempted
 ATTEMPTS = "attempts"
 LOCK = ".lock"
 CHECKPOINT = "checkpoint.pt"
+#: the checkpoint before the latest one (kept while a new one is written: a bad latest one costs one interval)
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+#: an unreadable checkpoint.pt set aside when the run resumed from the previous one
+UNREADABLE_CHECKPOINT = "checkpoint.unreadable.pt"
+#: the final agent state of a finished run (replay buffer included; harness.export reads it)
+FINAL = "final.pt"
+#: written last when a run finishes: the run is done even if status.json is later unreadable
+DONE = "done.json"
+STATES = ("running", "interrupted", "done", "failed")
 
 
 class RunBusyError(RuntimeError):
@@ -57,10 +66,29 @@ def job_identity() -> dict[str, Any]:
     return info
 
 
+def file_mode() -> int:
+    """The mode a plainly created file gets (0666 less the umask): results are readable by the group
+    (mkstemp alone would make them 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def mkstemp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file next to ``path`` (same file system, so the rename is atomic), with the
+    normal file mode."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+    except OSError:
+        pass
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -98,15 +126,130 @@ class RunDir:
     def checkpoint_path(self) -> Path:
         return self.path / CHECKPOINT
 
-    def status(self) -> dict[str, Any] | None:
+    @property
+    def previous_checkpoint_path(self) -> Path:
+        return self.path / PREVIOUS_CHECKPOINT
+
+    @property
+    def final_path(self) -> Path:
+        return self.path / FINAL
+
+    @property
+    def done_path(self) -> Path:
+        return self.path / DONE
+
+    def read_status(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(status.json's content, None), (None, None) if there is none, or (None, why it is unusable)."""
         try:
-            return json.loads(self.status_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+            text = self.status_path.read_text()
+        except FileNotFoundError:
+            return None, None
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, f"status.json unreadable ({type(exc).__name__}: {_first_line(exc)})"
+        try:
+            st = json.loads(text)
+        except ValueError as exc:
+            return None, f"status.json unreadable ({type(exc).__name__}: {_first_line(exc)})"
+        problem = status_shape_problem(st)
+        return (None, f"status.json has the wrong shape ({problem})") if problem else (st, None)
+
+    def status(self) -> dict[str, Any] | None:
+        return self.read_status()[0]
+
+    def done_evidence(self) -> str | None:
+        """Why the run counts as finished without status.json: its done marker (written last), or,
+        for runs written before the marker, an eval.csv that holds the final evaluation in full."""
+        try:
+            marker = json.loads(self.done_path.read_text())
+            if isinstance(marker, dict):
+                return f"{DONE} (written when it finished)"
+        except (OSError, ValueError):
+            pass
+        return "a complete eval.csv" if self.eval_complete() else None
+
+    def eval_complete(self) -> bool:
+        """eval.csv ends with all ``eval_episodes`` rows of the evaluation at ``steps`` (config.yaml)
+        and its last line is whole."""
+        try:
+            import yaml
+
+            run = (yaml.safe_load((self.path / "config.yaml").read_text()) or {}).get("run") or {}
+            steps, episodes = int(run["steps"]), int(run["eval_episodes"])
+            text = self.eval_path.read_text()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError):
+            return False
+        except Exception:  # yaml errors
+            return False
+        if not text.endswith("\n"):
+            return False
+        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            last = [r for r in rows if int(r["step"]) == steps]
+        except (KeyError, TypeError, ValueError):
+            return False
+        return len(last) >= episodes and all(None not in r.values() and None not in r for r in last)
 
     def state(self) -> str:
-        s = self.status()
-        return s["state"] if s else "missing"
+        """running | interrupted | done | failed | missing | unreadable (status.json unusable, no
+        sign that the run finished)."""
+        st, problem = self.read_status()
+        if st and st["state"] == "done":
+            return "done"
+        if self.done_path.exists() and self.done_evidence():
+            return "done"
+        if st:
+            return st["state"]
+        if problem:
+            return "done" if self.done_evidence() else "unreadable"
+        return "missing"
+
+    def write_done_marker(self) -> None:
+        """Last write of a finished run (after eval.csv, final.pt and status.json)."""
+        rows = 0
+        digest = ""
+        if self.eval_path.exists():
+            import hashlib
+
+            data = self.eval_path.read_bytes()
+            rows = max(data.count(b"\n") - 1, 0)
+            digest = hashlib.sha256(data).hexdigest()
+        atomic_write_text(self.done_path, json.dumps({"eval_rows": rows, "eval_sha256": digest, "at": now()}) + "\n")
+
+    def checkpoint_problem(self, st: dict[str, Any] | None = None) -> str | None:
+        """Why the run's checkpoint.pt cannot be resumed from (cheap checks: present when status.json
+        says there is one, a whole zip archive as torch.save writes, the size status.json recorded);
+        None if it looks fine or there is none to expect."""
+        st = st if st is not None else (self.status() or {})
+        expected = st.get("checkpoint_step")
+        path = self.checkpoint_path
+        if not path.exists():
+            return f"{CHECKPOINT} is missing" if expected is not None and st.get("state") != "done" else None
+        return file_problem(path, st.get("checkpoint_bytes"))
+
+    def keep_previous_checkpoint(self) -> None:
+        """Before a new checkpoint.pt is written: the current one becomes checkpoint.prev.pt (a hard
+        link, so checkpoint.pt stays in place all the time)."""
+        if not self.checkpoint_path.exists():
+            return
+        tmp = self.path / f".{PREVIOUS_CHECKPOINT}.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(self.checkpoint_path, tmp)
+        except OSError:
+            shutil.copyfile(self.checkpoint_path, tmp)
+        os.replace(tmp, self.previous_checkpoint_path)
+
+    def set_aside_unreadable_checkpoint(self) -> None:
+        """checkpoint.pt is unreadable and the run resumes from checkpoint.prev.pt: keep the bad file
+        as checkpoint.unreadable.pt and the good one as checkpoint.pt."""
+        if self.checkpoint_path.exists():
+            os.replace(self.checkpoint_path, self.path / UNREADABLE_CHECKPOINT)
+        os.link(self.previous_checkpoint_path, self.checkpoint_path)
+
+    def remove_checkpoints(self) -> None:
+        """A finished run (its final state is in final.pt): the resume files are no longer needed."""
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, UNREADABLE_CHECKPOINT):
+            (self.path / name).unlink(missing_ok=True)
 
     def write_status(
         self,
@@ -127,7 +270,16 @@ class RunDir:
             "updated": now(),
             **extra,
         }
-        atomic_write_text(self.status_path, json.dumps(payload, indent=1) + "\n")
+        text = json.dumps(payload, indent=1) + "\n"
+        try:
+            atomic_write_text(self.status_path, text)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not self.status_path.exists():
+                raise
+            # disk full: no room for a temporary copy; overwrite in place (the old file's blocks are reused)
+            with open(self.status_path, "r+b") as f:
+                f.truncate(0)
+                f.write(text.encode())
 
     def archive_previous_attempt(self) -> Path | None:
         """Move the files of an earlier, unfinished attempt into ``attempts/<k>/`` (never delete)."""
@@ -230,13 +382,21 @@ class RunStatus:
         self.say(f"[{self.label}] step {step}/{self.total}", flush=True)
 
     def checkpointed(self, step: int) -> None:
+        if self.info.get("checkpoint_step") is not None:
+            self.info["previous_checkpoint_step"] = self.info["checkpoint_step"]
         self.info["checkpoint_step"] = self.step = step
+        try:
+            self.info["checkpoint_bytes"] = self.rundir.checkpoint_path.stat().st_size
+        except OSError:
+            self.info.pop("checkpoint_bytes", None)
         self.write("running", step)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            self.info["checkpoint_step"] = None
+            for key in ("checkpoint_step", "checkpoint_bytes", "previous_checkpoint_step"):
+                self.info[key] = None
             self.write("done", self.total)
+            self.rundir.write_done_marker()
         elif isinstance(exc, Preempted):
             self.write("interrupted", exc.step, error=str(exc))
             self.say(f"[stop] {self.label}: {exc}", flush=True)
@@ -246,12 +406,56 @@ class RunStatus:
             )
             self.write("interrupted", self.step, error=f"{type(exc).__name__} ({note})")
         else:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                where = f": {exc.filename}" if exc.filename else f" (in {self.rundir.path})"
+                self.write("failed", self.step, error=f"no space left on device{where}", traceback=None)
+                return
             self.write(
                 "failed",
                 self.step,
                 error=f"{type(exc).__name__}: {exc}",
                 traceback="".join(traceback.format_exception(kind, exc, tb)),
             )
+
+
+def status_shape_problem(st: Any) -> str | None:
+    """None if ``st`` is a status.json as harness.rundir writes it, else what is wrong with it."""
+    if not isinstance(st, dict):
+        return f"a JSON {type(st).__name__}, expected an object"
+    if st.get("state") not in STATES:
+        return f"state {st.get('state')!r}, expected one of {', '.join(STATES)}"
+    for key in ("step", "total_steps"):
+        if key in st and (not isinstance(st[key], int) or isinstance(st[key], bool)):
+            return f"{key} {st[key]!r}, expected a whole number"
+    for key in ("checkpoint_step", "resumes"):
+        if st.get(key) is not None and (not isinstance(st[key], int) or isinstance(st[key], bool)):
+            return f"{key} {st[key]!r}, expected a whole number or null"
+    if st.get("job") is not None and not isinstance(st["job"], dict):
+        return f"job {st['job']!r}, expected an object"
+    return None
+
+
+def file_problem(path: Path, expected_bytes: Any = None) -> str | None:
+    """Why ``path`` (a torch.save file: a zip archive) is damaged, or None (cheap: no unpickling)."""
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"{path.name} unreadable ({type(exc).__name__}: {_first_line(exc)})"
+    if isinstance(expected_bytes, int) and size != expected_bytes:
+        return f"{path.name} is truncated or damaged ({size} of {expected_bytes} bytes)"
+    try:
+        with zipfile.ZipFile(path) as z:
+            z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"{path.name} is truncated or damaged ({size} bytes; {_first_line(exc)})"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
 
 
 def _eval_csv(rows: list[dict[str, Any]], header: bool) -> str:

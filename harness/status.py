@@ -14,7 +14,16 @@ interrupted, done, failed) with what the scheduler says about its job (Slurm: ``
     cancelled    its job was cancelled (scancel); relaunching the sweep resumes it
     timeout      its job hit the time limit and was not requeued; relaunching resumes it
     interrupted  stopped without a live job (e.g. Ctrl-C, killed); relaunching resumes it
+    unreadable   its status.json cannot be read and nothing shows that it finished; relaunching
+                 resumes it from its checkpoint (or restarts it; the earlier files are kept)
     not started  never launched, or its job vanished before it started
+
+A finished run whose status.json became unreadable stays ``done`` (its ``done.json`` marker, written
+last, or a complete eval.csv says so), with a note. A damaged checkpoint is named in the note, with
+what a relaunch will do (resume from the previous checkpoint, or restart from scratch). A run whose
+job controller ended but whose worker process still trains is ``running`` (by the worker's pid and
+host in status.json). The manifest's run paths are taken relative to the runs_dir that holds the
+sweep, so a copied or moved runs_dir still works.
 
 ``--wait`` redraws until every run is in a final state (done, failed, cancelled, timeout,
 interrupted, not started) and exits 0 only if all are done.
@@ -35,9 +44,20 @@ from typing import Any
 
 from harness.rundir import RunDir
 
-FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "not started")
+FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
 ACTIVE = ("pending", "running", "requeued")
-ORDER = ("running", "requeued", "pending", "done", "failed", "cancelled", "timeout", "interrupted", "not started")
+ORDER = (
+    "running",
+    "requeued",
+    "pending",
+    "done",
+    "failed",
+    "cancelled",
+    "timeout",
+    "interrupted",
+    "unreadable",
+    "not started",
+)
 
 SLURM_PENDING = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "CONFIGURING")
 SLURM_RUNNING = ("RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING")
@@ -56,8 +76,53 @@ def resolve_sweep_dir(path: str | Path) -> Path:
     return candidates[-1].parent
 
 
+class ManifestError(ValueError):
+    """manifest.json cannot be read or does not have the shape harness.sweep writes (one line)."""
+
+
 def load_manifest(sweep_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(sweep_dir) / "manifest.json").read_text())
+    path = Path(sweep_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise ManifestError(f"{path} is unreadable ({type(exc).__name__}: {text})") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        raise ManifestError(f"{path} has the wrong shape: {problem}")
+    return manifest
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, expected an object"
+    runs = manifest.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("path"), str) for r in runs):
+        return "'runs' must be a list of objects with a 'path'"
+    launches = manifest.get("launches", [])
+    if not isinstance(launches, list) or not all(
+        isinstance(la, dict) and isinstance(la.get("jobs", []), list) for la in launches
+    ):
+        return "'launches' must be a list of objects with a list of 'jobs'"
+    for la in launches:
+        for job in la.get("jobs", []):
+            if not isinstance(job, dict) or not isinstance(job.get("runs", []), list):
+                return "each job of 'launches' must be an object with a list of 'runs'"
+    return None
+
+
+def run_path(sweep_dir: Path, manifest: dict[str, Any], run: dict[str, Any]) -> Path:
+    """A run's directory: its path in the manifest taken relative to the runs_dir that holds this
+    sweep (``<runs_dir>/sweeps/<id>``), so that a copied or moved runs_dir is read where it is now."""
+    path = Path(run["path"])
+    old_root = manifest.get("runs_dir")
+    if not old_root or Path(sweep_dir).absolute().parent.name != "sweeps":
+        return path
+    try:
+        rel = path.relative_to(old_root)
+    except ValueError:
+        return path
+    return Path(sweep_dir).absolute().parent.parent / rel
 
 
 def latest_jobs(manifest: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -201,7 +266,9 @@ class Row:
 def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[Row]:
     manifest = manifest or load_manifest(sweep_dir)
     jobs = latest_jobs(manifest)
-    statuses = {i: RunDir(Path(r["path"])).status() for i, r in enumerate(manifest["runs"])}
+    paths = [run_path(sweep_dir, manifest, r) for r in manifest["runs"]]
+    read = {i: RunDir(paths[i]).read_status() for i in range(len(paths))}
+    statuses = {i: st for i, (st, _) in read.items()}
     queried: list[dict[str, Any]] = list(jobs.values())
     for st in statuses.values():
         if st and isinstance(st.get("job"), dict) and st["job"].get("kind") in ("slurm", "local"):
@@ -218,13 +285,14 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
         else:
             job, state = sjob, ss
         label, note = classify(st, job, state)
+        label, note = _refine(RunDir(paths[i]), st, read[i][1], label, note)
         total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
         step = int((st or {}).get("step") or 0)
         rows.append(
             Row(
                 i,
-                run.get("label", run["path"]),
-                run["path"],
+                str(run.get("label", run["path"])),
+                str(paths[i]),
                 label,
                 max(step, 0),
                 total,
@@ -234,6 +302,54 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
             )
         )
     return rows
+
+
+def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, label: str, note: str) -> tuple[str, str]:
+    """What classify cannot see from status.json alone: a done marker behind an unreadable status,
+    a live worker whose job controller ended, a damaged checkpoint."""
+    if problem:
+        evidence = rundir.done_evidence()
+        if evidence:
+            return "done", f"{problem}; finished ({evidence})"
+        if label == "not started":
+            ckpt = "resumes from its checkpoint" if rundir.checkpoint_path.exists() else "starts afresh"
+            return "unreadable", f"{problem}; relaunching {ckpt} (earlier files kept under attempts/)"
+        return label, f"{problem}; {note}" if note else problem
+    if label == "done" and st and st.get("state") != "done":
+        return "done", f"finished ({rundir.done_evidence()}); status.json says {st.get('state')}"
+    if label == "interrupted" and st and st.get("state") == "running" and _worker_alive(st.get("job")):
+        job = st["job"]
+        return "running", f"worker pid {job['pid']} on {job['host']} still trains (its job controller ended)"
+    if (
+        st
+        and label in ("interrupted", "cancelled", "timeout", "requeued", "pending", "failed")
+        and (st.get("checkpoint_step") is not None)
+    ):
+        bad = rundir.checkpoint_problem(st)
+        if bad:
+            prev = st.get("previous_checkpoint_step")
+            if prev is not None and rundir.previous_checkpoint_path.exists():
+                from harness.rundir import file_problem
+
+                if file_problem(rundir.previous_checkpoint_path) is None:
+                    return label, f"{bad}; resumes from the previous checkpoint at step {prev}"
+            return label, f"{bad}; restarts from scratch (step 0)"
+    if st and st.get("restart_reason") and label == "running":
+        return label, f"restarted: {st['restart_reason']}"[:160]
+    return label, note
+
+
+def _worker_alive(job: Any) -> bool:
+    """True if ``job`` (status.json's) names a live, non-zombie Python process on this host."""
+    if not isinstance(job, dict) or job.get("host") != socket.gethostname():
+        return False
+    try:
+        pid = int(job["pid"])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (KeyError, TypeError, ValueError, OSError):
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and "python" in cmdline
 
 
 def counts(rows: list[Row]) -> dict[str, int]:
@@ -309,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sweep_dir = resolve_sweep_dir(args.sweep_dir)
-    except FileNotFoundError as exc:
+        load_manifest(sweep_dir)
+    except (FileNotFoundError, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.interval <= 0 or (args.timeout is not None and args.timeout < 0):
+        print("error: --interval must be positive and --timeout not negative", file=sys.stderr)
         return 2
     if args.wait:
         try:

@@ -30,14 +30,22 @@ pretrained on every task of S from the dataset (harness/training/offline.py).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import itertools
 import json
+import os
+import signal
 import socket
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+
+# isort: split
 
 import submitit
 from omegaconf import ListConfig, OmegaConf
@@ -66,7 +74,7 @@ SWEEP_KEYS = (
     "sweep_name",
 )
 #: states in which a relaunch submits a run again (failed: only with retry_failed=true)
-RELAUNCH = ("not started", "interrupted", "cancelled", "timeout")
+RELAUNCH = ("not started", "interrupted", "cancelled", "timeout", "unreadable")
 
 
 @dataclass
@@ -90,6 +98,12 @@ class SweepSettings:
 
 def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"bad value {value!r} for {key}; expected a whole number")
 
 
 def _as_bool(key: str, value: Any) -> bool:
@@ -135,9 +149,11 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         raise ConfigError("a sweep needs suite=NAME or task=[...]")
     algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
     if "seed" in opts:
-        seeds = [int(s) for s in _as_list(opts["seed"])]
+        seeds = [_as_int("seed", s) for s in _as_list(opts["seed"])]
+        if any(s < 0 for s in seeds):
+            raise ConfigError(f"bad value {opts['seed']!r} for seed; expected whole numbers >= 0")
     else:
-        n = int(opts.get("seeds", 1))
+        n = _as_int("seeds", opts.get("seeds", 1))
         if n < 1:
             raise ConfigError(f"bad value {n!r} for seeds; expected a positive number of seeds")
         seeds = list(range(1, n + 1))
@@ -150,7 +166,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         raise ConfigError(f"{keys} given, but launcher={launcher}; add launcher=slurm")
     settings = SweepSettings(
         launcher=launcher,
-        max_parallel=int(opts.get("max_parallel", 2)),
+        max_parallel=_as_int("max_parallel", opts.get("max_parallel", 2)),
         wait=_as_bool("wait", opts.get("wait", launcher != "slurm")),
         retry_failed=_as_bool("retry_failed", opts.get("retry_failed", False)),
         sweep_name=str(opts.get("sweep_name", "")),
@@ -174,7 +190,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             if not offline:
                 ov["task"] = task
             if threads is not None:
-                ov["threads"] = int(threads)
+                ov["threads"] = _as_int("threads_per_run", threads)
             r = resolve_run(ov)  # fails at once on a bad name, key or value
             path = r.path
             runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps))
@@ -329,6 +345,50 @@ def submit(
     return jobs, launch
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _signal_local_jobs(jobs: list[Any]) -> None:
+    """SIGTERM to each local job's controller, which forwards it to its worker (harness.launchers)."""
+    for job in jobs:
+        proc = getattr(job, "_process", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
+    path = Path(runs_dir)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"bad value for runs_dir: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"bad value for runs_dir: {probe} is not writable")
+
+
+@contextlib.contextmanager
+def manifest_lock(sweep_dir: Path):
+    """An exclusive lock on ``<sweep_dir>/.manifest.lock`` (waits for another launcher of this sweep)."""
+    import fcntl
+
+    fd = os.open(sweep_dir / ".manifest.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield
+    finally:
+        os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -344,9 +404,33 @@ def main(argv: list[str] | None = None) -> int:
         print(note)
     runs_dir = Path(runs[0].overrides["runs_dir"])
     sweep_dir = runs_dir / "sweeps" / sweep_id(runs, settings)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = sweep_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"created": now(), "launches": []}
+    try:
+        check_runs_dir(runs_dir)
+        if manifest_path.exists():
+            status_mod.load_manifest(sweep_dir)  # refuse a damaged record before anything is written
+    except (ConfigError, status_mod.ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # One launcher at a time per sweep: two identical sweeps started together submit each run once
+    # (the second one sees the first one's jobs in the manifest).
+    with manifest_lock(sweep_dir):
+        code, jobs, launch = _launch(runs, settings, sweep_dir, manifest_path, argv)
+    if code is not None:
+        return code
+    return _follow(settings, sweep_dir, jobs, launch)
+
+
+def _launch(runs, settings, sweep_dir, manifest_path, argv):
+    """Under the manifest lock: record the runs, decide what to launch, submit it."""
+    runs_dir = Path(runs[0].overrides["runs_dir"])
+    try:
+        manifest = status_mod.load_manifest(sweep_dir) if manifest_path.exists() else None
+    except status_mod.ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2, [], {}
+    manifest = manifest or {"created": now(), "launches": []}
     manifest.update(
         {
             "sweep_id": sweep_dir.name,
@@ -368,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = status_mod.sweep_rows(sweep_dir, manifest)
     todo = [r.index for r in rows if r.state in RELAUNCH or (r.state == "failed" and settings.retry_failed)]
+    for r in rows:
+        if r.index in todo and any(w in r.note for w in ("truncated", "unreadable", "damaged", "missing")):
+            print(f"[warn] {r.label}: {r.note}")
+        elif r.state == "done" and r.note:
+            print(f"[warn] {r.label}: {r.note}; kept as done, not retrained")
     by_state = status_mod.counts(rows)
     held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
     skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0
@@ -381,11 +470,16 @@ def main(argv: list[str] | None = None) -> int:
         jobs, launch = submit(runs, todo, settings, sweep_dir, manifest, argv)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 2, [], {}
     except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: submission failed: {msg[:500]}", file=sys.stderr)
-        return 1
+        return 1, [], {}
+    return None, jobs, launch
+
+
+def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: dict[str, Any]) -> int:
+    """After the launch: wait (local, or wait=true) and print the outcome."""
     if settings.launcher == "slurm" and launch["jobs"]:
         arrays = sorted({j["array_job_id"] or j["job_id"] for j in launch["jobs"]})
         print(f"submitted {len(launch['jobs'])} Slurm task(s) in job(s) {', '.join(arrays)}")
@@ -399,25 +493,43 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  FAILED  {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}"
                 )
-    elif settings.wait and jobs:
+    elif settings.wait and (jobs or not status_mod.all_final(status_mod.sweep_rows(sweep_dir))):
+        # (no new jobs but runs still going, e.g. workers of an earlier launch whose sweep died: watch them)
 
         def reap() -> None:  # local jobs: poll() their processes, so that none stays a zombie
             for job in jobs:
                 job.done()
 
+        interval = 5 if settings.launcher == "local" else 15
+        watch = dict(live=False, before_poll=reap if settings.launcher == "local" else None)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            status_mod.watch(
-                sweep_dir,
-                interval=5 if settings.launcher == "local" else 15,
-                live=False,
-                before_poll=reap if settings.launcher == "local" else None,
-            )
+            status_mod.watch(sweep_dir, interval=interval, **watch)
         except KeyboardInterrupt:
-            if settings.launcher == "local":
+            if settings.launcher != "local" or not jobs:
+                print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+                return 130
+            # Ctrl-C or SIGTERM: every running run checkpoints at its next episode end; again: at once
+            _signal_local_jobs(jobs)
+            print(
+                "\n[stop] checkpointing every running run at its next episode end (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                status_mod.watch(sweep_dir, interval=1, **watch)
+            except KeyboardInterrupt:
+                _signal_local_jobs(jobs)
+                print("[stop] stopping at once", file=sys.stderr, flush=True)
                 for job in jobs:
-                    job.cancel()
-            print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+                    try:
+                        job._process.wait(timeout=30)
+                    except Exception:
+                        pass
+            print("interrupted; run the same command again to resume", file=sys.stderr)
             return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     elif not settings.wait:
         return 0
     rows = status_mod.sweep_rows(sweep_dir)

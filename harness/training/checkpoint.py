@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +134,10 @@ def set_env_rng_state(env, states: list[Any] | None) -> None:
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same directory, fsync, rename, fsync the directory."""
     path = Path(path)
+    from harness.rundir import mkstemp_beside
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)

@@ -199,11 +199,18 @@ class Trainer:
         set_env_rng_state(self.eval_env, states["eval"])
 
     def checkpoint(self, step: int) -> None:
-        """Write ``checkpoint.pt`` (atomically) for a resume at ``step``."""
+        """Write ``checkpoint.pt`` (atomically) for a resume at ``step``; the one before stays as
+        ``checkpoint.prev.pt`` (a kill or a damaged file then costs one checkpoint interval)."""
+        self.rundir.keep_previous_checkpoint()
         atomic_torch_save(self.checkpoint_state(step), self.rundir.checkpoint_path)
         self.last_checkpoint = step
         if self.on_checkpoint:
             self.on_checkpoint(step)
+
+    def save_final(self) -> None:
+        """The finished run's state as ``final.pt`` (the checkpoint format, at ``config.steps``): its
+        replay buffer is what harness.export turns into a dataset."""
+        atomic_torch_save(self.checkpoint_state(self.config.steps), self.rundir.final_path)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a loaded checkpoint (harness.training.checkpoint.load). The global random
@@ -297,12 +304,14 @@ def train(
     **hooks: Any,
 ) -> list[dict[str, Any]]:
     """Train one run with ``trainer`` (default :class:`OnlineTrainer`), from the checkpoint
-    ``resume_from`` when given; ``hooks``: ``log``, ``progress``, ``on_checkpoint``. Returns every
-    evaluation row."""
+    ``resume_from`` when given; ``hooks``: ``log``, ``progress``, ``on_checkpoint``. Saves the
+    finished run's state as ``final.pt``. Returns every evaluation row."""
     with (trainer or OnlineTrainer)(resolved, rundir, **hooks) as t:
         if resume_from is not None:
             t.restore(resume_from)
-        return t.run()
+        rows = t.run()
+        t.save_final()
+        return rows
 
 
 class OnlineTrainer(Trainer):

@@ -1,0 +1,200 @@
+"""Bad input (issue 12, item 6): one ``error:`` line on stderr naming the bad key or value, exit
+status 2, no traceback, and nothing created under runs_dir. In-process through each command's
+``main(argv)`` (they fail before any env is built); a few in a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none"]
+SWEEP = [*RUN, "launcher=debug"]
+
+# (command, arguments, what the message must name); {runs} is the runs_dir, {file} a plain file
+CASES = [
+    ("run", ["algo.planner.temperature=-1"], "planner.temperature"),
+    ("run", ["algo.batch_size=-5"], "batch_size"),
+    ("run", ["algo.planner.num_samples=0"], "planner.num_samples"),
+    ("run", ["algo.planner.num_elites=0"], "planner.num_elites"),
+    ("run", ["algo.lr=0"], "lr"),
+    ("run", ["algo.batch_size=abc"], "algo.batch_size"),
+    ("run", ["seed=-1"], "seed"),
+    ("run", ["seed=abc"], "seed"),
+    ("run", ["steps=0"], "steps"),
+    ("run", ["eval_episodes=-2"], "eval_episodes"),
+    ("run", ["checkpoint_every=-1"], "checkpoint_every"),
+    ("run", ["log_every=0"], "log_every"),
+    ("run", ["threads=-1"], "threads"),
+    ("run", ["device=tpu"], "tpu"),
+    ("run", ["logger=foo"], "logger"),
+    ("run", ["task=no-such-task"], "no-such-task"),
+    ("run", ["algo=no-such-algo"], "no-such-algo"),
+    ("run", ["obs=depth"], "obs"),
+    ("run", ["stepz=10"], "stepz"),
+    ("run", ["steps"], "steps"),
+    ("run", ["runs_dir={file}"], "runs_dir"),
+    ("run", ["runs_dir={file}/sub"], "runs_dir"),
+    ("sweep", ["seeds=abc"], "seeds"),
+    ("sweep", ["seeds=0"], "seeds"),
+    ("sweep", ["seed=[1,x]"], "seed"),
+    ("sweep", ["seed=-1"], "seed"),
+    ("sweep", ["max_parallel=0"], "max_parallel"),
+    ("sweep", ["max_parallel=two"], "max_parallel"),
+    ("sweep", ["threads_per_run=x"], "threads_per_run"),
+    ("sweep", ["launcher=cloud"], "cloud"),
+    ("sweep", ["algo=[tdmpc2,nope]"], "nope"),
+    ("sweep", ["wait=maybe"], "wait"),
+    ("sweep", ["algo.planner.temperature=-1"], "planner.temperature"),
+    ("sweep", ["runs_dir={file}"], "runs_dir"),
+    ("sweep", ["suite=no-such-suite", "task=null"], "no-such-suite"),
+]
+
+
+def _cli(name: str):
+    import analysis.report
+    import harness.export
+    import harness.run
+    import harness.status
+    import harness.sweep
+
+    return {
+        "run": harness.run.main,
+        "sweep": harness.sweep.main,
+        "status": harness.status.main,
+        "report": analysis.report.main,
+        "export": harness.export.main,
+    }[name]
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
+
+
+def _check(capsys, code, needle):
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert needle in err, err
+
+
+@pytest.mark.parametrize("cmd,args,needle", CASES, ids=[f"{c}:{' '.join(a)}" for c, a, _ in CASES])
+def test_bad_command_line(tmp_path, capsys, cmd, args, needle):
+    runs = tmp_path / "runs"
+    plain = tmp_path / "a-file"
+    plain.write_text("not a directory\n")
+    args = [a.format(runs=runs, file=plain) for a in args]
+    if not any(a.startswith("runs_dir=") for a in args):
+        args.append(f"runs_dir={runs}")
+    if args[0].startswith("suite=") and cmd == "sweep":
+        args = [a for a in args if a != "task=null"]
+        base = [a for a in SWEEP if not a.startswith("task=")]
+    else:
+        base = RUN if cmd == "run" else [*SWEEP, "task=[cartpole-balance]"]
+    code = _cli(cmd)([*base, *args])
+    _check(capsys, code, needle)
+    assert not runs.exists()
+
+
+def _sweep_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "runs" / "sweeps" / "s-1"
+    d.mkdir(parents=True)
+    return d
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ('{"runs": [', "unreadable"),
+        ('{"runs": 3}', "wrong shape"),
+        ("[]", "wrong shape"),
+        ('{"runs": [{"path": "/x"}], "launches": [{"jobs": 5}]}', "wrong shape"),
+    ],
+)
+def test_bad_manifest(tmp_path, capsys, content, needle):
+    d = _sweep_dir(tmp_path)
+    (d / "manifest.json").write_text(content)
+    before = _tree(tmp_path / "runs")
+    _check(capsys, _cli("status")([str(d)]), needle)
+    _check(capsys, _cli("status")([str(tmp_path / "runs")]), needle)
+    assert _tree(tmp_path / "runs") == before
+
+
+def test_corrupt_manifest_stops_the_sweep(tmp_path, capsys):
+    import harness.sweep as sweep_mod
+    from harness.config import parse_overrides
+
+    args = [*SWEEP, "task=[cartpole-balance]", f"runs_dir={tmp_path / 'runs'}"]
+    runs, settings = sweep_mod.expand(parse_overrides(args))
+    d = tmp_path / "runs" / "sweeps" / sweep_mod.sweep_id(runs, settings)
+    d.mkdir(parents=True)
+    (d / "manifest.json").write_text('{"runs": [')
+    _check(capsys, _cli("sweep")(args), "manifest.json is unreadable")
+    assert _tree(tmp_path / "runs") == ["sweeps", "sweeps/" + d.name, f"sweeps/{d.name}/manifest.json"]
+
+
+def test_status_bad_arguments(tmp_path, capsys):
+    _check(capsys, _cli("status")([str(tmp_path / "nothing")]), "no sweep manifest")
+    d = _sweep_dir(tmp_path)
+    (d / "manifest.json").write_text(json.dumps({"runs": [], "launches": []}))
+    _check(capsys, _cli("status")([str(d), "--interval", "0"]), "--interval")
+
+
+def test_status_of_the_wrong_shape_is_reported_not_a_traceback(tmp_path, capsys):
+    run = tmp_path / "runs" / "s" / "t" / "a" / "v" / "seed_1"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text('{"state": 7}')
+    d = _sweep_dir(tmp_path)
+    (d / "manifest.json").write_text(json.dumps({"runs": [{"path": str(run)}], "launches": []}))
+    assert _cli("status")([str(d)]) == 0
+    assert "status.json has the wrong shape" in capsys.readouterr().out
+
+
+def test_cut_off_eval_csv_is_named_not_used(tmp_path):
+    import warnings
+
+    from analysis.results import ResultsWarning, load_statuses
+    from tests.helpers import write_run
+
+    path = write_run(tmp_path, "cup-catch", "mbdpo", 1, {0: [1.0], 100: [2.0]})
+    (path / "eval.csv").write_bytes((path / "eval.csv").read_bytes()[:-4])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_statuses(tmp_path)["eval_rows"].tolist() == [0]
+        from analysis.results import _read_eval_csv
+
+        assert _read_eval_csv(path / "eval.csv") is None
+    assert any(issubclass(w.category, ResultsWarning) and "cut off" in str(w.message) for w in caught)
+
+
+def _fresh(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+
+
+@pytest.mark.parametrize("module", ["harness.run", "harness.sweep", "harness.export"])
+def test_mujoco_gl_without_its_library_is_one_line(tmp_path, module):
+    import ctypes.util
+
+    if ctypes.util.find_library("OSMesa"):
+        pytest.skip("libOSMesa is installed here")
+    proc = _fresh([module, *RUN, f"runs_dir={tmp_path / 'runs'}"], {"MUJOCO_GL": "osmesa"})
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "libosmesa6" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_read_only_runs_dir(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root: a 0555 directory is writable")
+        _check(capsys, _cli("run")([*RUN, f"runs_dir={ro}/runs"]), "not writable")
+        _check(capsys, _cli("sweep")([*SWEEP, "task=[cartpole-balance]", f"runs_dir={ro}"]), "not writable")
+    finally:
+        ro.chmod(0o755)
