@@ -7,6 +7,15 @@ from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler
 
 
+def slice_buffer(storage, batch_size: int, slice_len: int) -> ReplayBuffer:
+    """TorchRL's ReplayBuffer sampling ``batch_size`` slices of ``slice_len`` rows within episodes
+    (rows carry an ``episode`` id) from ``storage``; the pitfalls are those named below."""
+    sampler = SliceSampler(
+        slice_len=slice_len, traj_key="episode", truncated_key=None, strict_length=True, cache_values=True
+    )
+    return ReplayBuffer(storage=storage, sampler=sampler, batch_size=batch_size * slice_len)
+
+
 class EpisodeReplay:
     """Stores finished episodes and samples sub-trajectories of ``horizon + 1`` observations.
 
@@ -26,17 +35,7 @@ class EpisodeReplay:
         self.slice_len = horizon + 1
         self.device = device
         self.num_episodes = 0
-        self.buffer = ReplayBuffer(
-            storage=LazyTensorStorage(capacity, device="cpu"),
-            sampler=SliceSampler(
-                slice_len=self.slice_len,
-                traj_key="episode",
-                truncated_key=None,
-                strict_length=True,
-                cache_values=True,
-            ),
-            batch_size=batch_size * self.slice_len,
-        )
+        self.buffer = slice_buffer(LazyTensorStorage(capacity, device="cpu"), batch_size, self.slice_len)
 
     def __len__(self) -> int:
         return len(self.buffer)

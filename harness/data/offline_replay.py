@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.data import ReplayBuffer, SliceSampler, TensorStorage
+from torchrl.data import TensorStorage
 
+from algorithms.replay import slice_buffer
 from harness.data.errors import DatasetError
 from harness.data.layout import SuiteLayout, suite_layout
 from harness.data.memmap_store import open_or_build
@@ -45,17 +46,7 @@ class OfflineReplay:
         self.batch_size = batch_size
         self.slice_len = horizon + 1
         self.device = torch.device(device)
-        self.buffer = ReplayBuffer(
-            storage=TensorStorage(rows),
-            sampler=SliceSampler(
-                slice_len=self.slice_len,
-                traj_key="episode",
-                truncated_key=None,
-                strict_length=True,
-                cache_values=True,
-            ),
-            batch_size=batch_size * self.slice_len,
-        )
+        self.buffer = slice_buffer(TensorStorage(rows), batch_size, self.slice_len)  # as the online replay
 
     def __len__(self) -> int:
         return len(self.buffer)
