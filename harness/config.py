@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -395,3 +396,15 @@ def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | 
 def _check_choice(key: str, value: str, valid: list[str]) -> None:
     if value not in valid:
         raise ConfigError(f"bad value {value!r} for {key}; valid: {', '.join(valid)}")
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
+    path = Path(runs_dir)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"bad value for runs_dir: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"bad value for runs_dir: {probe} is not writable")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, parse_overrides, resolve_run
+from harness.config import ConfigError, ResolvedRun, check_runs_dir, parse_overrides, resolve_run
 from harness.rundir import (
     CHECKPOINT,
     DONE,
@@ -237,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = parse_overrides(argv)
         resolve_run(overrides)  # fail fast on a bad key, name or value
-        from harness.sweep import check_runs_dir
 
         check_runs_dir(Path(str(overrides.get("runs_dir", "runs"))))
     except (ConfigError, ValueError) as exc:

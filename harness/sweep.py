@@ -54,7 +54,7 @@ import algorithms
 from configs.errors import UnknownNameError
 from configs.suites import get_suite
 from harness import status as status_mod
-from harness.config import MULTITASK, ConfigError, algo_defaults, flatten, parse_overrides, resolve_run
+from harness.config import MULTITASK, ConfigError, algo_defaults, check_runs_dir, flatten, parse_overrides, resolve_run
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now
 
@@ -358,18 +358,6 @@ def _signal_local_jobs(jobs: list[Any]) -> None:
                 proc.send_signal(signal.SIGTERM)
             except OSError:
                 pass
-
-
-def check_runs_dir(runs_dir: Path) -> None:
-    """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
-    path = Path(runs_dir)
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError(f"bad value for runs_dir: {probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"bad value for runs_dir: {probe} is not writable")
 
 
 @contextlib.contextmanager
