@@ -37,6 +37,27 @@ from harness.training.trainer import OnlineTrainer, Trainer, train
 #: run.mode -> its trainer
 TRAINERS: dict[str, type[Trainer]] = {"online": OnlineTrainer, "offline": OfflineTrainer, "finetune": FinetuneTrainer}
 
+#: a Slurm job requeued this many times in a row from the same checkpoint, each time ending before it
+#: wrote a newer one, fails instead of being requeued again (it would loop until max_requeues)
+MAX_STALLED_REQUEUES = 3
+
+
+class StalledRunError(RuntimeError):
+    """The run's job keeps being requeued without getting past its checkpoint."""
+
+
+def stalled_requeues(previous: dict[str, Any], job: dict[str, Any], start: int | None) -> int:
+    """How many requeues in a row of this same Slurm job resumed from checkpoint step ``start`` and
+    ended without a newer checkpoint (``previous``: the last attempt's status.json; 0 if that attempt
+    was another job, a fresh start, or got further). A relaunch is a new job and starts from 0."""
+    same_job = job.get("kind") == "slurm" and (previous.get("job") or {}).get("job_id") == job.get("job_id")
+    if start is None or not same_job or previous.get("resumed_from") != start:
+        return 0
+    if previous.get("checkpoint_step") != start:
+        return 0
+    return int(previous.get("stalled_requeues") or 0) + 1
+
+
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
 
@@ -163,6 +184,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             start = int(resume["step"])
             truncate_train_logs(path / "train", start)
             say(f"[resume] {path} from its checkpoint at step {start}/{run.steps}")
+        stalled = stalled_requeues(previous, job, start if resume else None)
         path.mkdir(parents=True, exist_ok=True)
         config = {**resolved.to_dict(), "git": code_version()}
         rundir.write_config(config)
@@ -177,8 +199,17 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
             resumes=resumes,
             job=job,
             restart_reason=restart_reason,
+            resumed_from=start if resume else None,
+            stalled_requeues=stalled,
         )
         with status:
+            if stalled >= MAX_STALLED_REQUEUES:
+                raise StalledRunError(
+                    f"requeued {stalled} times in a row from its checkpoint at step {start} without reaching a "
+                    "newer one: each job ends before the run reaches its next episode end, where checkpoints "
+                    "are taken. Give the jobs more time (slurm.timeout_min, or a longer warning "
+                    f"slurm.signal_delay_s), then relaunch the sweep: it resumes from step {start}"
+                )
             log = make_metric_logger(run.logger, path, name)
             hooks = {
                 "log": log,

@@ -31,17 +31,9 @@ TINY_ALGO = [
 ]
 
 
-def stopped_run(runs_dir: Path, task: str, seed: int, suite: str) -> Path:
-    """A real, unfinished TD-MPC2 run of ``task``: stopped (as by Slurm's SIGUSR2) at its first
-    episode end, so its checkpoint.pt holds one complete 500-step episode of real env data. The seed
-    phase covers the episode (algo.seed_steps=500) to keep it fast; the buffer's layout is the same."""
-    import pytest
-
-    from harness.config import parse_overrides
-    from harness.run import execute
-    from harness.training import stop
-
-    args = [
+def stopped_run_args(runs_dir: Path, task: str, seed: int, suite: str) -> list[str]:
+    """The overrides of :func:`stopped_run`'s run (to resume it)."""
+    return [
         f"task={task}",
         f"seed={seed}",
         "steps=1000",
@@ -56,10 +48,22 @@ def stopped_run(runs_dir: Path, task: str, seed: int, suite: str) -> Path:
         *TINY_ALGO,
         "algo.seed_steps=500",
     ]
+
+
+def stopped_run(runs_dir: Path, task: str, seed: int, suite: str) -> Path:
+    """A real, unfinished TD-MPC2 run of ``task``: stopped (as by Slurm's SIGUSR2) at its first
+    episode end, so its checkpoint.pt holds one complete 500-step episode of real env data. The seed
+    phase covers the episode (algo.seed_steps=500) to keep it fast; the buffer's layout is the same."""
+    import pytest
+
+    from harness.config import parse_overrides
+    from harness.run import execute
+    from harness.training import stop
+
     stop.request_stop("test: stop at the first episode end")
     try:
         with pytest.raises(stop.Preempted):
-            execute(parse_overrides(args), verbose=False)
+            execute(parse_overrides(stopped_run_args(runs_dir, task, seed, suite)), verbose=False)
     finally:
         stop.clear_stop()
     (path,) = Path(runs_dir).glob(f"{suite}/{task}/*/*/seed_{seed}")

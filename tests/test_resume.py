@@ -178,3 +178,46 @@ def test_packed_runs_run_at_once_in_worker_processes(tmp_path):
         (path,) = tmp_path.glob(f"*/*/*/*/seed_{s}")
         st = json.loads((path / "status.json").read_text())
         assert st["state"] == "done" and st["job"]["pid"] != os.getpid()
+
+
+def test_stalled_requeues_counts_only_same_job_resumes_without_progress():
+    from harness.run import stalled_requeues
+
+    job = {"kind": "slurm", "job_id": "7_0"}
+    stuck = {"job": job, "resumed_from": 500, "checkpoint_step": 500, "stalled_requeues": 1}
+    assert stalled_requeues(stuck, job, 500) == 2  # the same job, back at step 500 again
+    assert stalled_requeues({**stuck, "checkpoint_step": 1000}, job, 1000) == 0  # it got further
+    assert stalled_requeues({**stuck, "resumed_from": None}, job, 500) == 0  # first resume after a fresh start
+    assert stalled_requeues(stuck, {"kind": "slurm", "job_id": "8_0"}, 500) == 0  # a relaunch: a new job
+    assert stalled_requeues(stuck, {"kind": "local", "job_id": "7_0"}, 500) == 0  # only Slurm requeues
+    assert stalled_requeues(stuck, job, None) == 0  # no checkpoint: a fresh start
+    assert stalled_requeues({}, job, 500) == 0
+
+
+def test_a_run_stuck_in_requeues_fails_with_the_fix(tmp_path, monkeypatch):
+    """The fourth requeue of one Slurm job from the same checkpoint fails the run (status failed,
+    the checkpoint kept for a relaunch) instead of looping until max_requeues."""
+    from harness.run import MAX_STALLED_REQUEUES, StalledRunError
+    from tests.helpers import stopped_run, stopped_run_args
+
+    path = stopped_run(tmp_path, "cartpole-balance", 1, "none")
+    rundir = RunDir(path)
+    status, _ = rundir.read_status()
+    start = status["checkpoint_step"]
+    monkeypatch.setenv("SLURM_JOB_ID", "41")  # the same job, requeued again
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    rundir.write_status(
+        "interrupted",
+        start,
+        status["total_steps"],
+        checkpoint_step=start,
+        resumes=MAX_STALLED_REQUEUES,
+        job={"kind": "slurm", "job_id": "41"},
+        resumed_from=start,
+        stalled_requeues=MAX_STALLED_REQUEUES - 1,
+    )
+    with pytest.raises(StalledRunError, match=f"from its checkpoint at step {start}"):
+        execute(parse_overrides(stopped_run_args(tmp_path, "cartpole-balance", 1, "none")), verbose=False)
+    after, _ = rundir.read_status()
+    assert after["state"] == "failed" and "slurm.timeout_min" in after["error"], after
+    assert rundir.checkpoint_path.exists()
