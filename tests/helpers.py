@@ -19,9 +19,13 @@ PUBLISHED_STEPS = (0, 100000, 200000)
 
 
 # ----------------------------------------------------------------------------- tiny algorithms
-# The cheapest real TD-MPC2: size-1 model, small planner and batch. Used by end-to-end tests.
+# The cheapest real TD-MPC2: a narrowed size-1 model, small planner and batch. Used by end-to-end tests.
 TINY_ALGO = [
     "algo.model.size=1",
+    # the size-1 preset's layout (2 encoder layers, 2 Q heads, 101 bins) at a quarter of its widths
+    "algo.model.enc_dim=64",
+    "algo.model.mlp_dim=64",
+    "algo.model.latent_dim=32",
     "algo.batch_size=32",
     "algo.seed_steps=100",
     "algo.planner.num_samples=32",

@@ -68,16 +68,11 @@ def test_slurm_options_map_to_sbatch():
         (["launcher=slurm", "retry_failed=maybe"], "bad value 'maybe' for retry_failed"),
     ],
 )
-def test_bad_slurm_options_fail_with_one_line(tmp_path, args, needle):
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", *BASE, f"runs_dir={tmp_path}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr
-    err = proc.stderr.strip()
+def test_bad_slurm_options_fail_with_one_line(tmp_path, args, needle, capsys):
+    assert sweep_mod.main([*BASE, f"runs_dir={tmp_path}", *args]) == 2
+    err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 class FakeJob:
