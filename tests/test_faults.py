@@ -145,6 +145,36 @@ def test_disk_full_is_a_failure_naming_the_path(tmp_path):
     assert st["state"] == "failed" and st["error"] == f"no space left on device: {tmp_path / 'eval.csv'}"
 
 
+def test_disk_full_during_a_checkpoint_write_names_the_checkpoint(tmp_path, monkeypatch):
+    """torch.save reports a failed write as a RuntimeError ("unexpected pos"); the checkpoint writer
+    turns it back into ENOSPC naming the file, and the previous checkpoint is untouched."""
+    import io
+
+    from harness.training import checkpoint as ckpt_mod
+
+    path = tmp_path / "checkpoint.pt"
+    atomic_torch_save({"step": 1}, path)
+    before = path.read_bytes()
+
+    class FullDisk(io.FileIO):  # a file system with 4 kB left
+        def write(self, data):
+            if self.tell() + len(data) > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(ckpt_mod.os, "fdopen", lambda fd, mode: FullDisk(fd, "wb"))
+    rd = RunDir(tmp_path)
+    with pytest.raises(OSError) as caught:
+        with RunStatus(rd, 100, say=lambda *a, **k: None):
+            atomic_torch_save({"x": torch.zeros(100_000)}, path)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert rd.status()["state"] == "failed" and rd.status()["error"] == f"no space left on device: {path}"
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.pt",
+        "status.json",
+    ]  # no temporary file left behind
+
+
 def test_live_orphan_worker_is_running(tmp_path):
     path = tmp_path / "s" / "t" / "a" / "v" / "seed_1"
     job = {"kind": "local", "job_id": "999999999", "host": socket.gethostname(), "pid": os.getpid()}

@@ -151,3 +151,70 @@ def test_a_task_the_model_cannot_take_and_a_truncated_checkpoint(pretrained, tmp
     (bad / "checkpoint.pt").write_bytes((pretrained / "checkpoint.pt").read_bytes()[:1000])
     with pytest.raises(PretrainedError, match="is unreadable"):
         find_pretrained(str(bad)).state()
+
+
+# ----------------------------------------------------------------------------- harness.evaluate
+def test_evaluate_each_kind_of_checkpoint_into_a_table_the_report_reads(pretrained, tmp_path, capsys):
+    from analysis.report import main as report_main
+    from harness.evaluate import main as evaluate_main
+
+    root = pretrained.parents[5]
+    (online,) = (root / "online" / SUITE / "cartpole-balance").glob("*/*/seed_1")  # checkpoint.pt at step 500
+    tuned = Path(execute(_finetune(pretrained, tmp_path / "ft", "reacher-hard"), verbose=False)["path"])  # final.pt
+    files = [online / "checkpoint.pt", pretrained / "checkpoint.pt", tuned / "final.pt"]
+    before = [_digest(f) for f in files]
+    out = tmp_path / "evaluations"
+    for ckpt, task in ((online, "cartpole-balance"), (pretrained, "reacher-easy"), (tuned, "reacher-hard")):
+        assert evaluate_main([f"checkpoint={ckpt}", f"task={task}", "episodes=2", f"out={out}", "threads=1"]) == 0
+    assert [_digest(f) for f in files] == before  # only read
+
+    runs = {p.parts[len(out.parts) + 1]: p for p in out.glob("*/*/*/*/seed_1")}
+    assert set(runs) == {"cartpole-balance", "multitask", "reacher-hard"}
+    for name, step, mode, task in (
+        ("cartpole-balance", 500, "online", "cartpole-balance"),
+        ("multitask", 1, "offline", "reacher-easy"),
+        ("reacher-hard", 520, "finetune", "reacher-hard"),
+    ):
+        rows = list(csv.DictReader(open(runs[name] / "eval.csv")))
+        assert [(int(r["step"]), r["task"], int(r["length"])) for r in rows] == [(step, task, 500)] * 2, name
+        config = yaml.safe_load((runs[name] / "config.yaml").read_text())
+        assert config["run"]["mode"] == mode and config["evaluation"]["step"] == step
+        assert (runs[name] / "done.json").exists()
+        assert runs[name].parent.name.endswith(("+eval-checkpoint", "+eval-final"))
+
+    # done evaluations are skipped, not redone
+    stamp = (runs["multitask"] / "eval.csv").stat().st_mtime_ns
+    assert evaluate_main([f"checkpoint={pretrained}", "task=reacher-easy", "episodes=2", f"out={out}"]) == 0
+    assert "already evaluated" in capsys.readouterr().out
+    assert (runs["multitask"] / "eval.csv").stat().st_mtime_ns == stamp
+
+    report = tmp_path / "report"
+    assert report_main([str(out), "--out", str(report), "--reps", "200"]) == 0
+    listed = list(csv.DictReader(open(report / "runs.csv")))
+    assert sorted(r["mode"] for r in listed) == ["finetune", "offline", "online"]
+    assert "(offline)" in (report / "report.md").read_text()
+
+
+def test_evaluate_bad_input_is_one_line_and_writes_nothing(pretrained, tmp_path, capsys):
+    import shutil
+
+    from harness.evaluate import main as evaluate_main
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copy(pretrained / "config.yaml", cut / "config.yaml")
+    (cut / "checkpoint.pt").write_bytes((pretrained / "checkpoint.pt").read_bytes()[:5000])
+    out = tmp_path / "evaluations"
+    for args, needle in (
+        ([f"checkpoint={pretrained}", "task=walker-run"], "trained on cartpole-balance, reacher-easy, cheetah-run"),
+        ([f"checkpoint={tmp_path / 'nothing'}"], "no such file or run directory"),
+        ([f"checkpoint={pretrained}", "episodes=0"], "bad value 0 for episodes"),
+        ([f"checkpoint={pretrained}", "suite=mt-smok"], "unknown suite 'mt-smok'"),
+        ([f"checkpoint={pretrained}", "episode=3"], "unknown key 'episode' for harness.evaluate; valid:"),
+        (["task=cartpole-balance"], "checkpoint= is required"),
+        ([f"checkpoint={cut}"], "checkpoint.pt is truncated or damaged"),
+    ):
+        assert evaluate_main([*args, f"out={out}"]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1 and err.startswith("error: "), (args, err)
+    assert not out.exists()  # each refused before anything was written

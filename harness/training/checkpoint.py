@@ -144,6 +144,12 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except RuntimeError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        cause = exc.__context__
+        if isinstance(cause, OSError):  # torch's zip writer turns a failed write (disk full) into this
+            raise OSError(cause.errno, cause.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

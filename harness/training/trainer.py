@@ -32,6 +32,7 @@ never interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from typing import Any, Callable
@@ -185,6 +186,7 @@ class Trainer:
             "threads": self.threads,
             "run": self.resolved.to_dict(),
             "agent": self.agent.state_dict(),
+            "spec": dataclasses.asdict(self.agent.env_spec),  # what the agent was built for (harness.evaluate)
             "rng": rng_state(self.rng),
             "env_rng": self.env_rng_states(),
             "eval_todo": list(self.eval_todo),

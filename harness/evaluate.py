@@ -1,0 +1,273 @@
+"""Evaluate checkpoints, e.g. ``python -m harness.evaluate checkpoint=RUN_DIR episodes=10``.
+
+``checkpoint=`` is a run directory (its ``final.pt``, else its ``checkpoint.pt``) or a state file
+beside its run's ``config.yaml``; a list (``checkpoint=[A,B,C]``, e.g. one per seed) evaluates
+each. Any kind: an online run, an offline multi-task model, a fine-tuned run. Each is evaluated
+without exploration noise on its own tasks: all of them by default, or ``task=X`` / ``task=[X,Y]``
+/ ``suite=S`` (tasks the model was not trained on are refused, naming those it knows).
+
+Results go into one run directory per checkpoint under ``out`` (default ``evaluations``), in the
+results format (docs/results-format.md), so that ``python -m analysis.report evaluations`` reads
+them: ``<out>/<suite>/<task or multitask>/<algo>/<variant dir>+eval-<file>/seed_<seed>/`` with
+``config.yaml`` (the checkpoint run's, plus an ``evaluation`` block: the file, its step and its
+commit), ``eval.csv`` (step = the checkpoint's step) and the done markers. The checkpoint is only
+read. An evaluation already done is skipped; an unfinished one is kept under ``attempts/``.
+
+Keys: checkpoint (required), task, suite, episodes (10), seed (the checkpoint run's seed), out,
+device (auto), threads (0: torch's default).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.code_version import code_version
+from harness.config import MULTITASK, ConfigError, check_runs_dir, parse_overrides
+from harness.rundir import RunDir, RunStatus, file_problem
+from harness.training.pretrained import Pretrained, PretrainedError, find_pretrained
+
+KEYS = ("checkpoint", "task", "suite", "episodes", "seed", "out", "device", "threads")
+
+
+@dataclass(frozen=True)
+class Request:
+    checkpoints: tuple[str, ...]
+    tasks: tuple[str, ...] | None  # None: every task the model knows
+    suite: str | None
+    episodes: int = 10
+    seed: int | None = None
+    out: Path = Path("evaluations")
+    device: str = "auto"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One checkpoint's evaluation: what is read and where its results go."""
+
+    pretrained: Pretrained
+    tasks: tuple[str, ...]
+    seed: int
+    path: Path
+
+
+def _whole(key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"bad value {value!r} for {key}; expected a whole number >= {low}")
+    return value
+
+
+def parse_request(argv: list[str]) -> Request:
+    opts = parse_overrides(argv)
+    unknown = sorted(set(opts) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} for harness.evaluate; valid: {', '.join(KEYS)}")
+    if not opts.get("checkpoint"):
+        raise ConfigError("checkpoint= is required: a run directory or a final.pt / checkpoint.pt file")
+    ckpts = opts["checkpoint"] if isinstance(opts["checkpoint"], list) else [opts["checkpoint"]]
+    if "task" in opts and "suite" in opts:
+        raise ConfigError("give task= or suite=, not both")
+    tasks = opts.get("task")
+    if tasks is not None:
+        tasks = tuple(str(t) for t in (tasks if isinstance(tasks, list) else [tasks]))
+    suite = opts.get("suite")
+    if suite is not None:
+        from configs.errors import UnknownNameError
+        from configs.suites import get_suite
+
+        try:
+            tasks = get_suite(str(suite)).tasks
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc)) from None
+    return Request(
+        checkpoints=tuple(str(c) for c in ckpts),
+        tasks=tasks,
+        suite=None if suite is None else str(suite),
+        episodes=_whole("episodes", opts.get("episodes", 10), 1),
+        seed=None if opts.get("seed") is None else _whole("seed", opts["seed"], 0),
+        out=Path(str(opts.get("out", "evaluations"))).expanduser(),
+        device=str(opts.get("device", "auto")),
+        threads=_whole("threads", opts.get("threads", 0), 0),
+    )
+
+
+def plan(request: Request, checkpoint: str) -> Plan:
+    """Read ``checkpoint``'s config.yaml (not its weights) and check the request against it."""
+    pre = find_pretrained(checkpoint)
+    problem = file_problem(pre.path)  # cheap (the weights are read when evaluating)
+    if problem:
+        raise PretrainedError(f"checkpoint={checkpoint}: {problem}")
+    run = pre.config["run"]
+    known = _known_tasks(pre)
+    tasks = request.tasks or known
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise PretrainedError(
+            f"task {unknown[0]!r}: the model of checkpoint={checkpoint} was trained on {', '.join(known)} only"
+        )
+    seed = int(run["seed"]) if request.seed is None else request.seed
+    seed_dir = pre.path.parent
+    variant_dir = seed_dir.parent.name if seed_dir.name == f"seed_{run['seed']}" else pre.config["variant"]
+    task_dir = MULTITASK if run.get("mode") == "offline" else run["task"]
+    path = request.out / run["suite"] / task_dir / run["algo"] / f"{variant_dir}+eval-{pre.path.stem}" / f"seed_{seed}"
+    return Plan(pre, tuple(tasks), seed, path)
+
+
+def _known_tasks(pre: Pretrained) -> tuple[str, ...]:
+    """The tasks the model can be evaluated on: its training tasks (a fine-tuned multi-task model:
+    those of its pretraining plus its target)."""
+    run = pre.config["run"]
+    if run.get("mode") == "finetune":
+        source = find_pretrained_or_none(run.get("checkpoint"))
+        if source is not None and source.multitask:
+            return tuple(dict.fromkeys((*source.tasks, run["task"])))
+        return (run["task"],)
+    return pre.tasks
+
+
+def find_pretrained_or_none(where: str | None) -> Pretrained | None:
+    try:
+        return find_pretrained(where) if where else None
+    except PretrainedError:
+        return None
+
+
+def build_agent(pre: Pretrained, state: dict[str, Any], device: Any):
+    """The checkpoint's agent, rebuilt from its config and spec and loaded with its state."""
+    import algorithms
+    from algorithms.base import EnvSpec
+    from algorithms.registry import flatten
+    from harness.config import build_algo_config
+
+    run = state["run"]["run"]
+    cfg = build_algo_config(run["algo"], flatten(state["run"]["algo"]))
+    if "spec" in state:
+        spec = EnvSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
+    elif run.get("mode") == "offline":
+        from harness.data import suite_layout
+        from harness.training.offline import multitask_spec
+
+        spec = multitask_spec(suite_layout(run["suite"]))
+    elif run.get("mode") == "online":
+        from harness.data import task_dims
+
+        dims = task_dims(run["task"])
+        spec = EnvSpec(obs_dim=dims.obs_dim, action_dim=dims.action_dim, episode_length=dims.episode_length)
+    else:
+        raise PretrainedError(f"checkpoint {pre.path} records no model spec (written before harness.evaluate existed)")
+    agent = algorithms.get_algorithm(run["algo"]).factory(cfg, spec, device, int(run["steps"]))
+    agent.load_state_dict(state["agent"])
+    return agent
+
+
+def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
+    """Evaluate one checkpoint on its planned tasks; write the run directory; return the rows."""
+    import torch
+
+    from configs.suites import normalised_score
+    from envs import get_task, make_batched_env
+    from harness.devices import resolve_device
+    from harness.training.evaluate import evaluate_episodes
+    from harness.training.offline import TaskView
+    from harness.training.trainer import seed_everything
+
+    rundir = RunDir(p.path)
+    if rundir.state() == "done":
+        say(f"[skip] {p.path} is already evaluated (delete it to evaluate again)")
+        return []
+    with rundir.lock():
+        archived = rundir.archive_previous_attempt()
+        if archived:
+            say(f"[keep] an unfinished evaluation moved to {archived}")
+        state = p.pretrained.state()
+        run = state["run"]["run"]
+        p.path.mkdir(parents=True, exist_ok=True)
+        config = {
+            **state["run"],
+            "git": p.pretrained.config.get("git"),  # the code that trained these weights
+            "evaluation": {
+                "checkpoint": str(p.pretrained.path),
+                "step": int(state["step"]),
+                "commit": p.pretrained.commit,
+                "tasks": list(p.tasks),
+                "episodes": request.episodes,
+                "seed": p.seed,
+                "git": code_version(),  # the code that evaluated them
+            },
+        }
+        for key in ("num_parameters", "pretrained"):
+            if key in p.pretrained.config:
+                config[key] = p.pretrained.config[key]
+        rundir.write_config(config)
+        caller_threads = torch.get_num_threads()
+        if request.threads:
+            torch.set_num_threads(request.threads)
+        rows: list[dict[str, Any]] = []
+        try:
+            step = int(state["step"])
+            with RunStatus(rundir, step, step, label=p.path.name, say=say):
+                seed_everything(p.seed)
+                agent = build_agent(p.pretrained, state, resolve_device(request.device))
+                spec = agent.env_spec
+                for i, task in enumerate(p.tasks):
+                    policy = agent
+                    if spec.multitask:
+                        task_id = spec.task_id(task)
+                        policy = TaskView(agent, task_id, spec.action_dims[task_id])
+                    env = make_batched_env(task, seed=p.seed + 100_000 + i, num_envs=request.episodes, device="cpu")
+                    try:
+                        episodes = evaluate_episodes(policy, env, get_task(task).episode_length)
+                    finally:
+                        env.close()
+                    rows += [
+                        {
+                            "suite": run["suite"],
+                            "task": task,
+                            "algo": run["algo"],
+                            "variant": state["run"]["variant"],
+                            "seed": p.seed,
+                            "step": int(state["step"]),
+                            **ep,
+                            "score": normalised_score(task, ep["return"], ep["success"]),
+                        }
+                        for ep in episodes
+                    ]
+                    mean = sum(r["score"] for r in rows[-len(episodes) :]) / len(episodes)
+                    say(f"[eval] {task}: mean score {mean:.1f} over {len(episodes)} episodes ({i + 1}/{len(p.tasks)})")
+                rundir.rewrite_evals(rows)
+        finally:
+            torch.set_num_threads(caller_threads)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    try:
+        request = parse_request(argv)
+        plans = [plan(request, c) for c in request.checkpoints]
+        check_runs_dir(request.out)
+        from harness.devices import resolve_device
+
+        resolve_device(request.device)
+    except (ConfigError, PretrainedError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for k, p in enumerate(plans, 1):
+        print(f"[{k}/{len(plans)}] {p.pretrained.path} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
+        try:
+            evaluate_plan(p, request)
+        except PretrainedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"report: python -m analysis.report {request.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

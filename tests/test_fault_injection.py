@@ -1,0 +1,167 @@
+"""Fault injection on a tiny local sweep (issue 12): two identical sweeps started at once, then
+kill -9 of random processes (the sweep, a job's submitit controller, a worker) at random moments,
+a relaunch after each, and a Ctrl-C; at the end every run is done, each once, and its results equal
+an uninterrupted sweep's byte for byte (no eval step lost or duplicated)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.rundir import RunDir
+from harness.status import sweep_rows
+from harness.sweep import main as sweep_main
+from tests.helpers import TINY_ALGO
+
+pytestmark = pytest.mark.slow
+
+# two runs of two episodes each: a checkpoint at the first episode end (step 500), evaluations at
+# 500 and 1000
+SWEEP = [
+    "task=cartpole-balance",
+    "seeds=2",
+    "steps=1000",
+    "eval_every=500",
+    "eval_episodes=1",
+    "eval_at_start=false",
+    "log_every=250",
+    "checkpoint_every=500",
+    "launcher=local",
+    "max_parallel=2",
+    "threads_per_run=1",
+    *TINY_ALGO,
+]
+
+
+def _command(runs_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "harness.sweep", *SWEEP, f"runs_dir={runs_dir}"]
+
+
+def _launch(runs_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        _command(runs_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def _runs(runs_dir: Path) -> list[Path]:
+    return sorted(runs_dir.glob("none/*/*/*/seed_*"))
+
+
+def _processes(runs_dir: Path) -> dict[str, list[int]]:
+    """Live processes of this sweep by kind: a job's submitit controller, a worker (the process
+    named in a run's status.json)."""
+    kinds: dict[str, list[int]] = {"controller": [], "worker": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(runs_dir) in cmd and "submitit.local._local" in cmd:
+            kinds["controller"].append(int(entry.name))
+    for run in _runs(runs_dir):
+        st = RunDir(run).status() or {}
+        pid = (st.get("job") or {}).get("pid")
+        if st.get("state") == "running" and pid and Path(f"/proc/{pid}").exists():
+            kinds["worker"].append(int(pid))
+    return kinds
+
+
+def _end(proc: subprocess.Popen, timeout: float) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out
+
+
+def _jobs_per_run(runs_dir: Path) -> dict[int, int]:
+    (sweep_dir,) = (runs_dir / "sweeps").iterdir()
+    manifest = json.loads((sweep_dir / "manifest.json").read_text())
+    count: dict[int, int] = {}
+    for launch in manifest.get("launches", []):
+        for job in launch["jobs"]:
+            for i in job["runs"]:
+                count[i] = count.get(i, 0) + 1
+    return count
+
+
+def _wait_until(predicate, timeout: float, what: str) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, str]:
+    runs_dir = tmp_path_factory.mktemp("uninterrupted")
+    assert sweep_main([*SWEEP, f"runs_dir={runs_dir}"]) == 0
+    return {run.name: (run / "eval.csv").read_text() for run in _runs(runs_dir)}
+
+
+def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_path, uninterrupted):
+    rng = random.Random(12)
+    runs_dir = tmp_path / "runs"
+    log: list[str] = []
+
+    # 1. two identical sweeps at once: each run is submitted once
+    first, second = _launch(runs_dir), _launch(runs_dir)
+    _wait_until(lambda: len(_processes(runs_dir)["worker"]) == 2, 180, "both runs to start")
+    assert _jobs_per_run(runs_dir) == {0: 1, 1: 1}
+
+    # 2. kill -9 of random processes at random moments, a relaunch after each
+    sweeps = [first, second]
+    for trial in range(4):
+        time.sleep(rng.uniform(2.0, 12.0))
+        alive = {k: v for k, v in _processes(runs_dir).items() if v}
+        alive["sweep"] = [p.pid for p in sweeps if p.poll() is None]
+        kinds = [k for k, v in alive.items() if v]
+        if not kinds:
+            break
+        kind = rng.choice(kinds)
+        pid = rng.choice(alive[kind])
+        log.append(f"trial {trial}: kill -9 {kind} {pid}")
+        os.kill(pid, signal.SIGKILL)
+        for p in sweeps:  # a sweep whose job lost its worker ends by itself; one still waiting is killed too
+            _end(p, timeout=20)
+        sweeps = [_launch(runs_dir)]
+
+    # 3. Ctrl-C: every running run checkpoints at its next episode end, the sweep exits 130
+    (sweep,) = sweeps
+    _wait_until(lambda: _processes(runs_dir)["worker"] or sweep.poll() is not None, 120, "a worker")
+    if sweep.poll() is None:
+        sweep.send_signal(signal.SIGINT)
+        out = _end(sweep, timeout=240)
+        log.append(f"Ctrl-C: exit {sweep.returncode}")
+        assert sweep.returncode in (0, 130), out
+        for run in _runs(runs_dir):
+            st = RunDir(run).status() or {}
+            assert st.get("state") in ("done", "interrupted"), (run, st, out)
+            if st["state"] == "interrupted":
+                assert st["checkpoint_step"] == st["step"] and st["step"] % 500 == 0, st
+
+    # 4. relaunch until done (a run killed before its first checkpoint restarts from step 0)
+    for _ in range(3):
+        out = _end(_launch(runs_dir), timeout=600)
+        if all(RunDir(r).state() == "done" for r in _runs(runs_dir)):
+            break
+    rows = sweep_rows(next((runs_dir / "sweeps").iterdir()))
+    assert [r.state for r in rows] == ["done", "done"], (log, out)
+    got = {run.name: (run / "eval.csv").read_text() for run in _runs(runs_dir)}
+    assert got == uninterrupted, log
+    for text in got.values():  # one row per evaluation step: none lost, none twice
+        assert [int(r["step"]) for r in csv.DictReader(text.splitlines())] == [500, 1000]
