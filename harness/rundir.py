@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -347,6 +348,16 @@ class RunDir:
         atomic_write_text(self.eval_path, old + _eval_csv(rows, header=not old))
 
 
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``1m15s``, ``4000`` -> ``1h06m``, ``9`` -> ``9s``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class RunStatus:
     """``status.json`` through one attempt at a run, as a context manager on its run directory.
 
@@ -368,6 +379,7 @@ class RunStatus:
     ) -> None:
         self.rundir, self.total, self.step = rundir, total_steps, start
         self.label, self.say, self.info = label, say, info
+        self._t0, self._step0 = time.monotonic(), start  # this attempt's rate, for the ETA
 
     def write(self, state: str, step: int, **extra: Any) -> None:
         self.rundir.write_status(state, step, self.total, **extra, **self.info)
@@ -377,9 +389,18 @@ class RunStatus:
         return self
 
     def progress(self, step: int) -> None:
+        """``step`` reached: status.json gets it with this attempt's rate and the time left."""
         self.step = step
-        self.write("running", step)
-        self.say(f"[{self.label}] step {step}/{self.total}", flush=True)
+        elapsed, done = time.monotonic() - self._t0, step - self._step0
+        if done > 0 and elapsed > 0:
+            rate = done / elapsed
+            eta = max(self.total - step, 0) / rate
+            self.write("running", step, steps_per_second=round(rate, 2), eta_s=round(eta))
+            left = format_duration(eta)
+            self.say(f"[{self.label}] step {step}/{self.total} ({rate:.1f} steps/s, ETA {left})", flush=True)
+        else:
+            self.write("running", step)
+            self.say(f"[{self.label}] step {step}/{self.total}", flush=True)
 
     def checkpointed(self, step: int) -> None:
         if self.info.get("checkpoint_step") is not None:

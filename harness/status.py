@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.rundir import RunDir
+from harness.rundir import RunDir, format_duration
 
 FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
 ACTIVE = ("pending", "running", "requeued")
@@ -261,6 +261,7 @@ class Row:
     job: str
     resumes: int
     note: str
+    eta_s: float | None = None  # a running run's time left at its current rate (status.json)
 
 
 def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[Row]:
@@ -299,9 +300,15 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
                 str((job or {}).get("job_id", "")),
                 int((st or {}).get("resumes") or 0),
                 note,
+                _eta(st) if label == "running" else None,
             )
         )
     return rows
+
+
+def _eta(st: dict[str, Any] | None) -> float | None:
+    eta = (st or {}).get("eta_s")
+    return float(eta) if isinstance(eta, (int, float)) and not isinstance(eta, bool) and eta >= 0 else None
 
 
 def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, label: str, note: str) -> tuple[str, str]:
@@ -364,14 +371,18 @@ def summary_line(rows: list[Row]) -> str:
     steps = sum(r.step for r in rows)
     total = sum(r.total_steps for r in rows)
     pct = f" | {100 * steps / total:.0f}% of known steps" if total else ""
-    return f"[{time.strftime('%H:%M:%S')}] {len(rows)} runs: {c}{pct}"
+    etas = [r.eta_s for r in rows if r.eta_s is not None]
+    eta = f" | running runs end in {format_duration(max(etas))}" if etas else ""
+    return f"[{time.strftime('%H:%M:%S')}] {len(rows)} runs: {c}{pct}{eta}"
 
 
 def format_table(rows: list[Row]) -> str:
     head = ["#", "run", "state", "progress", "job", "resumed", "note"]
     body = []
     for r in rows:
-        prog = f"{r.step}/{r.total_steps} ({100 * r.step / r.total_steps:.0f}%)" if r.total_steps else "-"
+        prog = f"{r.step}/{r.total_steps} ({100 * r.step / r.total_steps:.0f}%" if r.total_steps else "-"
+        if r.total_steps:
+            prog += f", ETA {format_duration(r.eta_s)})" if r.eta_s is not None else ")"
         body.append([str(r.index), r.label, r.state, prog, r.job or "-", str(r.resumes), r.note])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     widths[-1] = len(head[-1])

@@ -262,3 +262,23 @@ def test_variant_names_are_stable_and_cut_long_diffs_between_overrides():
     # the digest still tells variants that share the shown prefix apart
     other = variant_name("mbdpo", build_algo_config("mbdpo", many[:-1] + ["planner.num_pi_trajs=6"]))
     assert other != name and other.rsplit("-", 1)[0] == label
+
+
+def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):
+    import harness.rundir as rundir_mod
+    from harness.rundir import RunDir, RunStatus, format_duration
+    from harness.status import Row, format_table, summary_line
+
+    assert [format_duration(s) for s in (9, 75, 4000)] == ["9s", "1m15s", "1h06m"]
+    clock = iter([100.0, 110.0])  # the attempt starts at 100 s; step 500 is reached at 110 s
+    monkeypatch.setattr(rundir_mod.time, "monotonic", lambda: next(clock))
+    lines: list[str] = []
+    rd = RunDir(tmp_path)
+    with RunStatus(rd, 2000, 300, label="r", say=lambda text, **k: lines.append(text)) as status:
+        status.progress(500)  # 200 steps in 10 s: 20 steps/s, 1500 left: 75 s
+        st = rd.status()
+        assert st["steps_per_second"] == 20.0 and st["eta_s"] == 75
+        assert lines == ["[r] step 500/2000 (20.0 steps/s, ETA 1m15s)"]
+        row = Row(0, "r", str(tmp_path), "running", 500, 2000, "-", 0, "", st["eta_s"])
+        assert "500/2000 (25%, ETA 1m15s)" in format_table([row])
+        assert summary_line([row]).endswith("running runs end in 1m15s")

@@ -87,6 +87,10 @@ def eval_steps(total: int, every: int, at_start: bool) -> list[int]:
     return steps + [total] if total not in steps else steps
 
 
+#: progress is reported at least this often (besides every log_every steps)
+PROGRESS_EVERY_S = 5.0
+
+
 class Trainer:
     """The shared part of every training mode (see the module docstring); subclasses implement
     :meth:`run`. ``config.steps`` is the budget in the mode's own steps.
@@ -117,6 +121,7 @@ class Trainer:
         self._caller_threads = 0
         self._envs: list[Any] = []
         self._clock = (time.perf_counter(), 0)
+        self._last_progress = time.perf_counter()
 
     # --- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Trainer:
@@ -282,13 +287,19 @@ class Trainer:
     # --- progress ---------------------------------------------------------------------------------
     def start_clock(self) -> None:
         self._clock = (time.perf_counter(), 0)
+        self._last_progress = time.perf_counter()
 
     def after_step(self, steps_done: int, metrics: dict[str, float] | None) -> None:
-        """Training metrics and progress every ``log_every`` steps."""
+        """Training metrics every ``log_every`` steps; progress then too, and at least every
+        PROGRESS_EVERY_S seconds (status.json and the console: step, rate, ETA)."""
         t_start, timed = self._clock[0], self._clock[1] + 1
         self._clock = (t_start, timed)
         if steps_done % self.config.log_every:
+            if self.progress and time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+                self._last_progress = time.perf_counter()
+                self.progress(steps_done)
             return
+        self._last_progress = time.perf_counter()
         if self.log and metrics:
             for k, v in metrics.items():
                 self.log(f"train/{k}", v, steps_done)
