@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from configs import load_yaml
+from configs import flatten, load_yaml
 from configs.errors import unknown
 
 #: capability -> what it means
@@ -46,17 +46,6 @@ KEY_NEEDS: dict[str, str] = {"planner.horizon": "world_model"}  # also the model
 def needs(key: str) -> str | None:
     """The capability an algorithm field (dotted, without ``algo.``) needs to change anything."""
     return KEY_NEEDS.get(key, SECTION_NEEDS.get(key.split(".")[0]))
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,6 +42,7 @@ class FinetuneConfig:
 class RunConfig:
     task: str = "cartpole-balance"
     algo: str = "tdmpc2"
+    preset: str = ""  # a named set of algorithm fields (configs/presets/<name>.yaml); labels the variant
     seed: int = 1
     steps: int = 100_000  # environment (agent) steps
     eval_every: int = 10_000
@@ -151,13 +152,29 @@ def build_algo_config(name: str, overrides: list[str] | dict[str, Any]) -> Any:
 VARIANT_LABEL_CHARS = 60  # readable part of a variant directory name
 
 
-def variant_name(name: str, algo_cfg: Any) -> str:
-    """``default`` when the config equals the registered one, else a readable digest of the diff."""
+def preset_overrides(preset: str, algo: str) -> dict[str, Any]:
+    """The fields of ``preset`` that ``algo``'s config has (a planner preset leaves SAC as it is)."""
+    if not preset:
+        return {}
+    from configs.presets import preset_fields
+
+    try:
+        fields = preset_fields(preset)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    valid = set(flatten(OmegaConf.to_container(algo_defaults(algo))))
+    return {k: v for k, v in fields.items() if k in valid}
+
+
+def variant_name(name: str, algo_cfg: Any, preset: str = "") -> str:
+    """``default`` (or the preset's name) when the config equals the registered one (with the
+    preset's fields), else a readable digest of the diff (after ``<preset>+`` with a preset)."""
     base = flatten(OmegaConf.to_container(algo_defaults(name)))
+    base.update(preset_overrides(preset, name))
     now = flatten(dataclasses.asdict(algo_cfg))
     diff = {k: v for k, v in now.items() if base.get(k) != v}
     if not diff:
-        return "default"
+        return preset or "default"
     parts = [f"{k}={diff[k]}" for k in sorted(diff)]
     text = ",".join(parts)
     digest = hashlib.sha1(text.encode()).hexdigest()[:6]
@@ -172,7 +189,7 @@ def variant_name(name: str, algo_cfg: Any) -> str:
     label = ",".join(shown)[:VARIANT_LABEL_CHARS]
     if len(shown) < len(safe):
         label += f",and_{len(safe) - len(shown)}_more"
-    return f"{label}-{digest}"
+    return f"{preset}+{label}-{digest}" if preset else f"{label}-{digest}"
 
 
 @dataclass
@@ -182,7 +199,7 @@ class ResolvedRun:
 
     @property
     def variant(self) -> str:
-        return variant_name(self.run.algo, self.algo_cfg)
+        return variant_name(self.run.algo, self.algo_cfg, self.run.preset)
 
     @property
     def path(self) -> Path:
@@ -207,6 +224,12 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     run = OmegaConf.structured(RunConfig)
     run = OmegaConf.to_object(merge_overrides(run, run_over, ""))
     _check_choice("mode", run.mode, list(MODES))
+    if run.preset:  # under the command line's algo.<field>=... (which win)
+        try:
+            algorithms.get_algorithm(run.algo)
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc)) from None
+        algo_over = {**preset_overrides(run.preset, run.algo), **algo_over}
     if run.mode == "offline":
         _check_offline(run, "task" in run_over)
     elif run.dataset:

@@ -124,16 +124,20 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     assert _jobs_per_run(runs_dir) == {0: 1, 1: 1}
 
     # 2. kill -9 of random processes at random moments, a relaunch after each
+    # (each kind in turn, at random moments: early ones cost a restart from step 0, later ones
+    # come after the checkpoint at step 500 and cost a resume from it)
     sweeps = [first, second]
-    for trial in range(4):
-        time.sleep(rng.uniform(2.0, 12.0))
+    killed: list[str] = []
+    for trial, planned in enumerate(("worker", "controller", "sweep", "worker")):
+        time.sleep(rng.uniform(5.0, 40.0))
         alive = {k: v for k, v in _processes(runs_dir).items() if v}
         alive["sweep"] = [p.pid for p in sweeps if p.poll() is None]
         kinds = [k for k, v in alive.items() if v]
         if not kinds:
             break
-        kind = rng.choice(kinds)
+        kind = planned if planned in kinds else rng.choice(kinds)
         pid = rng.choice(alive[kind])
+        killed.append(kind)
         log.append(f"trial {trial}: kill -9 {kind} {pid}")
         os.kill(pid, signal.SIGKILL)
         for p in sweeps:  # a sweep whose job lost its worker ends by itself; one still waiting is killed too
@@ -163,5 +167,8 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     assert [r.state for r in rows] == ["done", "done"], (log, out)
     got = {run.name: (run / "eval.csv").read_text() for run in _runs(runs_dir)}
     assert got == uninterrupted, log
+    assert "worker" in killed, log  # the campaign did interrupt training
+    interrupted = [RunDir(r).status()["resumes"] + len(list((r / "attempts").glob("*"))) for r in _runs(runs_dir)]
+    assert sum(interrupted) >= 1, log
     for text in got.values():  # one row per evaluation step: none lost, none twice
         assert [int(r["step"]) for r in csv.DictReader(text.splitlines())] == [500, 1000]

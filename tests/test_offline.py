@@ -67,7 +67,7 @@ def test_offline_run_evaluates_every_task_and_records_its_size(dataset, tmp_path
     assert sorted((r["task"], int(r["step"])) for r in rows) == sorted((t, 4) for t in TASKS)  # 1 episode each
     assert all(int(r["length"]) == 500 for r in rows)
     config = yaml.safe_load((path / "config.yaml").read_text())
-    assert config["run"]["mode"] == "offline" and config["num_parameters"] > 1_000_000
+    assert config["run"]["mode"] == "offline" and config["num_parameters"] > 10_000  # the narrowed size-1 model
 
     out = tmp_path / "report"
     assert report_main([str(tmp_path), "--out", str(out), "--reps", "200"]) == 0
@@ -109,9 +109,11 @@ def test_offline_sweep_expands_one_run_per_algorithm_seed_and_size(dataset, tmp_
     runs, _ = expand(args)
     assert len(runs) == 2 * 2 * 2
     assert {r.path.relative_to(tmp_path).parts[1] for r in runs} == {"multitask"}
-    # a value that differs from the default is named in the variant; the default keeps the name
-    # of the same config run alone, so the same configuration always finds the same directory
-    assert {"model.size=1" in str(r.path) for r in runs} == {True, False}
+    # each (algorithm, size) is its own variant, named as the same config run alone would be, so
+    # the same configuration always finds the same directory
+    assert len({(r.path.parent.parent.name, r.path.parent.name) for r in runs}) == 2 * 2
+    alone = expand({**_offline(tmp_path, dataset, "mbdpo", "steps=2"), "algo.model.size": 1})[0]
+    assert alone[0].path.parent in {r.path.parent for r in runs}
     assert len({r.path for r in runs}) == 8
 
 

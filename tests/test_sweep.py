@@ -264,6 +264,32 @@ def test_variant_names_are_stable_and_cut_long_diffs_between_overrides():
     assert other != name and other.rsplit("-", 1)[0] == label
 
 
+def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
+    from omegaconf import OmegaConf
+
+    import algorithms
+    from configs import flatten
+    from configs.presets import preset_fields, preset_names
+    from harness.config import algo_defaults, resolve_run
+
+    base = {"task": "cartpole-balance", "runs_dir": str(tmp_path)}
+    cpu = resolve_run({**base, "algo": "tdmpc2", "preset": "cpu"})
+    assert cpu.variant == "cpu" and cpu.path.parent.name == "cpu"
+    assert (cpu.algo_cfg.planner.num_samples, cpu.algo_cfg.planner.iterations) == (128, 4)
+    sized = resolve_run({**base, "algo": "mbdpo", "preset": "cpu", "algo.model.size": 1})
+    assert sized.variant.startswith("cpu+model.size=1-") and sized.algo_cfg.planner.diffusion_steps == 8
+    mine = resolve_run({**base, "algo": "tdmpc2", "preset": "cpu", "algo.planner.num_samples": 64})
+    assert mine.algo_cfg.planner.num_samples == 64 and mine.variant.startswith("cpu+planner.num_samples=64-")
+    sac = resolve_run({**base, "algo": "sac", "preset": "cpu"})  # no planner: nothing to change
+    assert sac.variant == "cpu" and sac.algo_cfg == resolve_run({**base, "algo": "sac"}).algo_cfg
+    with pytest.raises(ConfigError, match="unknown preset 'cppu'; valid: cpu"):
+        resolve_run({**base, "preset": "cppu"})
+    # every field of every preset is a field of some registered algorithm (no typo goes unused)
+    known = set().union(*(flatten(OmegaConf.to_container(algo_defaults(n))) for n in algorithms.algorithm_names()))
+    for name in preset_names():
+        assert set(preset_fields(name)) <= known, name
+
+
 def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):
     import harness.rundir as rundir_mod
     from harness.rundir import RunDir, RunStatus, format_duration
