@@ -170,5 +170,6 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     assert "worker" in killed, log  # the campaign did interrupt training
     interrupted = [RunDir(r).status()["resumes"] + len(list((r / "attempts").glob("*"))) for r in _runs(runs_dir)]
     assert sum(interrupted) >= 1, log
+    print("\n".join([*log, f"restarts + resumes per run: {interrupted}"]))  # shown with pytest -s
     for text in got.values():  # one row per evaluation step: none lost, none twice
         assert [int(r["step"]) for r in csv.DictReader(text.splitlines())] == [500, 1000]
