@@ -10,13 +10,14 @@ limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop a
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, check_runs_dir, parse_overrides, resolve_run
+from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides, resolve_run
 from harness.rundir import (
     CHECKPOINT,
     DONE,
@@ -68,7 +69,10 @@ def run_path_for(overrides: dict[str, Any]) -> Path:
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    run = {k: v for k, v in config.get("run", {}).items() if k not in RESUME_FREE_KEYS}
+    # a field added to RunConfig after the checkpoint was written counts as its default there, so
+    # an upgrade does not turn every unfinished run into a fresh start
+    run = {**dataclasses.asdict(RunConfig()), **config.get("run", {})}
+    run = {k: v for k, v in run.items() if k not in RESUME_FREE_KEYS}
     return {"run": run, "variant": config.get("variant"), "algo": config.get("algo")}
 
 
