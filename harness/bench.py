@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import algorithms
 from algorithms.base import EnvSpec
 from configs.errors import UnknownNameError
-from harness.config import ConfigError, build_algo_config, merge_overrides, parse_overrides
+from harness.config import ConfigError, build_algo_config, cli_args, merge_overrides, parse_overrides
 
 
 @dataclasses.dataclass
@@ -216,9 +216,8 @@ def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], devi
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+    argv = cli_args(argv, __doc__)
+    if argv is None:
         return 0
     try:
         algos, args, algo_over = parse_args(argv)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.code_version import code_version
-from harness.config import MULTITASK, ConfigError, check_runs_dir, parse_overrides
+from harness.config import MULTITASK, ConfigError, check_runs_dir, cli_args, parse_overrides
 from harness.rundir import RunDir, RunStatus, file_problem
 from harness.training.pretrained import Pretrained, PretrainedError, find_pretrained
 
@@ -244,9 +244,8 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+    argv = cli_args(argv, __doc__)
+    if argv is None:
         return 0
     try:
         request = parse_request(argv)

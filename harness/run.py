@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides, resolve_run
+from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, cli_args, parse_overrides, resolve_run
 from harness.rundir import (
     CHECKPOINT,
     DONE,
@@ -265,9 +265,8 @@ def _install_stop_handlers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+    argv = cli_args(argv, __doc__)
+    if argv is None:
         return 0
     try:
         overrides = parse_overrides(argv)

@@ -54,7 +54,16 @@ import algorithms
 from configs.errors import UnknownNameError
 from configs.suites import get_suite
 from harness import status as status_mod
-from harness.config import MULTITASK, ConfigError, algo_defaults, check_runs_dir, flatten, parse_overrides, resolve_run
+from harness.config import (
+    MULTITASK,
+    ConfigError,
+    algo_defaults,
+    check_runs_dir,
+    cli_args,
+    flatten,
+    parse_overrides,
+    resolve_run,
+)
 from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
 from harness.rundir import atomic_write_text, now
 
@@ -378,9 +387,8 @@ def manifest_lock(sweep_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+    argv = cli_args(argv, __doc__)
+    if argv is None:
         return 0
     try:
         overrides = parse_overrides(argv)
