@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tensordict import TensorDictBase
@@ -46,6 +46,10 @@ class Algorithm(abc.ABC):
     ``observe`` with the transition, then ``update``. ``act`` is batched: a batch of observations in,
     a batch of actions out (evaluation runs many environments at once).
     """
+
+    #: set by the harness: ``on_update(done, total)`` is called inside an ``update`` call that makes
+    #: many gradient steps (the burst after the seed steps), so that a long burst shows progress
+    on_update: Callable[[int, int], None] | None = None
 
     def __init__(self, cfg: Any, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         self.cfg = cfg

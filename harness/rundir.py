@@ -380,6 +380,7 @@ class RunStatus:
         self.rundir, self.total, self.step = rundir, total_steps, start
         self.label, self.say, self.info = label, say, info
         self._t0, self._step0 = time.monotonic(), start  # this attempt's rate, for the ETA
+        self._activity: str | None = None
 
     def write(self, state: str, step: int, **extra: Any) -> None:
         self.rundir.write_status(state, step, self.total, **extra, **self.info)
@@ -388,9 +389,19 @@ class RunStatus:
         self.write("running", self.step)
         return self
 
-    def progress(self, step: int) -> None:
-        """``step`` reached: status.json gets it with this attempt's rate and the time left."""
+    def progress(self, step: int, activity: str | None = None) -> None:
+        """``step`` reached: status.json gets it with this attempt's rate and the time left.
+
+        ``activity``: what the run does instead of its usual steps (random seed steps, the burst of
+        first updates); status.json and the console show it, without an ETA, since its rate says
+        nothing of the steps after it. The rate restarts whenever the activity changes."""
+        if activity != self._activity:
+            self._activity, self._t0, self._step0 = activity, time.monotonic(), step
         self.step = step
+        if activity is not None:
+            self.write("running", step, activity=activity)
+            self.say(f"[{self.label}] step {step}/{self.total}: {activity}", flush=True)
+            return
         elapsed, done = time.monotonic() - self._t0, step - self._step0
         if done > 0 and elapsed > 0:
             rate = done / elapsed

@@ -287,6 +287,8 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
             job, state = sjob, ss
         label, note = classify(st, job, state)
         label, note = _refine(RunDir(paths[i]), st, read[i][1], label, note)
+        if label == "running" and not note and st and isinstance(st.get("activity"), str):
+            note = st["activity"]  # e.g. "random seed steps (2500)", "first updates 300/2500"
         total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
         step = int((st or {}).get("step") or 0)
         rows.append(
@@ -371,8 +373,9 @@ def summary_line(rows: list[Row]) -> str:
     steps = sum(r.step for r in rows)
     total = sum(r.total_steps for r in rows)
     pct = f" | {100 * steps / total:.0f}% of known steps" if total else ""
-    etas = [r.eta_s for r in rows if r.eta_s is not None]
-    eta = f" | running runs end in {format_duration(max(etas))}" if etas else ""
+    running = [r for r in rows if r.state == "running"]
+    known = all(r.eta_s is not None for r in running)  # a run in its seed steps has no ETA yet
+    eta = f" | running runs end in {format_duration(max(r.eta_s for r in running))}" if running and known else ""
     return f"[{time.strftime('%H:%M:%S')}] {len(rows)} runs: {c}{pct}{eta}"
 
 

@@ -290,6 +290,29 @@ def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
         assert set(preset_fields(name)) <= known, name
 
 
+def test_progress_names_the_seed_steps_and_the_first_update_burst(tmp_path, monkeypatch, capsys):
+    """A run's seed steps and its burst of first updates (as many as seed steps, in one update
+    call) show as activities without an ETA; the rate, and so the ETA, starts after them."""
+    import harness.training.trainer as trainer_mod
+    from harness.config import parse_overrides
+    from harness.run import execute
+    from tests.helpers import TINY_ALGO
+
+    monkeypatch.setattr(trainer_mod, "PROGRESS_EVERY_S", 0.0)
+    # the burst needs a whole episode in the replay: 500 seed steps, then 500 updates at once
+    args = ["task=cartpole-balance", "steps=510", "eval_every=510", "eval_episodes=1", "eval_at_start=false"]
+    args += ["threads=1", f"runs_dir={tmp_path}", "logger=none", *TINY_ALGO, "algo.seed_steps=500"]
+    execute(parse_overrides(args), verbose=True)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "] step " in ln]
+    seeding = [ln for ln in lines if ln.endswith(": random seed steps (500)")]
+    burst = [ln for ln in lines if ": first updates " in ln]
+    timed = [ln for ln in lines if "steps/s, ETA" in ln]
+    assert seeding and burst and timed, lines
+    assert lines.index(seeding[-1]) < lines.index(burst[0]) < lines.index(burst[-1]) < lines.index(timed[0])
+    assert all("step 501/510" in ln for ln in burst) and burst[-1].endswith("first updates 500/500"), burst
+    assert all("ETA" not in ln for ln in seeding + burst)
+
+
 def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):
     import harness.rundir as rundir_mod
     from harness.rundir import RunDir, RunStatus, format_duration
@@ -308,3 +331,7 @@ def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):
         row = Row(0, "r", str(tmp_path), "running", 500, 2000, "-", 0, "", st["eta_s"])
         assert "500/2000 (25%, ETA 1m15s)" in format_table([row])
         assert summary_line([row]).endswith("running runs end in 1m15s")
+        # a running run in its seed steps has no ETA: the sweep's summary then gives none either
+        seeding = Row(1, "s", str(tmp_path), "running", 40, 2000, "-", 0, "random seed steps (100)", None)
+        assert "running runs end in" not in summary_line([row, seeding])
+        assert "random seed steps (100)" in format_table([row, seeding])

@@ -194,8 +194,10 @@ class WorldModelAgent(Algorithm):
         if not self._pretrained:  # the first update: as many updates as seed steps
             n, self._pretrained = max(self.seed_steps, 1), True
         metrics: dict[str, float] = {}
-        for _ in range(n):
+        for i in range(n):
             metrics = self.learn(self.replay.sample())
+            if n > 1 and self.on_update:
+                self.on_update(i + 1, n)
         return metrics
 
     def learn(self, batch: TensorDict) -> dict[str, float]:

@@ -95,7 +95,9 @@ class Trainer:
     """The shared part of every training mode (see the module docstring); subclasses implement
     :meth:`run`. ``config.steps`` is the budget in the mode's own steps.
 
-    ``log``: training and evaluation metrics; ``progress(step)``: called every ``log_every`` steps;
+    ``log``: training and evaluation metrics; ``progress(step, activity)``: called every
+    ``log_every`` steps and at least every PROGRESS_EVERY_S seconds (``activity``: what the run is
+    doing when that is not its usual step, e.g. its random seed steps, else None);
     ``on_checkpoint(step)``: after each checkpoint is written; ``on_built(trainer)``: once the envs
     and the agent exist."""
 
@@ -105,7 +107,7 @@ class Trainer:
         rundir: RunDir,
         *,
         log: MetricLog | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, str | None], None] | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
         on_built: Callable[[Trainer], None] | None = None,
     ) -> None:
@@ -122,6 +124,7 @@ class Trainer:
         self._envs: list[Any] = []
         self._clock = (time.perf_counter(), 0)
         self._last_progress = time.perf_counter()
+        self._steps_done = 0
 
     # --- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Trainer:
@@ -168,6 +171,7 @@ class Trainer:
         )
         self.spec = self.env_spec()
         self.agent = self.make_agent()
+        self.agent.on_update = self._burst_progress
         self.rng = torch.Generator().manual_seed(c.seed)  # e.g. the online mode's random seed-step actions
 
     def make_agent(self):
@@ -289,23 +293,37 @@ class Trainer:
         self._clock = (time.perf_counter(), 0)
         self._last_progress = time.perf_counter()
 
+    def activity(self, steps_done: int) -> str | None:
+        """What the run is doing at ``steps_done`` when its steps are not its usual ones (the
+        online mode's random seed steps); None otherwise. Progress then carries no ETA."""
+        return None
+
+    def report_progress(self, steps_done: int, activity: str | None) -> None:
+        self._last_progress = time.perf_counter()
+        if self.progress:
+            self.progress(steps_done, activity)
+
+    def _burst_progress(self, done: int, total: int) -> None:
+        """The agent's many-update call (the burst after the seed steps) shows progress too. It
+        runs in the update of the step after the last one ``after_step`` saw."""
+        if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+            self.report_progress(self._steps_done + 1, f"first updates {done}/{total}")
+
     def after_step(self, steps_done: int, metrics: dict[str, float] | None) -> None:
         """Training metrics every ``log_every`` steps; progress then too, and at least every
         PROGRESS_EVERY_S seconds (status.json and the console: step, rate, ETA)."""
         t_start, timed = self._clock[0], self._clock[1] + 1
         self._clock = (t_start, timed)
+        self._steps_done = steps_done
         if steps_done % self.config.log_every:
-            if self.progress and time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
-                self._last_progress = time.perf_counter()
-                self.progress(steps_done)
+            if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+                self.report_progress(steps_done, self.activity(steps_done))
             return
-        self._last_progress = time.perf_counter()
         if self.log and metrics:
             for k, v in metrics.items():
                 self.log(f"train/{k}", v, steps_done)
             self.log("train/steps_per_second", timed / (time.perf_counter() - t_start), steps_done)
-        if self.progress:
-            self.progress(steps_done)
+        self.report_progress(steps_done, self.activity(steps_done))
 
 
 def train(
@@ -339,6 +357,10 @@ class OnlineTrainer(Trainer):
 
     def env_spec(self) -> EnvSpec:
         return env_spec_of(self.env, self.task.episode_length)
+
+    def activity(self, steps_done: int) -> str | None:
+        seed = self.agent.seed_steps
+        return f"random seed steps ({seed})" if steps_done < seed else None
 
     def checkpoint_state(self, step: int) -> dict[str, Any]:
         state = super().checkpoint_state(step)
