@@ -1,7 +1,8 @@
 """Report settings from ``configs/analysis.yaml``: ablation pairs, aliases, excluded baselines.
 
 :func:`resolve_pairs` turns pair names into labels present in the results: an exact label, else
-(for a plain name) its published label ``name (published)``; aliases are applied first. Pairs that
+(for a plain name) its only variant ``name[<variant>]`` (e.g. ``tdmpc2`` -> ``tdmpc2[cpu]``), else its
+published label ``name (published)``; aliases are applied first. Pairs that
 cannot be resolved are returned as issues, so the report lists them.
 """
 
@@ -69,6 +70,9 @@ def resolve_name(name: str, labels: Iterable[str], aliases: dict[str, str] | Non
     name = (aliases or {}).get(name, name)
     if name in labels:
         return name
+    variants = [label for label in labels if label.startswith(f"{name}[") and label.endswith("]")]
+    if len(variants) == 1:  # two or more: ambiguous, the pair needs the full label
+        return variants[0]
     if published_label(name) in labels:
         return published_label(name)
     return None

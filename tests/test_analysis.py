@@ -592,3 +592,13 @@ def test_per_task_heatmap_fits_long_variant_labels():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib: "Tight layout not applied"
         plot_per_task(per_task)
+
+
+def test_a_plain_name_in_a_pair_finds_its_only_variant():
+    from analysis.settings import resolve_pairs
+
+    labels = ["mbdpo[cpu]", "mbdpo-noanchor[cpu]", "tdmpc2[cpu]", "tdmpc2[cpu+horizon=5-1a2b3c]", "random"]
+    pairs, issues = resolve_pairs([("mbdpo", "random"), ("mbdpo", "tdmpc2"), ("mbdpo", "mbdpo-noanchor")], labels)
+    assert pairs == [("mbdpo[cpu]", "random"), ("mbdpo[cpu]", "mbdpo-noanchor[cpu]")]
+    (issue,) = issues  # tdmpc2 has two variants here: the pair must name one
+    assert "P(mbdpo > tdmpc2): no results for tdmpc2" in issue.detail
