@@ -111,6 +111,34 @@ def test_checkpoint_round_trip_and_resume_equals_uninterrupted(name):
         assert torch.equal(a, b), k
 
 
+@pytest.mark.parametrize("name", ["mbdpo"])  # its networks are tdmpc2's and F
+def test_bf16_matmuls_learn_like_fp32_and_resume_exactly(name):
+    """matmul_precision=bf16: the first updates' losses are those of fp32 within bf16 rounding, and
+    a restored agent continues exactly (the cached bf16 weights follow the loaded ones)."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        agent = _agent(name, seed_steps=0, matmul_precision=precision)
+        fill_replay(agent, SPEC, episodes=2)
+        torch.manual_seed(1)
+        runs[precision] = (agent, [agent.update(1 + i) for i in range(3)])
+    (_, m32), (agent, m16) = runs["fp32"], runs["bf16"]
+    for a, b in zip(m32, m16):
+        for k in ("consistency_loss", "reward_loss", "value_loss"):
+            assert abs(a[k] - b[k]) <= 0.05 * abs(a[k]) + 1e-3, (k, a[k], b[k])
+        assert a["consistency_loss"] != b["consistency_loss"]  # the products were rounded
+    obs = torch.randn(1, SPEC.obs_dim)
+    agent.act(obs, eval_mode=False, first_step=True)
+    state, rng = copy.deepcopy(agent.state_dict()), torch.get_rng_state()
+    after = [agent.update(10 + i) for i in range(2)], _sample_actions(agent, obs)
+    other = _agent(name, seed_steps=0, matmul_precision="bf16")
+    other.act(obs, eval_mode=False, first_step=True)  # fills its bf16 caches with its own weights
+    other.load_state_dict(state)
+    torch.set_rng_state(rng)
+    again = [other.update(10 + i) for i in range(2)], _sample_actions(other, obs)
+    assert after[0] == again[0] and torch.equal(after[1], again[1])
+
+
 def test_checkpoint_refuses_mismatched_config():
     a = _agent("mbdpo")
     b = _agent("mbdpo-noanchor")

@@ -105,3 +105,54 @@ def test_model_shapes_and_pi_bounds():
     # zero-initialised reward and Q output layers: predictions start at exactly 0
     assert model.reward(z, a).abs().max().item() < 1e-6
     assert not math.isnan(model.q(z, a, "avg").sum().item())
+
+
+def test_simnorm_kernel_equals_softmax_forward_and_backward(monkeypatch):
+    from algorithms.world_model.layers import GroupSoftmax
+
+    g = torch.randn(3, 4, 8, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(GroupSoftmax.apply, (g,))
+    x = torch.randn(134, 128, requires_grad=True) * 5
+    dy = torch.randn(134, 128)
+    ours = SimNorm(8)(x)
+    (g_ours,) = torch.autograd.grad(ours, x, dy)
+    monkeypatch.setenv("MBDPO_COMPILE", "0")  # the switch back to ATen's softmax
+    ref = SimNorm(8)(x)
+    (g_ref,) = torch.autograd.grad(ref, x, dy)
+    assert torch.allclose(ours, ref, atol=1e-6) and torch.allclose(g_ours, g_ref, atol=1e-6)
+
+
+def test_bf16_matmuls_keep_fp32_tensors_and_refresh_their_cast_after_each_step():
+    from algorithms.world_model.layers import Linear, mlp, set_matmul_precision
+
+    torch.manual_seed(0)
+    layer = Linear(64, 32)
+    x = torch.randn(16, 64)
+    assert torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))  # fp32: nn.Linear
+    set_matmul_precision(layer, "bf16")
+    exact = x @ layer.weight.T + layer.bias
+    y = layer(x)
+    assert y.dtype == torch.float32 and layer.weight.dtype == torch.float32
+    assert not torch.equal(y, exact) and torch.allclose(y, exact, rtol=2e-2, atol=2e-2)
+    # gradients reach the fp32 weights; an optimiser step is seen by the cached no-grad cast
+    y.pow(2).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.dtype == torch.float32
+    with torch.no_grad():
+        before = layer(x)
+    torch.optim.SGD(layer.parameters(), lr=1.0).step()
+    with torch.no_grad():
+        after = layer(x)
+        fresh = torch.nn.functional.linear(x.bfloat16(), layer.weight.bfloat16(), layer.bias.bfloat16()).float()
+    assert not torch.equal(before, after) and torch.equal(after, fresh)
+    # the ensemble, all members and a subset, as the fp32 ensemble within bf16 rounding
+    ens = EnsembleMLP(3, 20, [32, 32], 5)
+    z = torch.randn(7, 20)
+    ref_all, ref_sub = ens(z), ens(z, members=torch.tensor([2, 0]))
+    set_matmul_precision(ens, "bf16")
+    with torch.no_grad():
+        assert torch.allclose(ens(z), ref_all, atol=3e-2) and torch.allclose(
+            ens(z, members=torch.tensor([2, 0])), ref_sub, atol=3e-2
+        )
+    net = mlp(8, [16], 4)
+    with pytest.raises(ValueError, match="unknown matmul_precision 'fp16'; valid: fp32, bf16"):
+        set_matmul_precision(net, "fp16")

@@ -18,6 +18,7 @@ from algorithms.planning.value import PlanningTask
 from algorithms.replay import EpisodeReplay
 from algorithms.world_model import WorldModel
 from algorithms.world_model.energy import EnergyClassifier
+from algorithms.world_model.layers import set_matmul_precision
 from algorithms.world_model.scalars import RunningScale
 from algorithms.world_model.score import ScoreNetwork
 
@@ -55,6 +56,9 @@ class WorldModelAgent(Algorithm):
             if cfg.score.enabled
             else None
         )
+        for net in (m, self.energy, self.score_net):
+            if net is not None:
+                set_matmul_precision(net, cfg.matmul_precision)
         groups = [
             {"params": m.encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
             {"params": m.dynamics.parameters()},

@@ -12,12 +12,14 @@ from typing import Optional
 from algorithms.conventions import DEFAULT_BUFFER_SIZE
 from algorithms.planning.config import PlannerConfig
 from algorithms.world_model.config import ModelConfig
+from algorithms.world_model.layers import MATMUL_DTYPES
 
 ACT_WITH = ("planner", "pi")
 SCORE_USES = ("none", "planner")
 #: which two target Q heads the TD target takes the min of
 TD_TARGET_HEADS = ("random", "first_two")  # TD-MPC2: two at random; MBDPO: heads 0 and 1
 #: how F's positive pairs are formed from the latents [H, B, Z] and buffer actions [H, B, A]
+MATMUL_PRECISIONS = tuple(MATMUL_DTYPES)  # fp32 | bf16
 ENERGY_POSITIVES = ("reference", "aligned")
 
 
@@ -80,6 +82,10 @@ class WorldModelAgentConfig:
     # min(buffer_size, steps) rows (algorithms/conventions.py)
     seed_steps: Optional[int] = None
     buffer_size: int = DEFAULT_BUFFER_SIZE
+    # the networks' matmuls: fp32 (both references) | bf16 (bfloat16 products of fp32 weights and
+    # inputs; LayerNorm, Mish, SimNorm, losses and optimiser stay fp32). bf16 pays on CPUs with AMX
+    # or avx512_bf16 and on GPUs; docs/fidelity.md
+    matmul_precision: str = "fp32"
 
     def capabilities(self) -> frozenset[str]:
         """What this configuration has (names from algorithms.registry.CAPABILITIES)."""
@@ -104,6 +110,7 @@ class WorldModelAgentConfig:
         for key, value, valid in (
             ("td_target_heads", self.td_target_heads, TD_TARGET_HEADS),
             ("energy.positives", self.energy.positives, ENERGY_POSITIVES),
+            ("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
         ):
             if value not in valid:
                 raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
