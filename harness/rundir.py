@@ -380,7 +380,7 @@ class RunStatus:
         self.rundir, self.total, self.step = rundir, total_steps, start
         self.label, self.say, self.info = label, say, info
         self._t0, self._step0 = time.monotonic(), start  # this attempt's rate, for the ETA
-        self._activity: str | None = None
+        self._untimed = False  # the last progress was seed steps or the first-update burst
 
     def write(self, state: str, step: int, **extra: Any) -> None:
         self.rundir.write_status(state, step, self.total, **extra, **self.info)
@@ -389,29 +389,30 @@ class RunStatus:
         self.write("running", self.step)
         return self
 
-    def progress(self, step: int, activity: str | None = None) -> None:
+    def progress(self, step: int, activity: str | None = None, timed: bool = True) -> None:
         """``step`` reached: status.json gets it with this attempt's rate and the time left.
 
-        ``activity``: what the run does instead of its usual steps (random seed steps, the burst of
-        first updates); status.json and the console show it, without an ETA, since its rate says
-        nothing of the steps after it. The rate restarts whenever the activity changes."""
-        if activity != self._activity:
-            self._activity, self._t0, self._step0 = activity, time.monotonic(), step
+        ``activity``: what the run is doing now, when that is not its usual stepping (evaluating,
+        its random seed steps, its burst of first updates); status.json and the console show it.
+        ``timed=False``: the steps so far say nothing of the rate of the steps to come (seed steps
+        are fast, the burst makes none): no ETA, and the rate restarts at the next timed call."""
+        if not timed:
+            self._untimed = True
+        elif self._untimed:
+            self._untimed, self._t0, self._step0 = False, time.monotonic(), step
         self.step = step
-        if activity is not None:
-            self.write("running", step, activity=activity)
-            self.say(f"[{self.label}] step {step}/{self.total}: {activity}", flush=True)
-            return
+        extra: dict[str, Any] = {"activity": activity} if activity else {}
+        text = f": {activity}" if activity else ""
         elapsed, done = time.monotonic() - self._t0, step - self._step0
-        if done > 0 and elapsed > 0:
+        if timed and done > 0 and elapsed > 0:
             rate = done / elapsed
             eta = max(self.total - step, 0) / rate
-            self.write("running", step, steps_per_second=round(rate, 2), eta_s=round(eta))
+            self.write("running", step, steps_per_second=round(rate, 2), eta_s=round(eta), **extra)
             left = format_duration(eta)
-            self.say(f"[{self.label}] step {step}/{self.total} ({rate:.1f} steps/s, ETA {left})", flush=True)
+            self.say(f"[{self.label}] step {step}/{self.total} ({rate:.1f} steps/s, ETA {left}){text}", flush=True)
         else:
-            self.write("running", step)
-            self.say(f"[{self.label}] step {step}/{self.total}", flush=True)
+            self.write("running", step, **extra)
+            self.say(f"[{self.label}] step {step}/{self.total}{text}", flush=True)
 
     def checkpointed(self, step: int) -> None:
         if self.info.get("checkpoint_step") is not None:

@@ -290,9 +290,10 @@ def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
         assert set(preset_fields(name)) <= known, name
 
 
-def test_progress_names_the_seed_steps_and_the_first_update_burst(tmp_path, monkeypatch, capsys):
+def test_progress_names_the_seed_steps_the_first_update_burst_and_evaluations(tmp_path, monkeypatch, capsys):
     """A run's seed steps and its burst of first updates (as many as seed steps, in one update
-    call) show as activities without an ETA; the rate, and so the ETA, starts after them."""
+    call) show as activities without an ETA; the rate, and so the ETA, starts after them. An
+    evaluation shows its episode step."""
     import harness.training.trainer as trainer_mod
     from harness.config import parse_overrides
     from harness.run import execute
@@ -311,6 +312,7 @@ def test_progress_names_the_seed_steps_and_the_first_update_burst(tmp_path, monk
     assert lines.index(seeding[-1]) < lines.index(burst[0]) < lines.index(burst[-1]) < lines.index(timed[0])
     assert all("step 501/510" in ln for ln in burst) and burst[-1].endswith("first updates 500/500"), burst
     assert all("ETA" not in ln for ln in seeding + burst)
+    assert any(ln.endswith(": evaluating at step 510: 250/500 of 1 episodes") for ln in lines)
 
 
 def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from tensordict import TensorDictBase
 from torchrl.envs import EnvBase
@@ -11,10 +13,12 @@ from algorithms.base import Algorithm
 
 
 @torch.no_grad()
-def evaluate_episodes(agent: Algorithm, env: EnvBase, max_steps: int) -> list[dict]:
+def evaluate_episodes(
+    agent: Algorithm, env: EnvBase, max_steps: int, on_step: Callable[[int, int], None] | None = None
+) -> list[dict]:
     """Run one episode in each of ``env``'s batched copies; returns one dict per episode with
     ``return``, ``length`` and ``success`` (success at the last step, as the reference reports it;
-    None when the task has no success signal)."""
+    None when the task has no success signal). ``on_step(t, max_steps)`` after each step t."""
     td: TensorDictBase = env.reset()
     n = td.batch_size[0]
     returns = torch.zeros(n, dtype=torch.float64)
@@ -32,6 +36,8 @@ def evaluate_episodes(agent: Algorithm, env: EnvBase, max_steps: int) -> list[di
             step_success = nxt["success"].reshape(n).double()
             success = step_success if success is None else torch.where(alive, step_success, success)
         finished |= nxt["done"].reshape(n)
+        if on_step:
+            on_step(t + 1, max_steps)
         if finished.all():
             break
         td = step_mdp(td)

@@ -83,7 +83,12 @@ class OfflineTrainer(Trainer):
         for task_id, (task, dims) in enumerate(zip(self.layout.tasks, self.layout.dims)):
             env = make_batched_env(task, seed=c.seed + 100_000 + task_id, num_envs=c.eval_episodes, device="cpu")
             try:
-                episodes = evaluate_episodes(TaskView(self.agent, task_id, dims.action_dim), env, dims.episode_length)
+                episodes = evaluate_episodes(
+                    TaskView(self.agent, task_id, dims.action_dim),
+                    env,
+                    dims.episode_length,
+                    self.eval_progress(step, c.eval_episodes, f" {task}"),
+                )
             finally:
                 env.close()
             rows += [

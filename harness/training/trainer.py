@@ -95,9 +95,9 @@ class Trainer:
     """The shared part of every training mode (see the module docstring); subclasses implement
     :meth:`run`. ``config.steps`` is the budget in the mode's own steps.
 
-    ``log``: training and evaluation metrics; ``progress(step, activity)``: called every
-    ``log_every`` steps and at least every PROGRESS_EVERY_S seconds (``activity``: what the run is
-    doing when that is not its usual step, e.g. its random seed steps, else None);
+    ``log``: training and evaluation metrics; ``progress(step, activity, timed)``: called every
+    ``log_every`` steps and at least every PROGRESS_EVERY_S seconds (RunStatus.progress: what the
+    run is doing when not stepping as usual, and whether its rate says anything of what follows);
     ``on_checkpoint(step)``: after each checkpoint is written; ``on_built(trainer)``: once the envs
     and the agent exist."""
 
@@ -107,7 +107,7 @@ class Trainer:
         rundir: RunDir,
         *,
         log: MetricLog | None = None,
-        progress: Callable[[int, str | None], None] | None = None,
+        progress: Callable[[int, str | None, bool], None] | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
         on_built: Callable[[Trainer], None] | None = None,
     ) -> None:
@@ -270,7 +270,9 @@ class Trainer:
                 **ep,
                 "score": normalised_score(c.task, ep["return"], ep["success"]),
             }
-            for ep in evaluate_episodes(self.agent, self.eval_env, self.task.episode_length)
+            for ep in evaluate_episodes(
+                self.agent, self.eval_env, self.task.episode_length, self.eval_progress(step, c.eval_episodes)
+            )
         ]
         self.rundir.append_evals(rows)
         self.eval_rows.extend(rows)
@@ -298,16 +300,25 @@ class Trainer:
         online mode's random seed steps); None otherwise. Progress then carries no ETA."""
         return None
 
-    def report_progress(self, steps_done: int, activity: str | None) -> None:
+    def report_progress(self, steps_done: int, activity: str | None, timed: bool = True) -> None:
         self._last_progress = time.perf_counter()
         if self.progress:
-            self.progress(steps_done, activity)
+            self.progress(steps_done, activity, timed)
+
+    def eval_progress(self, step: int, episodes: int, what: str = "") -> Callable[[int, int], None]:
+        """An ``evaluate_episodes`` step callback: long evaluations show progress too."""
+
+        def on_step(t: int, length: int) -> None:
+            if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+                self.report_progress(step, f"evaluating{what} at step {step}: {t}/{length} of {episodes} episodes")
+
+        return on_step
 
     def _burst_progress(self, done: int, total: int) -> None:
         """The agent's many-update call (the burst after the seed steps) shows progress too. It
         runs in the update of the step after the last one ``after_step`` saw."""
         if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
-            self.report_progress(self._steps_done + 1, f"first updates {done}/{total}")
+            self.report_progress(self._steps_done + 1, f"first updates {done}/{total}", timed=False)
 
     def after_step(self, steps_done: int, metrics: dict[str, float] | None) -> None:
         """Training metrics every ``log_every`` steps; progress then too, and at least every
@@ -317,13 +328,15 @@ class Trainer:
         self._steps_done = steps_done
         if steps_done % self.config.log_every:
             if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
-                self.report_progress(steps_done, self.activity(steps_done))
+                activity = self.activity(steps_done)
+                self.report_progress(steps_done, activity, timed=activity is None)
             return
         if self.log and metrics:
             for k, v in metrics.items():
                 self.log(f"train/{k}", v, steps_done)
             self.log("train/steps_per_second", timed / (time.perf_counter() - t_start), steps_done)
-        self.report_progress(steps_done, self.activity(steps_done))
+        activity = self.activity(steps_done)
+        self.report_progress(steps_done, activity, timed=activity is None)
 
 
 def train(
