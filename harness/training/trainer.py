@@ -300,6 +300,10 @@ class Trainer:
         online mode's random seed steps); None otherwise. Progress then carries no ETA."""
         return None
 
+    def progress_due(self) -> bool:
+        """PROGRESS_EVERY_S seconds have passed since the last progress report."""
+        return time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S
+
     def report_progress(self, steps_done: int, activity: str | None, timed: bool = True) -> None:
         self._last_progress = time.perf_counter()
         if self.progress:
@@ -309,7 +313,7 @@ class Trainer:
         """An ``evaluate_episodes`` step callback: long evaluations show progress too."""
 
         def on_step(t: int, length: int) -> None:
-            if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+            if self.progress_due():
                 self.report_progress(step, f"evaluating{what} at step {step}: {t}/{length} of {episodes} episodes")
 
         return on_step
@@ -317,7 +321,7 @@ class Trainer:
     def _burst_progress(self, done: int, total: int) -> None:
         """The agent's many-update call (the burst after the seed steps) shows progress too. It
         runs in the update of the step after the last one ``after_step`` saw."""
-        if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+        if self.progress_due():
             self.report_progress(self._steps_done + 1, f"first updates {done}/{total}", timed=False)
 
     def after_step(self, steps_done: int, metrics: dict[str, float] | None) -> None:
@@ -327,7 +331,7 @@ class Trainer:
         self._clock = (t_start, timed)
         self._steps_done = steps_done
         if steps_done % self.config.log_every:
-            if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
+            if self.progress_due():
                 activity = self.activity(steps_done)
                 self.report_progress(steps_done, activity, timed=activity is None)
             return
