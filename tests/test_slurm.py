@@ -75,6 +75,9 @@ def _wait_rows(sweep_dir: Path, predicate, timeout: float, what: str, seen: set 
 
 def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
     runs_dir = tmp_path / "runs"
+    # long enough that the victim cannot finish between scancel and its SIGKILL (KillWait, set in
+    # tools/slurm/start_cluster.sh): at 300 steps a fast machine finished it first (CI, stop 17)
+    steps = 1000
     args = [
         "task=[cartpole-balance,reacher-easy]",
         "seeds=2",
@@ -83,8 +86,8 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
         *JOB,
         "slurm.array_parallelism=2",
         "slurm.timeout_min=10",
-        "steps=300",
-        "eval_every=300",
+        f"steps={steps}",
+        f"eval_every={steps}",
         "eval_episodes=1",
         "eval_at_start=false",
         "log_every=50",
@@ -124,7 +127,7 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
     for r in rows:
         path = Path(r.path)
         st = json.loads((path / "status.json").read_text())
-        assert st["state"] == "done" and st["step"] == 300
+        assert st["state"] == "done" and st["step"] == steps
         assert len(list(csv.DictReader((path / "eval.csv").open()))) == 1
         attempts = sorted((path / "attempts").glob("*/status.json")) if (path / "attempts").exists() else []
         if r.index == 1:
@@ -137,7 +140,7 @@ def test_array_sweep_cancel_one_task_then_relaunch(tmp_path):
     ).stdout
     assert state.startswith("CANCELLED"), state
 
-    # and the sweep is reported: 2 tasks x 2 seeds at step 300
+    # and the sweep is reported: 2 tasks x 2 seeds at the last step
     out = tmp_path / "report"
     assert report_main([str(runs_dir), "--out", str(out), "--reps", "200"]) == 0
     per_task = list(csv.DictReader((out / "per_task.csv").open()))

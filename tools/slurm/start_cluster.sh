@@ -22,7 +22,7 @@
 #  - Job ids: after a purge (stop_cluster.sh --purge) slurmctld would restart ids at 1, and ids
 #    that collide with older jobs make submitit and sacct read stale files/records. FirstJobId is
 #    therefore taken from the clock when the state directory is fresh.
-#  - submitit ignores SIGTERM; KillWait=5 makes a scancel'd job die (SIGKILL) 5 s later.
+#  - submitit ignores SIGTERM; KillWait=2 makes a scancel'd job die (SIGKILL) 2 s later.
 set -euo pipefail
 
 BASE=${SLURM_LOCAL_DIR:-/tmp/slurm_local}
@@ -198,7 +198,7 @@ InactiveLimit=0
 MinJobAge=300
 FirstJobId=$FIRST_JOB_ID
 # submitit ignores SIGTERM; scancel'd jobs get SIGKILL after KillWait seconds
-KillWait=5
+KillWait=2
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS $TOPO RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
