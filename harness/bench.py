@@ -1,13 +1,14 @@
 """Speed benchmark: ``python -m harness.bench [algo=[tdmpc2,mbdpo]] [sizes=[1,5]] [algo.planner.num_samples=256]``.
 
-Prints, per algorithm and model size: milliseconds per update (batch 256) and per action for 1 and
-for 8 environments at once, parameters, and achieved GFLOP/s against this machine's measured
-float32 matmul peak. Synthetic replay data of the task's shapes: the numbers measure compute only.
+Prints, per algorithm and model size: milliseconds per update (the config's batch, 256 by default)
+and per action for 1 and for 8 environments at once, parameters, and achieved GFLOP/s against this
+machine's measured float32 matmul peak. Synthetic replay data of the task's shapes: the numbers measure compute only.
 
 Keys (``key=value``, as for harness.run and harness.sweep): ``algo`` (one or a list; default: every
 registered algorithm), ``sizes`` (model sizes, one or a list; default ``[1,5]``), ``obs_dim`` (5,
 cartpole-balance's), ``action_dim`` (1), ``repeats`` (10), ``threads`` (torch threads; 0: torch's
-default), ``device`` (cpu), and ``algo.<field>=value`` for any algorithm field, applied to the
+default), ``device`` (cpu), ``preset`` (a named preset, configs/presets/; the row's size wins over its
+model.size) and ``algo.<field>=value`` for any algorithm field, applied to the
 algorithms that have a use for it.
 
 ``mode=offline [suite=mt-smoke]``: offline multi-task training speed instead: gradient updates per
@@ -30,7 +31,14 @@ from torch.utils.flop_counter import FlopCounterMode
 import algorithms
 from algorithms.base import EnvSpec
 from configs.errors import UnknownNameError
-from harness.config import ConfigError, build_algo_config, cli_args, merge_overrides, parse_overrides
+from harness.config import (
+    ConfigError,
+    build_algo_config,
+    cli_args,
+    merge_overrides,
+    parse_overrides,
+    preset_overrides,
+)
 
 
 @dataclasses.dataclass
@@ -44,6 +52,7 @@ class BenchConfig:
     mode: str = "online"  # online | offline (updates per second from a dataset)
     suite: str = "mt-smoke"  # mode=offline: the task set of the multi-task model
     episodes: int = 8  # mode=offline: synthetic episodes per task in the dataset
+    preset: str = ""  # a named preset's algorithm fields (configs/presets/), under algo.<field>=
 
 
 def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
@@ -69,6 +78,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
             raise ConfigError(f"{exc}, algo, algo.<field>") from None
         raise
 
+    if cfg.preset:
+        preset_overrides(cfg.preset, "random")  # the name is checked before anything runs
     return algos or algorithms.algorithm_names(), cfg, algo_over
 
 
@@ -130,13 +141,20 @@ def fill_replay(agent, spec: EnvSpec, episodes: int) -> None:
 
 
 def bench_one(
-    algo: str, size: int, spec: EnvSpec, repeats: int, device: torch.device, overrides: list[str] = ()
+    algo: str,
+    size: int,
+    spec: EnvSpec,
+    repeats: int,
+    device: torch.device,
+    overrides: list[str] = (),
+    preset: str = "",
 ) -> dict:
     entry = algorithms.get_algorithm(algo)
     sized = "model" in {f.name for f in dataclasses.fields(entry.config_cls)}
     lacks = entry.lacks({o.split("=")[0]: None for o in overrides})  # e.g. planner.* for sac: not applied
     fits = [o for o in overrides if o.split("=")[0] not in lacks]
-    cfg = build_algo_config(algo, ([f"model.size={size}"] if sized else []) + ["seed_steps=0", *fits])
+    fields = {**preset_overrides(preset, algo), **({"model.size": size} if sized else {}), "seed_steps": 0}
+    cfg = build_algo_config(algo, {**fields, **parse_overrides(fits)})
     agent = entry.factory(cfg, spec, device, total_steps=10 * spec.episode_length)
     fill_replay(agent, spec, episodes=2)
     agent.update(0)  # the first update pretrains for seed_steps (0 here) updates; compiles kernels
@@ -185,11 +203,18 @@ def synthetic_offline_replay(suite: str, episodes_per_task: int, batch_size: int
 
 
 def bench_offline(
-    algo: str, size: int, suite: str, episodes: int, repeats: int, device: torch.device, overrides: list[str] = ()
+    algo: str,
+    size: int,
+    suite: str,
+    episodes: int,
+    repeats: int,
+    device: torch.device,
+    overrides: list[str] = (),
+    preset: str = "",
 ) -> dict:
     from harness.training.offline import multitask_spec
 
-    cfg = build_algo_config(algo, [f"model.size={size}", *overrides])
+    cfg = build_algo_config(algo, {**preset_overrides(preset, algo), "model.size": size, **parse_overrides(overrides)})
     layout, replay = synthetic_offline_replay(suite, episodes, cfg.batch_size, cfg.planner.horizon)
     agent = algorithms.get_algorithm(algo).factory(cfg, multitask_spec(layout), device, total_steps=1000)
     ms = _median_ms(lambda: agent.learn(replay.sample()), repeats)
@@ -200,6 +225,7 @@ def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], devi
     algos = [a for a in algos if "world_model" in algorithms.get_algorithm(a).capabilities]
     print(
         f"mode=offline suite={args.suite} device={device} threads={torch.get_num_threads()}"
+        + (f" preset={args.preset}" if args.preset else "")
         + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
     )
     header = f"{'algo':<16}{'size':>5}{'params':>9}{'update ms':>11}{'updates/s':>11}"
@@ -207,7 +233,7 @@ def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], devi
     print("-" * len(header))
     for algo in algos:
         for size in args.sizes:
-            r = bench_offline(algo, size, args.suite, args.episodes, args.repeats, device, algo_over)
+            r = bench_offline(algo, size, args.suite, args.episodes, args.repeats, device, algo_over, args.preset)
             print(
                 f"{algo:<16}{size:>5}{r['params_M']:>8.2f}M{r['update_ms']:>11.1f}{1e3 / r['update_ms']:>11.2f}",
                 flush=True,
@@ -237,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = matmul_peak_gflops()
     print(
         f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
+        + (f" preset={args.preset}" if args.preset else "")
         + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
     )
     header = (
@@ -248,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     for algo in algos:
         sized = "model" in {f.name for f in dataclasses.fields(algorithms.get_algorithm(algo).config_cls)}
         for size in args.sizes if sized else args.sizes[:1]:
-            r = bench_one(algo, size, spec, args.repeats, device, algo_over)
+            r = bench_one(algo, size, spec, args.repeats, device, algo_over, args.preset)
             effs = "/".join(f"{r[k]:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             pct = "/".join(f"{100 * r[k] / peak:.0f}" for k in ("update_gflops", "act1_gflops", "act8_gflops"))
             print(

@@ -40,8 +40,8 @@ def test_bench_takes_key_value():
     algos, cfg, algo_over = bench.parse_args(["sizes=[1,5]", "algo=mbdpo", "threads=2", "algo.planner.num_samples=128"])
     assert algos == ["mbdpo"] and cfg.sizes == [1, 5] and cfg.threads == 2
     assert algo_over == ["planner.num_samples=128"]
-    algos, cfg, _ = bench.parse_args(["sizes=1", "algo=[sac,tdmpc2]"])
-    assert algos == ["sac", "tdmpc2"] and cfg.sizes == [1]
+    algos, cfg, _ = bench.parse_args(["sizes=1", "algo=[sac,tdmpc2]", "preset=laptop"])
+    assert algos == ["sac", "tdmpc2"] and cfg.sizes == [1] and cfg.preset == "laptop"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,7 @@ def test_bench_takes_key_value():
         (bench.main, ["--sizes", "1"], "expected key=value"),
         (bench.main, ["algo=nope"], "unknown algorithm 'nope'; valid: cem,"),
         (bench.main, ["size=1"], "unknown config key 'size'; valid: action_dim, device"),
+        (bench.main, ["preset=lapt0p"], "unknown preset 'lapt0p'; valid: cpu, laptop"),
         (run.main, ["--algo", "tdmpc2"], "expected key=value"),
         (run.main, ["algo=nope"], "unknown algorithm 'nope'; valid: cem,"),
         (sweep.main, ["suite=nope"], "unknown suite 'nope'; valid: dmc,"),

@@ -282,7 +282,7 @@ def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
     assert mine.algo_cfg.planner.num_samples == 64 and mine.variant.startswith("cpu+planner.num_samples=64-")
     sac = resolve_run({**base, "algo": "sac", "preset": "cpu"})  # no planner: nothing to change
     assert sac.variant == "cpu" and sac.algo_cfg == resolve_run({**base, "algo": "sac"}).algo_cfg
-    with pytest.raises(ConfigError, match="unknown preset 'cppu'; valid: cpu"):
+    with pytest.raises(ConfigError, match="unknown preset 'cppu'; valid: cpu, laptop"):
         resolve_run({**base, "preset": "cppu"})
     # every field of every preset is a field of some registered algorithm (no typo goes unused)
     known = set().union(*(flatten(OmegaConf.to_container(algo_defaults(n))) for n in algorithms.algorithm_names()))
