@@ -9,7 +9,9 @@ registered algorithm), ``sizes`` (model sizes, one or a list; default ``[1,5]``)
 cartpole-balance's), ``action_dim`` (1), ``repeats`` (10), ``threads`` (torch threads; 0: torch's
 default), ``device`` (cpu), ``preset`` (a named preset, configs/presets/; the row's size wins over its
 model.size) and ``algo.<field>=value`` for any algorithm field, applied to the
-algorithms that have a use for it.
+algorithms that have a use for it. Each key can also be given as a flag, ``--obs-dim 17`` or
+``--obs-dim=17`` (dashes for underscores), the form ``../shared/tools/ref-bench/ref_bench.py
+--protocol`` calls it with: ``python -m harness.bench --algo tdmpc2 --sizes 1 --threads 2``.
 
 ``mode=offline [suite=mt-smoke]``: offline multi-task training speed instead: gradient updates per
 second of the world-model algorithms' multi-task model (the suite's padded dims, task embedding,
@@ -55,10 +57,33 @@ class BenchConfig:
     preset: str = ""  # a named preset's algorithm fields (configs/presets/), under algo.<field>=
 
 
+def flags_to_tokens(argv: list[str]) -> list[str]:
+    """``["--obs-dim", "17", "--algo=mbdpo", "sizes=[1]"]`` -> ``["obs_dim=17", "algo=mbdpo", "sizes=[1]"]``:
+    GNU-style flags as ``key=value`` tokens (other tokens pass through); a flag without a value is
+    a one-line ConfigError."""
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if not tok.startswith("--"):
+            out.append(tok)
+            i += 1
+            continue
+        key, eq, value = tok[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise ConfigError(f"bad argument {tok!r}: the flag needs a value, e.g. {tok} 1")
+            value, i = argv[i + 1], i + 1
+        out.append(f"{key.replace('-', '_')}={value}")
+        i += 1
+    return out
+
+
 def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
-    """``key=value`` tokens -> (algorithms, settings, ``field=value`` algorithm overrides)."""
+    """``key=value`` tokens (or ``--key value`` flags) -> (algorithms, settings, ``field=value``
+    algorithm overrides)."""
     from omegaconf import OmegaConf
 
+    argv = flags_to_tokens(argv)
     overrides = parse_overrides(argv)
     algo_over = [tok.strip().removeprefix("algo.") for tok in argv if tok.strip().startswith("algo.")]
     names = overrides.pop("algo", None)
@@ -115,6 +140,16 @@ def _flops(fn) -> int:
     with counter:
         fn()
     return counter.get_total_flops()
+
+
+def bf16_matmul_hardware(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The x86 features that multiply bfloat16 natively (what ``algo.matmul_precision=bf16`` needs
+    to pay): ``amx_bf16`` and/or ``avx512_bf16``, ``none``, or ``unknown`` where cpuinfo is missing."""
+    try:
+        flags = set(open(cpuinfo).read().split())
+    except OSError:
+        return "unknown"
+    return "+".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags) or "none"
 
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
@@ -263,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = matmul_peak_gflops()
     print(
         f"device={device} threads={torch.get_num_threads()} matmul peak={peak:.0f} GFLOP/s (fp32 1024^3)"
+        + (f" bf16 hardware={bf16_matmul_hardware()}" if device.type == "cpu" else "")
         + (f" preset={args.preset}" if args.preset else "")
         + (f" overrides: {' '.join(algo_over)}" if algo_over else "")
     )

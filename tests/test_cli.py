@@ -44,10 +44,19 @@ def test_bench_takes_key_value():
     assert algos == ["sac", "tdmpc2"] and cfg.sizes == [1] and cfg.preset == "laptop"
 
 
+def test_bench_takes_the_reference_tools_flags():
+    """../shared/tools/ref-bench/ref_bench.py --protocol calls the bench with GNU-style flags."""
+    argv = ["--algo", "mbdpo", "--sizes", "5", "--threads", "2", "--obs-dim", "17", "--action-dim=6", "--repeats", "7"]
+    algos, cfg, algo_over = bench.parse_args([*argv, "--algo.planner.num-samples", "64"])
+    assert algos == ["mbdpo"] and cfg.sizes == [5] and cfg.threads == 2 and cfg.repeats == 7
+    assert (cfg.obs_dim, cfg.action_dim) == (17, 6) and algo_over == ["planner.num_samples=64"]
+
+
 @pytest.mark.parametrize(
     ("main", "argv", "message"),
     [
-        (bench.main, ["--sizes", "1"], "expected key=value"),
+        (bench.main, ["--sizes"], "the flag needs a value"),
+        (bench.main, ["--size", "1"], "unknown config key 'size'; valid: action_dim, device"),
         (bench.main, ["algo=nope"], "unknown algorithm 'nope'; valid: cem,"),
         (bench.main, ["size=1"], "unknown config key 'size'; valid: action_dim, device"),
         (bench.main, ["preset=lapt0p"], "unknown preset 'lapt0p'; valid: cpu, laptop"),
@@ -62,3 +71,11 @@ def test_bad_arguments_exit_2_with_one_line(main, argv, message, capsys, tmp_pat
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_bench_names_the_bf16_hardware(tmp_path):
+    (tmp_path / "amx").write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    (tmp_path / "plain").write_text("flags\t\t: fpu avx2\n")
+    assert bench.bf16_matmul_hardware(str(tmp_path / "amx")) == "amx_bf16+avx512_bf16"
+    assert bench.bf16_matmul_hardware(str(tmp_path / "plain")) == "none"
+    assert bench.bf16_matmul_hardware(str(tmp_path / "missing")) == "unknown"

@@ -56,7 +56,10 @@ def fast_mish(x: torch.Tensor) -> torch.Tensor:
             try:
                 _raise_recompile_limit()
                 candidate = torch.compile(_mish_formula, dynamic=True)
-                candidate(torch.zeros(2, 3))
+                # The first call's sizes are the hints inductor decides the kernel's threading
+                # with: a tiny example compiles a serial kernel (a [512, 384] Mish on 2 threads:
+                # 430 us, as on 1), one at the threshold a parallel one (220 us).
+                candidate(torch.zeros(COMPILED_MISH_MIN_NUMEL // 128, 128))
                 _compiled_mish = candidate
             except Exception as exc:  # no C compiler, unsupported platform...
                 warnings.warn(f"torch.compile unavailable ({exc!r:.100}); using eager F.mish", stacklevel=2)
