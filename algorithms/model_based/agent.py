@@ -86,7 +86,8 @@ class WorldModelAgent(Algorithm):
         self.task_id: int | None = None
         # One warm-start state for training and one for evaluation, so that an evaluation between
         # two training steps does not disturb the training plan.
-        self.planners = {mode: make_planner(cfg.planner, A, self.discount) for mode in ("train", "eval")}
+        compiled = cfg.compile == "planner"
+        self.planners = {mode: make_planner(cfg.planner, A, self.discount, compiled) for mode in ("train", "eval")}
         L = env_spec.episode_length
         self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
         self.replay = EpisodeReplay(
@@ -95,6 +96,7 @@ class WorldModelAgent(Algorithm):
         self._episode: list[TensorDict] = []
         self._pretrained = False
         self.num_updates = 0
+        self._bonus = self._score_fn = None  # built on first use (reward_bonus, score_fn)
 
     # --- acting -----------------------------------------------------------------------------
     @property
@@ -102,17 +104,22 @@ class WorldModelAgent(Algorithm):
         return self._seed_steps
 
     def reward_bonus(self):
-        """MBDPO's shaping eta * F_norm(z, a) for the planner, or None without the anchor."""
+        """MBDPO's shaping eta * F_norm(z, a) for the planner, or None without the anchor. The same
+        function object on every call, so that a compiled search does not re-check a new closure."""
         if self.energy is None or self.cfg.energy.eta == 0:
             return None
-        eta, energy, model = self.cfg.energy.eta, self.energy, self.model
-        return lambda z, a, task=None: eta * energy.normalised(model.with_task(z, task), a)
+        if self._bonus is None:
+            eta, energy, model = self.cfg.energy.eta, self.energy, self.model
+            self._bonus = lambda z, a, task=None: eta * energy.normalised(model.with_task(z, task), a)
+        return self._bonus
 
     def score_fn(self):
         if self.score_net is None or self.cfg.score.use != "planner":
             return None
-        net, model = self.score_net, self.model
-        return lambda z, x, tau, task=None: net(model.with_task(z, task), x, tau)
+        if self._score_fn is None:
+            net, model = self.score_net, self.model
+            self._score_fn = lambda z, x, tau, task=None: net(model.with_task(z, task), x, tau)
+        return self._score_fn
 
     def task_ids(self, batch: int, task: torch.Tensor | None = None) -> torch.Tensor | None:
         """Task ids [batch] for a multi-task model: ``task`` if given, else ``self.task_id``."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from algorithms.conventions import DEFAULT_BUFFER_SIZE
+from algorithms.planning.compiled import COMPILE_MODES
 from algorithms.planning.config import PlannerConfig
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.layers import MATMUL_DTYPES
@@ -86,6 +87,10 @@ class WorldModelAgentConfig:
     # inputs; LayerNorm, Mish, SimNorm, losses and optimiser stay fp32). bf16 pays on CPUs with AMX
     # or avx512_bf16 and on GPUs; docs/fidelity.md
     matmul_precision: str = "fp32"
+    # what runs under torch.compile: none (both references on CPU) | planner (the whole search, one
+    # graph per batch size; pays where planning is per-op bound, small models; tens of seconds to
+    # compile per batch size; algorithms/planning/compiled.py)
+    compile: str = "none"
 
     def capabilities(self) -> frozenset[str]:
         """What this configuration has (names from algorithms.registry.CAPABILITIES)."""
@@ -111,6 +116,7 @@ class WorldModelAgentConfig:
             ("td_target_heads", self.td_target_heads, TD_TARGET_HEADS),
             ("energy.positives", self.energy.positives, ENERGY_POSITIVES),
             ("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
+            ("compile", self.compile, COMPILE_MODES),
         ):
             if value not in valid:
                 raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")

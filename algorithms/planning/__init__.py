@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from algorithms.planning.compiled import COMPILE_MODES
 from algorithms.planning.config import PLANNER_KINDS, PlannerConfig
 from algorithms.planning.diffusion import DiffusionPlanner
 from algorithms.planning.mppi import CEMPlanner, MPPIPlanner
@@ -10,12 +11,14 @@ from algorithms.planning.noise import NoiseSource
 _PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner, "diffusion": DiffusionPlanner}
 
 
-def make_planner(cfg: PlannerConfig, action_dim: int, discount: float):
+def make_planner(cfg: PlannerConfig, action_dim: int, discount: float, compiled: bool = False):
+    """``compiled``: the search runs under torch.compile (algorithms/planning/compiled.py)."""
     cfg.validate()
-    return _PLANNERS[cfg.kind](cfg, action_dim, discount)
+    return _PLANNERS[cfg.kind](cfg, action_dim, discount, compiled=compiled)
 
 
 __all__ = [
+    "COMPILE_MODES",
     "PLANNER_KINDS",
     "PlannerConfig",
     "NoiseSource",

@@ -10,14 +10,18 @@ network can replace that score, in which case no samples are drawn at all (the a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
+from algorithms.planning.compiled import CompiledSearch
 from algorithms.planning.config import PlannerConfig
 from algorithms.planning.noise import NoiseSource
 from algorithms.planning.value import PlanningTask, RewardBonus, rollout_pi, trajectory_value
 
+#: a schedule constant: a Python float, or a 0-d tensor (what the compiled planner passes)
+Scalar = "float | torch.Tensor"
 #: (z [B, Z], x_tau [B, H, A], tau [B], task [B] or None) -> score [B, H, A]
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -29,12 +33,12 @@ def linear_schedule(cfg: PlannerConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return alphas.float(), torch.cumprod(alphas, 0).float()
 
 
-def model_based_score(x: torch.Tensor, a_bar: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+def model_based_score(x: torch.Tensor, a_bar: torch.Tensor, alpha_bar: Scalar) -> torch.Tensor:
     """Tweedie's score of the noised plan x given the elite-weighted clean estimate a_bar."""
     return (alpha_bar**0.5 * a_bar - x) / (1.0 - alpha_bar + 1e-8)
 
 
-def denoise_step(x: torch.Tensor, score: torch.Tensor, alpha: float, alpha_bar: float) -> torch.Tensor:
+def denoise_step(x: torch.Tensor, score: torch.Tensor, alpha: Scalar, alpha_bar: Scalar) -> torch.Tensor:
     """x_{tau-1} = (x_tau + (1 - alpha_bar_tau) * score) / sqrt(alpha_tau)."""
     return (x + (1.0 - alpha_bar) * score) / alpha**0.5
 
@@ -49,11 +53,14 @@ def zscore_softmax(values: torch.Tensor, temperature: float, num_elites: int) ->
 
 
 class DiffusionPlanner:
-    def __init__(self, cfg: PlannerConfig, action_dim: int, discount: float) -> None:
+    def __init__(self, cfg: PlannerConfig, action_dim: int, discount: float, compiled: bool = False) -> None:
         self.cfg = cfg
         self.action_dim = action_dim
         self.discount = discount
+        self.compiled = compiled  # run the search under torch.compile (algorithms/planning/compiled.py)
         self.alphas, self.alpha_bar = linear_schedule(cfg)
+        steps = range(cfg.diffusion_steps)
+        self.schedule = [DenoisingStep(torch.tensor(t), self.alphas[t], self.alpha_bar[t]) for t in steps]
         self.prev_plan: torch.Tensor | None = None  # [B, H, A]: the last x_0
 
     def state_dict(self) -> dict:
@@ -68,7 +75,7 @@ class DiffusionPlanner:
         model,
         z: torch.Tensor,
         x: torch.Tensor,
-        alpha_bar: float,
+        alpha_bar: Scalar,
         noise: NoiseSource,
         bonus: RewardBonus | None,
         num_samples: int | None = None,
@@ -125,21 +132,10 @@ class DiffusionPlanner:
         mu0 = torch.zeros(B, H, A, device=z.device)
         if not first_step and self.prev_plan is not None and self.prev_plan.shape[0] == B:
             mu0[:, :-1] = self.prev_plan[:, 1:]
-        T = cfg.diffusion_steps
-        x = float(self.alpha_bar[T - 1]) ** 0.5 * mu0
+        x = self.alpha_bar[-1].sqrt() * mu0
         if mask is not None:
             x = x * mask
-        for tau in range(T - 1, 0, -1):
-            alpha_bar, alpha = float(self.alpha_bar[tau]), float(self.alphas[tau])
-            if score_fn is not None:
-                score = score_fn(z, x, torch.full((B,), tau, device=z.device, dtype=torch.long), task)
-            else:
-                a_bar = self.search_mean(model, z, x, alpha_bar, noise, bonus, ctx=ctx)
-                score = model_based_score(x, a_bar, alpha_bar)
-            x = denoise_step(x, score, alpha, alpha_bar)
-            if mask is not None:
-                x = x * mask
-        plan = x.clamp(-1, 1)
+        plan = self.search(model, z, x, noise, bonus, score_fn, ctx)
         self.prev_plan = plan
         action = plan[:, 0]
         if not eval_mode:
@@ -148,3 +144,54 @@ class DiffusionPlanner:
                 action = action * mask[:, 0]
             action = action.clamp(-1, 1)
         return action
+
+    def search(
+        self,
+        model,
+        z: torch.Tensor,
+        x: torch.Tensor,
+        noise: NoiseSource,
+        bonus: RewardBonus | None,
+        score_fn: ScoreFn | None,
+        ctx: PlanningTask,
+    ) -> torch.Tensor:
+        """The T-1 denoising iterations from x_{T-1} [B, H, A] to the clamped clean plan [B, H, A]."""
+        iteration = COMPILED_ITERATION if self.compiled else type(self).denoise_iteration
+        for tau in range(self.cfg.diffusion_steps - 1, 0, -1):
+            x = iteration(self, model, z, x, noise, bonus, score_fn, ctx, self.schedule[tau])
+        return x.clamp(-1, 1)
+
+    def denoise_iteration(
+        self,
+        model,
+        z: torch.Tensor,
+        x: torch.Tensor,
+        noise: NoiseSource,
+        bonus: RewardBonus | None,
+        score_fn: ScoreFn | None,
+        ctx: PlanningTask,
+        step: "DenoisingStep",
+    ) -> torch.Tensor:
+        """x_tau -> x_{tau-1}. The step's constants are tensors, so that one compiled graph serves
+        every tau (Dynamo would specialise on Python numbers and compile T-1 graphs)."""
+        if score_fn is not None:
+            task = ctx.task.reshape(-1) if ctx.task is not None else None
+            score = score_fn(z, x, step.tau.to(z.device).expand(z.shape[0]), task)
+        else:
+            a_bar = self.search_mean(model, z, x, step.alpha_bar, noise, bonus, ctx=ctx)
+            score = model_based_score(x, a_bar, step.alpha_bar)
+        x = denoise_step(x, score, step.alpha, step.alpha_bar)
+        return x * ctx.mask if ctx.mask is not None else x
+
+
+@dataclass(frozen=True)
+class DenoisingStep:
+    """One reverse-diffusion step's constants, as 0-d tensors (tau: long; alpha, alpha_bar: float)."""
+
+    tau: torch.Tensor
+    alpha: torch.Tensor
+    alpha_bar: torch.Tensor
+
+
+#: shared by every diffusion planner (one compilation per configuration, not per planner)
+COMPILED_ITERATION = CompiledSearch(DiffusionPlanner.denoise_iteration)

@@ -36,10 +36,10 @@ class NoiseSource:
         return torch.stack([torch.rand(*shape, generator=g, device=g.device).to(self.device) for g in self.generators])
 
     def pairs(self, members: int) -> torch.Tensor:
-        """Two distinct ensemble members per batch element -> [B, 2] (the same pair for the whole
-        batch when drawing from the global generator, so only two heads need to run)."""
+        """Two distinct ensemble members per batch element -> [B, 2]; drawing from the global
+        generator, one pair for the whole batch -> [1, 2] (so only two heads need to run)."""
         if self.generators is None:
-            return torch.randperm(members, device=self.device)[:2].expand(self.batch, 2)
+            return torch.randperm(members, device=self.device)[:2].unsqueeze(0)
         return torch.stack(
             [torch.randperm(members, generator=g, device=g.device)[:2].to(self.device) for g in self.generators]
         )

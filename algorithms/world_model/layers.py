@@ -26,7 +26,8 @@ _compiled_mish = None
 _RECOMPILE_LIMIT = 64
 
 
-def _raise_recompile_limit() -> None:
+def raise_recompile_limit() -> None:
+    """Let Dynamo keep a few dozen compiled variants of a function (see _RECOMPILE_LIMIT)."""
     import torch._dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
@@ -54,7 +55,7 @@ def fast_mish(x: torch.Tensor) -> torch.Tensor:
         _compiled_mish = F.mish
         if os.environ.get("MBDPO_COMPILE", "1") != "0":
             try:
-                _raise_recompile_limit()
+                raise_recompile_limit()
                 candidate = torch.compile(_mish_formula, dynamic=True)
                 # The first call's sizes are the hints inductor decides the kernel's threading
                 # with: a tiny example compiles a serial kernel (a [512, 384] Mish on 2 threads:

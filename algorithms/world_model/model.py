@@ -186,10 +186,11 @@ class WorldModel(nn.Module):
     ) -> torch.Tensor:
         """Mean of two Q heads chosen per batch element: z [B, ..., Z], pairs [B, 2] -> [B, ..., 1].
 
-        When every element uses the same pair only those two heads run; otherwise all heads run
-        and each element takes its own pair."""
+        Pairs [1, 2] (the whole batch shares one pair): only those two heads run; otherwise all
+        heads run and each element takes its own pair. (A shape, not a test of the values, decides:
+        a compiled planner must not read tensor data to choose its graph.)"""
         x = torch.cat([self.with_task(z, task), a], dim=-1)
-        if bool((pairs == pairs[:1]).all()):
+        if pairs.shape[0] == 1:
             return self.two_hot.decode(self.qs(x, members=pairs[0])).mean(0)
         values = self.two_hot.decode(self.qs(x))  # [Q, B, ..., 1]
         index = pairs.T.reshape(2, pairs.shape[0], *([1] * (values.dim() - 2))).expand(2, *values.shape[1:])
