@@ -87,9 +87,9 @@ class WorldModelAgentConfig:
     # inputs; LayerNorm, Mish, SimNorm, losses and optimiser stay fp32). bf16 pays on CPUs with AMX
     # or avx512_bf16 and on GPUs; docs/fidelity.md
     matmul_precision: str = "fp32"
-    # what runs under torch.compile: none (both references on CPU) | planner (the whole search, one
-    # graph per batch size; pays where planning is per-op bound, small models; tens of seconds to
-    # compile per batch size; algorithms/planning/compiled.py)
+    # what runs under torch.compile: none (both references on CPU) | planner (one graph per planner
+    # iteration and batch size; pays where planning is per-op bound, small models; 20-50 s to
+    # compile per batch size the first time; algorithms/planning/compiled.py)
     compile: str = "none"
 
     def capabilities(self) -> frozenset[str]:

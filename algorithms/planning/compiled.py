@@ -1,9 +1,10 @@
 """A planner's search under ``torch.compile`` (``algo.compile=planner``).
 
 At small sizes a plan is bound by per-op overhead, not arithmetic: one MBDPO action at preset=laptop
-is ~7 denoising iterations of a few dozen tiny LayerNorm / Mish / matmul calls each. Compiling the
-whole search (every iteration unrolled into one graph, ``dynamic=False``) lets inductor fuse the
-pointwise work into a few C++ kernels and removes the Python dispatch between them.
+is ~7 denoising iterations of a few dozen tiny LayerNorm / Mish / matmul calls each. Compiling one
+iteration (an MPPI/CEM refit or a denoising step, ``dynamic=False``; the same graph serves every
+iteration, so compile time does not grow with their number) lets inductor fuse the pointwise work
+into a few C++ kernels and removes the Python dispatch between them.
 
 Random draws keep ATen's generator (``fallback_random``), so a compiled plan draws the same numbers
 as the eager one and differs from it only by the fused kernels' rounding. Per-element generators
@@ -26,10 +27,10 @@ COMPILE_MODES = ("none", "planner")
 
 
 class CompiledSearch:
-    """Calls ``search(model, z, init, noise, *rest)`` compiled, or eagerly where it must.
+    """Calls ``iteration(planner, model, z, init, noise, *rest)`` compiled, or eagerly where it must.
 
     One instance per planner class is shared by every planner of that class (an agent has two, for
-    training and evaluation), so their identical searches compile once: Dynamo guards on the
+    training and evaluation), so their identical iterations compile once: Dynamo guards on the
     configuration values a search reads, not on which planner holds them.
     """
 

@@ -135,7 +135,10 @@ class DiffusionPlanner:
         x = self.alpha_bar[-1].sqrt() * mu0
         if mask is not None:
             x = x * mask
-        plan = self.search(model, z, x, noise, bonus, score_fn, ctx)
+        iteration = COMPILED_ITERATION if self.compiled else type(self).denoise_iteration
+        for tau in range(cfg.diffusion_steps - 1, 0, -1):  # the T-1 denoising iterations
+            x = iteration(self, model, z, x, noise, bonus, score_fn, ctx, self.schedule[tau])
+        plan = x.clamp(-1, 1)
         self.prev_plan = plan
         action = plan[:, 0]
         if not eval_mode:
@@ -144,22 +147,6 @@ class DiffusionPlanner:
                 action = action * mask[:, 0]
             action = action.clamp(-1, 1)
         return action
-
-    def search(
-        self,
-        model,
-        z: torch.Tensor,
-        x: torch.Tensor,
-        noise: NoiseSource,
-        bonus: RewardBonus | None,
-        score_fn: ScoreFn | None,
-        ctx: PlanningTask,
-    ) -> torch.Tensor:
-        """The T-1 denoising iterations from x_{T-1} [B, H, A] to the clamped clean plan [B, H, A]."""
-        iteration = COMPILED_ITERATION if self.compiled else type(self).denoise_iteration
-        for tau in range(self.cfg.diffusion_steps - 1, 0, -1):
-            x = iteration(self, model, z, x, noise, bonus, score_fn, ctx, self.schedule[tau])
-        return x.clamp(-1, 1)
 
     def denoise_iteration(
         self,
