@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from algorithms.compiling import COMPILE_MODES
 from algorithms.conventions import DEFAULT_BUFFER_SIZE
-from algorithms.planning.compiled import COMPILE_MODES
 from algorithms.planning.config import PlannerConfig
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.layers import MATMUL_DTYPES
@@ -88,9 +88,14 @@ class WorldModelAgentConfig:
     # or avx512_bf16 and on GPUs; docs/fidelity.md
     matmul_precision: str = "fp32"
     # what runs under torch.compile: none (both references on CPU) | planner (one graph per planner
-    # iteration and batch size; pays where planning is per-op bound, small models; 20-50 s to
-    # compile per batch size the first time; algorithms/planning/compiled.py)
+    # iteration and batch size) | update (the update's forward and backward) | all (both). Pays
+    # where calls are per-op bound (small models); each graph compiles the first time it meets a
+    # batch size (20-50 s cold, a few s from inductor's disk cache); algorithms/compiling.py
     compile: str = "none"
+
+    def compiles(self, part: str) -> bool:
+        """Whether ``part`` (planner | update) runs under torch.compile."""
+        return part in COMPILE_MODES.get(self.compile, ())
 
     def capabilities(self) -> frozenset[str]:
         """What this configuration has (names from algorithms.registry.CAPABILITIES)."""

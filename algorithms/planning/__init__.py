@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from algorithms.planning.compiled import COMPILE_MODES
 from algorithms.planning.config import PLANNER_KINDS, PlannerConfig
 from algorithms.planning.diffusion import DiffusionPlanner
 from algorithms.planning.mppi import CEMPlanner, MPPIPlanner
@@ -18,7 +17,6 @@ def make_planner(cfg: PlannerConfig, action_dim: int, discount: float, compiled:
 
 
 __all__ = [
-    "COMPILE_MODES",
     "PLANNER_KINDS",
     "PlannerConfig",
     "NoiseSource",

@@ -49,6 +49,8 @@ def fast_mish(x: torch.Tensor) -> torch.Tensor:
     compilation is unavailable or disabled with ``MBDPO_COMPILE=0``.
     """
     global _compiled_mish
+    if torch.compiler.is_compiling():  # inside a compiled planner or update: inductor fuses it
+        return _mish_formula(x)  # (and reads no global state that a first call would change)
     if x.numel() < COMPILED_MISH_MIN_NUMEL:
         return F.mish(x)
     if _compiled_mish is None:
@@ -196,6 +198,14 @@ def init_weights(module: nn.Module) -> None:
         nn.init.uniform_(module.weight, -0.02, 0.02)
 
 
+def select_members(stack: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """``stack[members]`` along the members dim, as a gather: inductor's randperm-index rewrite
+    (torch 2.13, fx_passes/misc_patterns.py) fails to compile ``stack[torch.randperm(n)]`` when all
+    n members are drawn (two random heads of num_q=2) in a graph with a backward."""
+    index = members.view(-1, *([1] * (stack.dim() - 1))).expand(-1, *stack.shape[1:])
+    return stack.gather(0, index)
+
+
 class EnsembleMLP(nn.Module):
     """``members`` independent MLPs of identical shape, evaluated as batched matmuls.
 
@@ -262,7 +272,7 @@ class EnsembleMLP(nn.Module):
                 b = low_precision(b, dt, self, f"_low_bias{i}")
                 h = h.to(dt)
             if members is not None:
-                w, b = w[members], b[members]
+                w, b = select_members(w, members), select_members(b, members)
             if h.shape[0] == 1:  # shared input: one wide matmul for all members
                 m, k, n = w.shape
                 h = (h[0] @ w.permute(1, 0, 2).reshape(k, m * n)).view(-1, m, n).transpose(0, 1) + b
@@ -275,7 +285,7 @@ class EnsembleMLP(nn.Module):
                     h = F.dropout(h, self.dropout)
                 g, beta = self.ln_weights[i], self.ln_biases[i]
                 if members is not None:
-                    g, beta = g[members], beta[members]
+                    g, beta = select_members(g, members), select_members(beta, members)
                 if detach:
                     g, beta = g.detach(), beta.detach()
                 h = fast_mish(F.layer_norm(h, h.shape[-1:]) * g + beta)
