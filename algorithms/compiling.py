@@ -45,6 +45,10 @@ class CompiledFunction:
         self.compiled: Callable | None = None
         self.failed = False
 
+    def when(self, enabled: bool) -> Callable:
+        """This compiled function where ``enabled``, else the plain eager one."""
+        return self if enabled else self.eager
+
     def __call__(self, *args):
         if self.failed:
             return self.eager(*args)

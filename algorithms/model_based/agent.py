@@ -92,7 +92,6 @@ class WorldModelAgent(Algorithm):
         # two training steps does not disturb the training plan.
         compiled = cfg.compiles("planner")
         self.planners = {mode: make_planner(cfg.planner, A, self.discount, compiled) for mode in ("train", "eval")}
-        self.compiled_update = cfg.compiles("update")  # model_losses and policy_terms (compiling.py)
         L = env_spec.episode_length
         self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
         self.replay = EpisodeReplay(
@@ -222,7 +221,7 @@ class WorldModelAgent(Algorithm):
         cfg, m = self.cfg, self.model
         task = self.task_ids(batch["action"].shape[1], batch.get("task", None))  # [B], or None single-task
         m.train()  # before the targets too, so they never depend on whether act() ran last
-        model_losses = COMPILED_MODEL_LOSSES if self.compiled_update else type(self).model_losses
+        model_losses = COMPILED_MODEL_LOSSES.when(cfg.compiles("update"))
         loss, losses, energy_scores, zs_all = model_losses(
             self, batch["obs"], batch["action"], batch["reward"], batch["terminated"], task
         )
@@ -345,7 +344,7 @@ class WorldModelAgent(Algorithm):
         """Maximise scale-normalised Q (two random heads, parameters detached) plus TD-MPC2's scaled
         entropy (-A x the pre-squash Gaussian log-prob; world_model.py ``pi`` in both references)."""
         m = self.model
-        policy_terms = COMPILED_POLICY_TERMS if self.compiled_update else type(self).policy_terms
+        policy_terms = COMPILED_POLICY_TERMS.when(self.cfg.compiles("update"))
         entropy, q = policy_terms(self, zs, task)
         self.scale.update(q[0])
         q = self.scale(q)

@@ -135,7 +135,7 @@ class DiffusionPlanner:
         x = self.alpha_bar[-1].sqrt() * mu0
         if mask is not None:
             x = x * mask
-        iteration = COMPILED_ITERATION if self.compiled else type(self).denoise_iteration
+        iteration = COMPILED_ITERATION.when(self.compiled)
         for tau in range(cfg.diffusion_steps - 1, 0, -1):  # the T-1 denoising iterations
             x = iteration(self, model, z, x, noise, bonus, score_fn, ctx, self.schedule[tau])
         plan = x.clamp(-1, 1)

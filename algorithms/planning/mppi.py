@@ -85,7 +85,7 @@ class MPPIPlanner:
         P = cfg.num_pi_trajs
         std = torch.full((B, H, A), cfg.max_std, device=z.device)
         pi_actions = rollout_pi(model, z.unsqueeze(1).expand(B, P, -1), H, noise, ctx.task) if P > 0 else None
-        iteration = COMPILED_ITERATION if self.compiled else type(self).iteration
+        iteration = COMPILED_ITERATION.when(self.compiled)
         for _ in range(cfg.iterations_for(A)):
             mean, std, elite_actions, weights = iteration(self, model, z, mean, noise, std, pi_actions, bonus, ctx)
         choice = noise.categorical(weights)  # [B]
