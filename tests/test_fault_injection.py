@@ -115,6 +115,7 @@ def uninterrupted(tmp_path_factory) -> dict[str, str]:
 
 def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_path, uninterrupted):
     rng = random.Random(12)
+    t0 = time.monotonic()
     runs_dir = tmp_path / "runs"
     log: list[str] = []
 
@@ -138,7 +139,7 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
         kind = planned if planned in kinds else rng.choice(kinds)
         pid = rng.choice(alive[kind])
         killed.append(kind)
-        log.append(f"trial {trial}: kill -9 {kind} {pid}")
+        log.append(f"{time.monotonic() - t0:.0f}s trial {trial}: kill -9 {kind} {pid}")
         os.kill(pid, signal.SIGKILL)
         for p in sweeps:  # a sweep whose job lost its worker ends by itself; one still waiting is killed too
             _end(p, timeout=20)
@@ -150,7 +151,7 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     if sweep.poll() is None:
         sweep.send_signal(signal.SIGINT)
         out = _end(sweep, timeout=240)
-        log.append(f"Ctrl-C: exit {sweep.returncode}")
+        log.append(f"{time.monotonic() - t0:.0f}s Ctrl-C: exit {sweep.returncode}")
         assert sweep.returncode in (0, 130), out
         for run in _runs(runs_dir):
             st = RunDir(run).status() or {}
@@ -170,6 +171,7 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     assert "worker" in killed, log  # the campaign did interrupt training
     interrupted = [RunDir(r).status()["resumes"] + len(list((r / "attempts").glob("*"))) for r in _runs(runs_dir)]
     assert sum(interrupted) >= 1, log
+    log.append(f"{time.monotonic() - t0:.0f}s: every run done")
     print("\n".join([*log, f"restarts + resumes per run: {interrupted}"]))  # shown with pytest -s
     for text in got.values():  # one row per evaluation step: none lost, none twice
         assert [int(r["step"]) for r in csv.DictReader(text.splitlines())] == [500, 1000]

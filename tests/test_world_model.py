@@ -156,3 +156,27 @@ def test_bf16_matmuls_keep_fp32_tensors_and_refresh_their_cast_after_each_step()
     net = mlp(8, [16], 4)
     with pytest.raises(ValueError, match="unknown matmul_precision 'fp16'; valid: fp32, bf16"):
         set_matmul_precision(net, "fp16")
+
+
+def test_bf16_matmuls_trace_as_one_graph_under_compile():
+    """algo.compile with matmul_precision=bf16: the no-grad cast cache (a side effect keyed on the
+    weight's version) is skipped while compiling, so a planner's or target's forward stays one
+    graph (fullgraph=True raises on a break) and equals the eager bf16 forward."""
+    from algorithms.world_model.layers import mlp, set_matmul_precision
+
+    torch.manual_seed(0)
+    net = mlp(16, [32, 32], 8)
+    ens = EnsembleMLP(2, 16, [32], 5)
+    set_matmul_precision(net, "bf16")
+    set_matmul_precision(ens, "bf16")
+    x = torch.randn(4, 16)
+
+    def forward(x):
+        return net(x), ens(x, members=torch.tensor([1, 0]))
+
+    torch._dynamo.reset()
+    traced = torch.compile(forward, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        eager = forward(x)
+        got = traced(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, eager))

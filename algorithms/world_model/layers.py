@@ -79,7 +79,9 @@ def low_precision(param: torch.Tensor, dtype: torch.dtype, owner: nn.Module, slo
     steps, Polyak updates and loads are in-place and bump the version), so a planner pays one cast
     per update instead of one per call. Written by hand: autocast's weight cache lasts one
     autocast region, and autocast also lowers LayerNorm, Mish and softmax, which we keep in fp32."""
-    if torch.is_grad_enabled() and param.requires_grad:
+    if (torch.is_grad_enabled() and param.requires_grad) or torch.compiler.is_compiling():
+        # under torch.compile the cast is one fused op of the graph; the cache (a side effect on
+        # ``owner`` keyed on ``_version``) would break the graph instead
         return param.to(dtype)
     key = (param.data_ptr(), param._version, dtype)
     cached = owner.__dict__.get(slot)
