@@ -38,6 +38,9 @@ class Suite:
     #: multi-task model size -> task embedding size, where the suite's published models differ from
     #: the model's default (TD-MPC2's parser: mt30 uses 64 at sizes 5, 19 and 48)
     task_dim_by_size: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
+    #: multi-task model size -> latent size, where the suite's published models differ from the size
+    #: preset (TD-MPC2's parser: mt30 at size 19 has latent_dim 512)
+    latent_dim_by_size: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
 
 
 @lru_cache(maxsize=None)
@@ -102,6 +105,7 @@ def get_suite(name: str) -> Suite:
         description=spec.get("description", ""),
         tasks=tuple(spec["tasks"]),
         task_dim_by_size={int(k): int(v) for k, v in (spec.get("task_dim_by_size") or {}).items()},
+        latent_dim_by_size={int(k): int(v) for k, v in (spec.get("latent_dim_by_size") or {}).items()},
     )
 
 

@@ -37,6 +37,14 @@ class ConfigError(ValueError):
 @dataclass
 class FinetuneConfig:
     freeze: list[str] = dataclasses.field(default_factory=list)  # names from FREEZABLE
+    # MBDPO's scripts/offline_to_online.py unless a switch says otherwise (docs/fidelity.md,
+    # "Fine-tuning"): the target always gets a new task-embedding row copied from source_task's
+    new_task_row: bool = True  # false: a task the checkpoint knows keeps its own trained row
+    action_mask: str = "source"  # the new row's action mask: source (the source task's) | target (its own dims)
+    discount: str = "source"  # the new row's discount: source (the source task's) | target (from its episode length)
+    reset_energy_statistics: bool = True  # F's normalisation mean / std restart at 0 / 1 (false: the checkpoint's)
+    train_score: bool = False  # the score network in the fine-tune optimiser (the reference leaves it out)
+    first_update_at_episode_end: bool = False  # false: the first update at the step after the first episode ends
 
 
 @dataclass
@@ -221,6 +229,7 @@ class ResolvedRun:
         r, variant = self.run, self.variant
         if r.mode == "finetune":
             key = f"{r.checkpoint}|{r.source_task}|{sorted(r.finetune.freeze)}"
+            key += "".join(f"|{k}={v}" for k, v in finetune_switches(r.finetune).items())  # only non-defaults
             variant = f"{variant}+finetune-{hashlib.sha1(key.encode()).hexdigest()[:6]}"
         return run_dir(r.runs_dir, r.suite, r.task, r.algo, variant, r.seed)
 
@@ -247,8 +256,8 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         raise ConfigError(f"dataset={run.dataset} is only read by mode=offline (this run: mode={run.mode})")
     if run.mode == "finetune":
         algo_over = _check_finetune(run, algo_over)
-    elif run.checkpoint or run.source_task or run.finetune.freeze:
-        raise ConfigError("checkpoint=, source_task= and finetune.freeze= are only read by mode=finetune")
+    elif run.checkpoint or run.source_task or run.finetune.freeze or finetune_switches(run.finetune):
+        raise ConfigError("checkpoint=, source_task= and finetune.* are only read by mode=finetune")
     try:
         algorithms.get_algorithm(run.algo)
         from envs import get_task  # the harness builds environments by name
@@ -283,6 +292,9 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         rule = get_suite(run.suite).task_dim_by_size
         if size in rule:  # the suite's published models use another embedding size (configs/suites.yaml)
             algo_over = {**algo_over, "model.task_dim": rule[size]}
+        latent = get_suite(run.suite).latent_dim_by_size  # and another latent size (mt30 at 19: 512)
+        if size in latent and "model.latent_dim" not in algo_over:
+            algo_over = {**algo_over, "model.latent_dim": latent[size]}
     if run.mode != "online" and "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
         able = [n for n in algorithms.algorithm_names() if "world_model" in algorithms.get_algorithm(n).capabilities]
         raise ConfigError(
@@ -361,15 +373,25 @@ def _check_finetune(run: RunConfig, algo_over: dict[str, Any]) -> dict[str, Any]
     bad = [p for p in run.finetune.freeze if p not in FREEZABLE]
     if bad:
         raise ConfigError(f"unknown finetune.freeze part {bad[0]!r}; valid: {', '.join(FREEZABLE)}")
+    for key in ("action_mask", "discount"):
+        _check_choice(f"finetune.{key}", getattr(run.finetune, key), ["source", "target"])
     tasks = pre.tasks
     _check_finetune_dims(run, pre)
-    if run.task in tasks and not run.source_task:
-        return over
     if not pre.multitask:
         if run.source_task:
             raise ConfigError(f"source_task={run.source_task}: checkpoint={run.checkpoint} is a single-task model")
         return over  # its dims are checked against the target's when the model is built
-    source = run.source_task or default_source_task(run.task)
+    known = run.task in tasks
+    if known and not run.finetune.new_task_row:
+        if run.source_task:
+            raise ConfigError(
+                f"source_task={run.source_task}: with finetune.new_task_row=false task={run.task} keeps its own "
+                "embedding row; leave source_task out"
+            )
+        return over
+    # the new row's source: source_task=, else MBDPO's map (configs/finetune.yaml), else a task the
+    # checkpoint knows is its own source (its trained row copied into the new row)
+    source = run.source_task or default_source_task(run.task) or (run.task if known else None)
     if source is None:
         raise ConfigError(
             f"task={run.task} is not one of the checkpoint's tasks and configs/finetune.yaml names no source "
@@ -381,6 +403,16 @@ def _check_finetune(run: RunConfig, algo_over: dict[str, Any]) -> dict[str, Any]
         )
     run.source_task = source
     return over
+
+
+def finetune_switches(ft: FinetuneConfig) -> dict[str, Any]:
+    """The fine-tune switches (all but ``freeze``) set away from their defaults (the reference's)."""
+    default = FinetuneConfig()
+    return {
+        f.name: getattr(ft, f.name)
+        for f in dataclasses.fields(ft)
+        if f.name != "freeze" and getattr(ft, f.name) != getattr(default, f.name)
+    }
 
 
 def _check_finetune_dims(run: RunConfig, pre) -> None:

@@ -14,12 +14,17 @@ MODEL_SIZES: dict[int, dict[str, int]] = {
     317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }
 
+#: the architecture fields a size preset fills in
+WIDTHS = ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q")
+
 Q_INITS = ("tdmpc2", "torch_default")
 
 
 @dataclass
 class ModelConfig:
-    size: int = 5  # one of MODEL_SIZES; the fields below left at None take the preset's value
+    # one of MODEL_SIZES; the fields below left at None take the preset's value. None: no preset,
+    # every width given explicitly (a converted reference checkpoint of another shape)
+    size: Optional[int] = 5
     enc_dim: Optional[int] = None
     mlp_dim: Optional[int] = None
     latent_dim: Optional[int] = None
@@ -42,9 +47,13 @@ class ModelConfig:
         """A copy with every architecture field filled in from the size preset."""
         if self.q_init not in Q_INITS:
             raise ValueError(f"unknown model.q_init {self.q_init!r}; valid: {', '.join(Q_INITS)}")
-        if self.size not in MODEL_SIZES:
+        if self.size is None:
+            missing = [k for k in WIDTHS if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"model.size=None needs every width given explicitly; missing: {', '.join(missing)}")
+        elif self.size not in MODEL_SIZES:
             valid = ", ".join(map(str, MODEL_SIZES))
             raise ValueError(f"unknown model size {self.size!r}; valid: {valid}")
-        preset = MODEL_SIZES[self.size]
+        preset = MODEL_SIZES.get(self.size, {})
         values = {k: (v if v is not None else preset.get(k)) for k, v in vars(self).items()}
         return ModelConfig(**values)
