@@ -1,6 +1,8 @@
 """mode=finetune: a tiny offline-pretrained mt-smoke model fine-tuned online on one of its tasks and
-on a task it has not seen (its embedding from the source task's), resumed exactly, reported beside
-the from-scratch run; a checkpoint is never modified; bad checkpoints and tasks fail in one line."""
+on a task it has not seen, each from a new embedding row copied from its source task's (MBDPO's
+scripts/offline_to_online.py), with the reference's optimiser, F statistics and update schedule;
+resumed exactly, reported beside the from-scratch run; a checkpoint is never modified; bad
+checkpoints and tasks fail in one line."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from tensordict import TensorDict
 
 from harness.config import ConfigError, parse_overrides, resolve_run
 from harness.data.export import export_runs
@@ -32,37 +36,53 @@ def _stop_first(overrides: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory) -> Path:
-    """An offline-pretrained size-1 tdmpc2-pi on mt-smoke, stopped after one update (its checkpoint.pt)."""
+def dataset(tmp_path_factory) -> Path:
+    """mt-smoke data: one real 500-step episode of cartpole-balance and of reacher-easy."""
     root = tmp_path_factory.mktemp("pre")
     for task in ("cartpole-balance", "reacher-easy"):
         stopped_run(root / "online", task, 1, SUITE)
     export_runs([root / "online"], SUITE, root / "data")
-    tiny = [t for t in tiny_algo("tdmpc2-pi") if not t.startswith("algo.seed_steps")]
+    return root / "data"
+
+
+def _pretrain(dataset: Path, algo: str) -> Path:
+    """An offline-pretrained size-1 ``algo`` on mt-smoke, stopped after one update (its checkpoint.pt)."""
+    tiny = [t for t in tiny_algo(algo) if not t.startswith("algo.seed_steps")]
     args = [
         "mode=offline",
         f"suite={SUITE}",
-        f"dataset={root / 'data'}",
-        f"runs_dir={root / 'runs'}",
+        f"dataset={dataset}",
+        f"runs_dir={dataset.parent / 'runs'}",
         "steps=5",
         "eval_every=5",
         "eval_at_start=false",
         "logger=none",
         "threads=1",
-        "algo=tdmpc2-pi",
+        f"algo={algo}",
         *tiny,
     ]
     return _stop_first(parse_overrides(args))
 
 
-def _finetune(pretrained: Path, runs_dir: Path, task: str, *extra: str) -> dict:
-    tiny = [t for t in tiny_algo("tdmpc2-pi") if not t.startswith(("algo.seed_steps", "algo.model.size"))]
+@pytest.fixture(scope="module")
+def pretrained(dataset) -> Path:
+    return _pretrain(dataset, "tdmpc2-pi")
+
+
+@pytest.fixture(scope="module")
+def pretrained_mbdpo(dataset) -> Path:
+    """With F and a learned score network (mbdpo-score)."""
+    return _pretrain(dataset, "mbdpo-score")
+
+
+def _finetune(pretrained: Path, runs_dir: Path, task: str, *extra: str, algo: str = "tdmpc2-pi") -> dict:
+    tiny = [t for t in tiny_algo(algo) if not t.startswith(("algo.seed_steps", "algo.model.size"))]
     args = [
         "mode=finetune",
         f"checkpoint={pretrained}",
         f"task={task}",
         f"runs_dir={runs_dir}",
-        "algo=tdmpc2-pi",
+        f"algo={algo}",
         "steps=520",
         "eval_every=520",
         "eval_episodes=1",
@@ -91,17 +111,23 @@ def test_finetune_a_new_task_from_its_source_tasks_embedding(pretrained, tmp_pat
     config = yaml.safe_load((path / "config.yaml").read_text())
     assert config["run"]["mode"] == "finetune" and config["run"]["source_task"] == "reacher-easy"
     assert config["pretrained"]["path"] == str(pretrained / "checkpoint.pt") and config["pretrained"]["task_id"] == 3
+    assert config["pretrained"]["new_task_row"] and config["pretrained"]["source_task_id"] == 1
     assert config["pretrained"]["run"]["suite"] == SUITE and len(config["pretrained"]["commit"]) >= 7
     assert _digest(pretrained / "checkpoint.pt") == before  # never modified
 
-    # the new embedding row started as the source's; its action mask is reacher-hard's own 2 dims
     state = ckpt_mod.load(pretrained / "checkpoint.pt")["agent"]["model"]
-    emb = state["task_embedding.weight"]
-    assert emb.shape[0] == 3
+    assert state["task_embedding.weight"].shape[0] == 3
+    # the reference's schedule: the first episode ends at step 500 (index 499), the first update
+    # comes at the next step (offline_to_online.py checks buffer.num_eps before adding the episode)
+    tuned = ckpt_mod.load(path / "final.pt")["agent"]
+    assert tuned["model"]["task_embedding.weight"].shape[0] == 4 and tuned["num_updates"] == 20
 
 
 def test_finetune_a_pretrained_task_and_resume_exactly(pretrained, tmp_path):
     whole = Path(execute(_finetune(pretrained, tmp_path / "whole", "cartpole-balance"), verbose=False)["path"])
+    config = yaml.safe_load((whole / "config.yaml").read_text())  # a known task: a new row from its own
+    assert config["run"]["source_task"] == "cartpole-balance" and config["run"]["finetune"]["new_task_row"]
+    assert config["pretrained"]["task_id"] == 3 and config["pretrained"]["source_task_id"] == 0
     cut = _stop_first(_finetune(pretrained, tmp_path / "cut", "cartpole-balance"))  # at the first episode end
     assert (cut / "checkpoint.pt").exists()
     res = execute(_finetune(pretrained, tmp_path / "cut", "cartpole-balance"), verbose=False)
@@ -121,6 +147,155 @@ def test_freezing_parts(pretrained, tmp_path):
         assert trainer.agent.seed_steps == 0 and len(trainer.agent.replay) == 0
 
 
+def _trainer(resolved, where: Path):
+    from harness.rundir import RunDir
+    from harness.training.finetune import FinetuneTrainer
+
+    return FinetuneTrainer(resolved, RunDir(where))
+
+
+def test_a_known_task_gets_a_new_row_copied_from_its_source(pretrained, tmp_path):
+    pre = ckpt_mod.load(pretrained / "checkpoint.pt")["agent"]["model"]
+    emb0, masks0 = pre["task_embedding.weight"], pre["action_masks"]
+    smoke = ("cartpole-balance", "reacher-easy", "cheetah-run")
+    for i, (extra, source, source_id) in enumerate(
+        (
+            ((), "cartpole-balance", 0),  # not in MBDPO's map: its own trained row, copied
+            (("source_task=reacher-easy",), "reacher-easy", 1),  # source_task= is honoured
+            (("source_task=cheetah-run", "finetune.action_mask=target"), "cheetah-run", 2),
+        )
+    ):
+        resolved = resolve_run(_finetune(pretrained, tmp_path, "cartpole-balance", *extra))
+        assert resolved.run.source_task == source
+        with _trainer(resolved, tmp_path / f"r{i}") as trainer:
+            agent = trainer.agent.inner
+            assert agent.env_spec.tasks == ("cartpole-balance@pretrained", *smoke[1:], "cartpole-balance")
+            assert agent.task_id == 3 and trainer.source["source_task_id"] == source_id
+            emb = agent.model.task_embedding.weight.detach()
+            assert torch.equal(emb[:3], emb0) and torch.equal(emb[3], emb0[source_id])
+            # the source's action mask (cheetah-run: 6 dims), or with action_mask=target cartpole's 1
+            mask = masks0[source_id] if "finetune.action_mask=target" not in extra else masks0[0]
+            assert torch.equal(agent.model.action_masks[3], mask) and torch.equal(agent.model.action_masks[:3], masks0)
+            assert float(agent.discount[3]) == float(agent.discount[source_id])
+    # the switch back to keeping a known task's own row (as before issue 24)
+    resolved = resolve_run(_finetune(pretrained, tmp_path, "cartpole-balance", "finetune.new_task_row=false"))
+    assert resolved.run.source_task == "" and "+finetune-" in resolved.path.parent.name
+    with _trainer(resolved, tmp_path / "own") as trainer:
+        agent = trainer.agent.inner
+        assert agent.task_id == 0 and agent.env_spec.tasks == smoke and trainer.source["source_task_id"] is None
+        assert torch.equal(agent.model.task_embedding.weight.detach(), emb0)
+    # different switches, different run directories
+    default = resolve_run(_finetune(pretrained, tmp_path, "cartpole-balance")).path
+    assert resolved.path != default
+
+
+def test_copy_task_discount_reaches_the_planners():
+    from algorithms import get_algorithm
+    from algorithms.base import EnvSpec
+    from harness.config import build_algo_config
+
+    spec = EnvSpec(
+        obs_dim=5, action_dim=2, episode_length=500, tasks=("a", "b"), action_dims=(2, 1), episode_lengths=(500, 50)
+    )
+    cfg = build_algo_config("tdmpc2", [t.removeprefix("algo.") for t in tiny_algo("tdmpc2")] + ["model.task_dim=8"])
+    agent = get_algorithm("tdmpc2").factory(cfg, spec, torch.device("cpu"), 1000)
+    before = agent.discount.clone()
+    assert before[0] != before[1]
+    agent.copy_task_discount(0, 1)
+    assert torch.equal(agent.discount, before[[0, 0]])
+    assert all(p.discount is agent.discount for p in agent.planners.values())
+
+
+def _groups(agent) -> list[tuple[set[str], float]]:
+    """The model optimiser's groups as (part names, lr), parts named by FREEZABLE."""
+    m = agent.model
+    parts = {
+        "encoder": m.encoder,
+        "dynamics": m.dynamics,
+        "reward": m.reward_head,
+        "q": m.qs,
+        "task_embedding": m.task_embedding,
+        "energy": agent.energy,
+        "score": agent.score_net,
+    }
+    owner = {id(p): name for name, net in parts.items() if net is not None for p in net.parameters()}
+    return [({owner[id(p)] for p in g["params"]}, g["lr"]) for g in agent.optim.param_groups]
+
+
+def test_mbdpo_finetune_optimiser_and_energy_statistics_as_the_reference(pretrained_mbdpo, tmp_path):
+    pre = ckpt_mod.load(pretrained_mbdpo / "checkpoint.pt")["agent"]
+    assert float(pre["energy"]["std"]) != 1.0 and int(pre["score_net"]["updates"]) == 1  # one update trained them
+    resolved = resolve_run(_finetune(pretrained_mbdpo, tmp_path, "reacher-hard", algo="mbdpo-score"))
+    with _trainer(resolved, tmp_path / "r") as trainer:
+        agent, cfg = trainer.agent.inner, trainer.agent.inner.cfg
+        # F's statistics restart at 0 / 1 (MBDPO keeps them outside the model state it saves)
+        assert float(agent.energy.mean) == 0.0 and float(agent.energy.std) == 1.0
+        # offline_to_online.py _rebuild_optimizers: encoder at lr * enc_lr_scale, then dynamics, reward,
+        # F, Qs and the task embedding at lr; no score network; the policy's own Adam with eps 1e-5
+        lr = cfg.lr
+        assert sorted(_groups(agent), key=str) == sorted(
+            [
+                ({"encoder"}, lr * cfg.enc_lr_scale),
+                ({"dynamics"}, lr),
+                ({"reward"}, lr),
+                ({"q"}, lr),
+                ({"energy"}, lr),
+                ({"task_embedding"}, lr),
+            ],
+            key=str,
+        )
+        (pi_group,) = agent.pi_optim.param_groups
+        assert pi_group["lr"] == lr and pi_group["eps"] == 1e-5
+        assert {id(p) for p in pi_group["params"]} == {id(p) for p in agent.model.pi_head.parameters()}
+
+        # one update: the score network is not stepped but its gradient (which reaches the encoder
+        # too) stays, uncleared, and travels with the checkpoint like the other pending gradients
+        gen = torch.Generator().manual_seed(0)
+        H, B, spec = cfg.planner.horizon, cfg.batch_size, agent.env_spec
+        batch = TensorDict(
+            obs=torch.randn(H + 1, B, spec.obs_dim, generator=gen),
+            action=torch.rand(H, B, spec.action_dim, generator=gen) * 2 - 1,
+            reward=torch.rand(H, B, 1, generator=gen),
+            terminated=torch.zeros(H, B, 1, dtype=torch.bool),
+            batch_size=[],
+        )
+        score0 = [p.detach().clone() for p in agent.score_net.parameters()]
+        enc0 = [p.detach().clone() for p in agent.model.encoder.parameters()]
+        agent.learn(batch)
+        assert all(torch.equal(a, p) for a, p in zip(score0, agent.score_net.parameters()))
+        assert not all(torch.equal(a, p) for a, p in zip(enc0, agent.model.encoder.parameters()))
+        assert all(p.grad is not None for p in agent.score_net.parameters())
+        pending = agent.state_dict()["pending_grads"]
+        assert len(pending) == sum(len(g["params"]) for g in agent.optim.param_groups) + len(score0)
+
+    # the switches: the checkpoint's statistics kept, the score network trained in its own group
+    switched = ("finetune.reset_energy_statistics=false", "finetune.train_score=true")
+    resolved = resolve_run(_finetune(pretrained_mbdpo, tmp_path, "reacher-hard", *switched, algo="mbdpo-score"))
+    with _trainer(resolved, tmp_path / "s") as trainer:
+        agent = trainer.agent.inner
+        assert float(agent.energy.std) == float(pre["energy"]["std"])
+        assert ({"score"}, agent.cfg.lr) in _groups(agent)
+
+
+@pytest.mark.slow
+def test_mbdpo_finetune_resumes_exactly(pretrained_mbdpo, tmp_path):
+    def ft(where):
+        return _finetune(pretrained_mbdpo, where, "reacher-hard", algo="mbdpo-score")
+
+    whole = Path(execute(ft(tmp_path / "whole"), verbose=False)["path"])
+    cut = _stop_first(ft(tmp_path / "cut"))
+    res = execute(ft(tmp_path / "cut"), verbose=False)
+    assert res["resumed_from"] == 500
+    assert (Path(res["path"]) / "eval.csv").read_bytes() == (whole / "eval.csv").read_bytes()
+    a, b = (ckpt_mod.load(p / "final.pt")["agent"] for p in (whole, Path(res["path"])))
+    assert a["num_updates"] == b["num_updates"] == 20
+    for x, y in zip(a["pending_grads"], b["pending_grads"]):
+        assert (x is None and y is None) or torch.equal(x, y)
+    for key in a["score_net"]:
+        assert torch.equal(a["score_net"][key], b["score_net"][key])
+    assert cut.exists()
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -129,6 +304,8 @@ def test_freezing_parts(pretrained, tmp_path):
         (["task=cartpole-swingup"], "configs/finetune.yaml names no source task for it; give source_task=NAME"),
         (["task=reacher-hard", "source_task=walker-walk"], "source_task=walker-walk is not a task of checkpoint"),
         (["finetune.freeze=[encodr]"], "unknown finetune.freeze part 'encodr'; valid: encoder"),
+        (["finetune.discount=own"], "bad value 'own' for finetune.discount; valid: source, target"),
+        (["finetune.new_task_row=false", "source_task=reacher-easy"], "keeps its own embedding row; leave source_task"),
         (["checkpoint=/nonexistent"], "no such file or run directory"),
     ],
 )

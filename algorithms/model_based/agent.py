@@ -100,6 +100,8 @@ class WorldModelAgent(Algorithm):
         self._episode: list[TensorDict] = []
         self._pretrained = False
         self.num_updates = 0
+        #: parameters outside the optimisers whose gradients still join the update's clip (fine-tuning)
+        self._unstepped: list[torch.nn.Parameter] = []
         self._bonus = self._score_fn = None  # built on first use (reward_bonus, score_fn)
 
     # --- acting -----------------------------------------------------------------------------
@@ -232,9 +234,7 @@ class WorldModelAgent(Algorithm):
         # Gradients are cleared after each step, as both references do: the policy loss's gradient
         # on the task embedding (multi-task) therefore joins the next update's, as in TD-MPC2.
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            [p for g in self.optim.param_groups for p in g["params"]], cfg.grad_clip_norm
-        )
+        grad_norm = torch.nn.utils.clip_grad_norm_(self._clipped(), cfg.grad_clip_norm)
         self.optim.step()
         self.optim.zero_grad(set_to_none=True)
         if energy_scores is not None:
@@ -363,6 +363,31 @@ class WorldModelAgent(Algorithm):
         out = self.model.pi(zs, task=task)
         return out.scaled_entropy, self.model.q(zs, out.action, "avg", detach=True, task=task)
 
+    # --- fine-tuning (MBDPO's scripts/offline_to_online.py; call before the first update) -------
+    def copy_task_discount(self, source: int, target: int) -> None:
+        """Task ``target``'s discount becomes task ``source``'s, as the reference's new task row
+        takes its source's (``agent.discount[source_idx]``). In place: the planners share it."""
+        self.discount[target] = self.discount[source]
+
+    def reset_energy_statistics(self) -> None:
+        """F's normalisation statistics back to mean 0, std 1: the reference keeps them on the agent,
+        outside the model state its checkpoints hold, so a fine-tune starts them afresh."""
+        if self.energy is not None:
+            self.energy.mean.zero_()
+            self.energy.std.fill_(1.0)
+
+    def leave_score_out_of_optimiser(self) -> None:
+        """The reference's fine-tune optimiser has no score-network group (``_rebuild_optimizers``):
+        the score loss still trains the encoder and task embedding, the network itself stays as
+        loaded, and its gradients, which no optimiser then clears, keep adding up and join the
+        update's gradient-norm clip (the reference clips all model parameters)."""
+        if self.score_net is None:
+            return
+        score = {id(p) for p in self.score_net.parameters()}
+        groups = [g for g in self.optim.param_groups if not any(id(p) in score for p in g["params"])]
+        self.optim = torch.optim.Adam(groups, lr=self.cfg.lr, foreach=True)
+        self._unstepped = list(self.score_net.parameters())
+
     # --- bookkeeping ------------------------------------------------------------------------
     def num_parameters(self) -> int:
         n = self.model.trainable_parameters()
@@ -373,6 +398,9 @@ class WorldModelAgent(Algorithm):
     def _optimised(self) -> list[torch.nn.Parameter]:
         return [p for g in self.optim.param_groups for p in g["params"]]
 
+    def _clipped(self) -> list[torch.nn.Parameter]:
+        return self._optimised() + self._unstepped
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
@@ -382,7 +410,7 @@ class WorldModelAgent(Algorithm):
             "pi_optim": self.pi_optim.state_dict(),
             # gradients waiting for the next update (multi-task: the policy loss's on the task
             # embedding, which the references keep until the next step), so a resume is exact
-            "pending_grads": [None if p.grad is None else p.grad.clone() for p in self._optimised()],
+            "pending_grads": [None if p.grad is None else p.grad.clone() for p in self._clipped()],
             "scale": self.scale.state_dict(),
             "planners": {k: p.state_dict() for k, p in self.planners.items()},
             "replay": self.replay.state_dict(),
@@ -403,7 +431,7 @@ class WorldModelAgent(Algorithm):
                 net.load_state_dict(state[name])
         self.optim.load_state_dict(state["optim"])
         self.pi_optim.load_state_dict(state["pi_optim"])
-        for p, grad in zip(self._optimised(), state.get("pending_grads") or []):
+        for p, grad in zip(self._clipped(), state.get("pending_grads") or []):
             p.grad = None if grad is None else grad.clone()
         self.scale.load_state_dict(state["scale"])
         for k, p in self.planners.items():

@@ -1,12 +1,16 @@
 """Offline-to-online fine-tuning (``mode=finetune``), as MBDPO's ``scripts/offline_to_online.py``.
 
-The pretrained model (an offline multi-task run, or an online run) is loaded from its checkpoint;
-a target task it has not seen gets a new task-embedding row copied from ``source_task``'s, with
-its own action mask and discount. Optimisers are fresh, the replay starts empty and there are no
-random seed steps: one update per environment step from the first stored episode. Everything is
-trained unless ``finetune.freeze`` names parts. The loop is the online one (:class:`OnlineTrainer`),
-with the environment's observations zero-padded to the model's size and the model's actions cut to
-the environment's. A resumed fine-tune is rebuilt from the same checkpoint, then restored exactly.
+The pretrained model (an offline multi-task run, or an online run) is loaded from its checkpoint.
+A multi-task model's target task always gets a new task-embedding row copied from ``source_task``'s
+(a task the checkpoint knows and MBDPO's map does not name is its own source), with the source's
+action mask and discount. F's normalisation statistics restart at 0 / 1; the optimisers are fresh
+and, as the reference's ``_rebuild_optimizers``, leave the score network out; the replay starts
+empty and there are no random seed steps: one update per environment step from the step after the
+first episode is stored. Each of these is a ``finetune.*`` switch (docs/fidelity.md, "Fine-tuning").
+Everything is trained unless ``finetune.freeze`` names parts. The loop is the online one
+(:class:`OnlineTrainer`), with the environment's observations zero-padded to the model's size and
+the model's actions cut to the environment's. A resumed fine-tune is rebuilt from the same
+checkpoint, then restored exactly.
 """
 
 from __future__ import annotations
@@ -26,13 +30,20 @@ from harness.training.offline import multitask_spec
 from harness.training.pretrained import PretrainedError, find_pretrained
 from harness.training.trainer import OnlineTrainer
 
+#: a fine-tuned model's task set names a known target's own (pretrained) row ``<task>@pretrained``
+PRETRAINED_ROW = "@pretrained"
+
 
 class TaskAdapter:
-    """A multi-task agent acting on one task: pads observations to the model's size (in acting and
-    in what it stores), pads actions with zeros, and cuts its actions to the task's own dims."""
+    """A pretrained agent acting on one task: pads observations to the model's size (in acting and
+    in what it stores), pads actions with zeros, and cuts its actions to the task's own dims. With
+    ``hold_first_update`` it skips the update of the step that stores the first episode, as the
+    reference's loop updates before it adds a finished episode to an empty buffer."""
 
-    def __init__(self, agent, obs_dim: int, action_dim: int) -> None:
+    def __init__(self, agent, obs_dim: int, action_dim: int, hold_first_update: bool = False) -> None:
         self.inner, self.obs_dim, self.action_dim = agent, obs_dim, action_dim
+        self.awaiting_first_episode = hold_first_update  # cleared by a resume (FinetuneTrainer.restore)
+        self._hold = False
 
     def __getattr__(self, name: str) -> Any:  # everything else is the agent's
         return getattr(self.inner, name)
@@ -50,6 +61,14 @@ class TaskAdapter:
         td["action"] = self._pad(td["action"], spec.action_dim)
         td["next", "observation"] = self._pad(td["next", "observation"], spec.obs_dim)
         self.inner.observe(td)
+        if self.awaiting_first_episode and bool(td["next", "done"].any()):
+            self.awaiting_first_episode, self._hold = False, True
+
+    def update(self, step: int) -> dict[str, float]:
+        if self._hold:
+            self._hold = False
+            return {}
+        return self.inner.update(step)
 
 
 def _parts(agent) -> dict[str, Any]:
@@ -75,20 +94,40 @@ class FinetuneTrainer(OnlineTrainer):
         c = self.config
         self.pretrained = find_pretrained(c.checkpoint)
         own = self.spec  # the environment's own dims (the collector's random actions use them)
-        agent, spec, task_id = self._pretrained_agent(self.pretrained.state()["agent"], own)
+        ft = c.finetune
+        agent, spec, task_id, source_id = self._pretrained_agent(self.pretrained.state()["agent"], own)
         agent.task_id = task_id
-        for name in c.finetune.freeze:
+        if source_id is not None and ft.discount == "source":
+            agent.copy_task_discount(source_id, task_id)
+        if ft.reset_energy_statistics:
+            agent.reset_energy_statistics()
+        if not ft.train_score:
+            agent.leave_score_out_of_optimiser()
+        for name in ft.freeze:
             part = _parts(agent)[name]
             if part is None:
                 raise PretrainedError(f"finetune.freeze={name}: this {c.algo} model has no {name}")
             part.requires_grad_(False)
-        self.source = {"task_id": task_id, "source_task": c.source_task or None, **self.pretrained.provenance()}
-        return TaskAdapter(agent, own.obs_dim, own.action_dim) if spec.multitask else agent
+        # what was done, in config.yaml's `pretrained:` (beside the run's own finetune.* switches)
+        self.source = {
+            "task_id": task_id,
+            "source_task": c.source_task or None,
+            "new_task_row": source_id is not None,
+            "source_task_id": source_id,
+            **self.pretrained.provenance(),
+        }
+        return TaskAdapter(agent, own.obs_dim, own.action_dim, hold_first_update=not ft.first_update_at_episode_end)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.agent.awaiting_first_episode = False  # a checkpoint is written after the first episode
 
     def _pretrained_agent(self, pre: dict[str, Any], own: EnvSpec):
-        """A fresh agent (optimisers, replay, no seed steps) with the pretrained weights, and the
-        target's task id (None for a single-task model)."""
+        """A fresh agent (optimisers, replay, no seed steps) with the pretrained weights, the
+        target's task id and the id of the task its new embedding row was copied from (both None
+        for a single-task model; the source None when a known task keeps its own row)."""
         c, pre_run = self.config, self.pretrained
+        source_id = None
         cfg = copy.deepcopy(self.resolved.algo_cfg)
         cfg.seed_steps = 0  # the reference: no random seed phase with a checkpoint
         model_state = dict(pre["model"])
@@ -108,21 +147,26 @@ class FinetuneTrainer(OnlineTrainer):
                     f"checkpoint={c.checkpoint} takes at most {layout.max_obs_dim} and {layout.max_action_dim}"
                 )
             spec = multitask_spec(layout)
-            if c.task in spec.tasks:
+            if not c.finetune.new_task_row and c.task in spec.tasks:  # its own trained row, as it is
                 task_id = spec.task_id(c.task)
-            else:  # a new task: its embedding row starts as the source task's (MBDPO's script)
+            else:  # MBDPO's _append_new_task_embedding: a new row copied from the source task's
+                source_id = spec.task_id(c.source_task)
+                # the target's name now means the new row; a known target's old row is renamed
+                renamed = tuple(f"{t}{PRETRAINED_ROW}" if t == c.task else t for t in spec.tasks)
                 spec = EnvSpec(
                     obs_dim=spec.obs_dim,
                     action_dim=spec.action_dim,
                     episode_length=max(spec.episode_length, own.episode_length),
-                    tasks=(*spec.tasks, c.task),
-                    action_dims=(*spec.action_dims, own.action_dim),
+                    tasks=(*renamed, c.task),
+                    action_dims=(
+                        *spec.action_dims,
+                        spec.action_dims[source_id] if c.finetune.action_mask == "source" else own.action_dim,
+                    ),
                     episode_lengths=(*spec.episode_lengths, own.episode_length),
                 )
                 task_id = len(spec.tasks) - 1
                 emb = model_state["task_embedding.weight"]
-                source = emb[spec.task_id(c.source_task)]
-                model_state["task_embedding.weight"] = torch.cat([emb, source[None]], dim=0)
+                model_state["task_embedding.weight"] = torch.cat([emb, emb[source_id : source_id + 1]], dim=0)
         agent = algorithms.get_algorithm(c.algo).factory(cfg, spec, self.device, c.steps)
         if "action_masks" in model_state:
             model_state["action_masks"] = agent.model.action_masks  # the new task's mask included
@@ -140,7 +184,7 @@ class FinetuneTrainer(OnlineTrainer):
             raise PretrainedError(
                 f"checkpoint={c.checkpoint} does not fit algo={c.algo}: {str(exc).splitlines()[0]}"
             ) from None
-        return agent, spec, task_id
+        return agent, spec, task_id, source_id
 
     def checkpoint_state(self, step: int) -> dict[str, Any]:
         state = super().checkpoint_state(step)
