@@ -95,7 +95,7 @@ class FinetuneTrainer(OnlineTrainer):
         self.pretrained = find_pretrained(c.checkpoint)
         own = self.spec  # the environment's own dims (the collector's random actions use them)
         ft = c.finetune
-        agent, spec, task_id, source_id = self._pretrained_agent(self.pretrained.state()["agent"], own)
+        agent, spec, task_id, source_id = self._pretrained_agent(self.pretrained.state(), own)
         agent.task_id = task_id
         if source_id is not None and ft.discount == "source":
             agent.copy_task_discount(source_id, task_id)
@@ -122,11 +122,12 @@ class FinetuneTrainer(OnlineTrainer):
         super().restore(state)
         self.agent.awaiting_first_episode = False  # a checkpoint is written after the first episode
 
-    def _pretrained_agent(self, pre: dict[str, Any], own: EnvSpec):
+    def _pretrained_agent(self, state: dict[str, Any], own: EnvSpec):
         """A fresh agent (optimisers, replay, no seed steps) with the pretrained weights, the
         target's task id and the id of the task its new embedding row was copied from (both None
-        for a single-task model; the source None when a known task keeps its own row)."""
-        c, pre_run = self.config, self.pretrained
+        for a single-task model; the source None when a known task keeps its own row). ``state``:
+        the checkpoint's; a multi-task model's spec is the one it records, else its suite's."""
+        c, pre_run, pre = self.config, self.pretrained, state["agent"]
         source_id = None
         cfg = copy.deepcopy(self.resolved.algo_cfg)
         cfg.seed_steps = 0  # the reference: no random seed phase with a checkpoint
@@ -140,13 +141,15 @@ class FinetuneTrainer(OnlineTrainer):
                 )
             spec, task_id = own, None
         else:
-            layout = suite_layout(pre_run.config["run"]["suite"])
-            if own.obs_dim > layout.max_obs_dim or own.action_dim > layout.max_action_dim:
+            if "spec" in state:
+                spec = EnvSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
+            else:
+                spec = multitask_spec(suite_layout(pre_run.config["run"]["suite"]))
+            if own.obs_dim > spec.obs_dim or own.action_dim > spec.action_dim:
                 raise PretrainedError(
                     f"task={c.task} has {own.obs_dim} observations and {own.action_dim} actions; the model of "
-                    f"checkpoint={c.checkpoint} takes at most {layout.max_obs_dim} and {layout.max_action_dim}"
+                    f"checkpoint={c.checkpoint} takes at most {spec.obs_dim} and {spec.action_dim}"
                 )
-            spec = multitask_spec(layout)
             if not c.finetune.new_task_row and c.task in spec.tasks:  # its own trained row, as it is
                 task_id = spec.task_id(c.task)
             else:  # MBDPO's _append_new_task_embedding: a new row copied from the source task's
