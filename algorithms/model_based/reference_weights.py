@@ -411,7 +411,7 @@ def _q_prefixes(ref: ReferenceModel) -> list[tuple[str, Optional[str]]]:
     return [("_Qs.params.", "qs."), ("_detach_Qs_params.", None), ("_target_Qs_params.", "target_qs.")]
 
 
-def _reference_layout(ref: ReferenceModel) -> list[tuple[str, tuple[int, ...]]]:
+def reference_layout(ref: ReferenceModel) -> list[tuple[str, tuple[int, ...]]]:
     """Every key of the reference's state dict with its shape, in the order its ``state_dict`` has."""
     out: list[tuple[str, tuple[int, ...]]] = []
     if ref.layout == "current":
@@ -433,7 +433,7 @@ def _reference_layout(ref: ReferenceModel) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _check_keys(state: Mapping[str, Any], keys: list[str], ref: ReferenceModel) -> None:
-    expected = _reference_layout(ref)
+    expected = reference_layout(ref)
     names = {k for k, _ in expected}
     unknown = [k for k in keys if k not in names]
     if unknown:
@@ -458,7 +458,7 @@ def _check_keys(state: Mapping[str, Any], keys: list[str], ref: ReferenceModel) 
     if ref.layout == "current":
         for key, _, _, _ in _q_entries(ref, "_Qs.params."):
             twin = "_detach_Qs_params." + key[len("_Qs.params.") :]
-            if not torch.equal(state[key], state[twin]):
+            if state[key] is not state[twin] and not torch.equal(state[key], state[twin]):
                 raise ReferenceFormatError(f"inconsistent checkpoint: {twin} differs from {key} (they are one tensor)")
 
 
@@ -616,7 +616,7 @@ def to_reference(
         for key, layer, name, _ in _q_entries(ref, prefix):
             q_keys[key] = (f"{our_prefix or 'qs.'}{_OUR_Q_NAMES[name]}.{layer}", name)
     out: dict[str, torch.Tensor] = {}
-    for key, shape in _reference_layout(ref):
+    for key, shape in reference_layout(ref):
         if key == "_action_masks":
             value = model["action_masks"]
         elif key == "log_std_min":
