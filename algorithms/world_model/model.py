@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from algorithms.world_model.config import ModelConfig
+from algorithms.world_model.draws import ModelDraws
 from algorithms.world_model.layers import EnsembleMLP, SimNorm, init_weights, mlp, polyak_
 from algorithms.world_model.scalars import SymlogTwoHot
 
@@ -84,6 +85,8 @@ class WorldModel(nn.Module):
         self.two_hot = SymlogTwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
         self.log_std_min = cfg.log_std_min
         self.log_std_dif = cfg.log_std_max - cfg.log_std_min
+        #: the policy noise and Q-head pairs drawn when not given (algorithms/world_model/draws.py)
+        self.draws = ModelDraws()
 
     def train(self, mode: bool = True) -> "WorldModel":
         super().train(mode)
@@ -135,7 +138,7 @@ class WorldModel(nn.Module):
         the entropy is scaled by their number, as TD-MPC2's ``pi`` does."""
         mu, log_std = self.pi_head(self.with_task(z, task)).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * self.log_std_dif * (torch.tanh(log_std) + 1)
-        eps = torch.randn_like(mu) if eps is None else eps
+        eps = self.draws.normal_like(mu) if eps is None else eps
         mask = self.action_mask(task)
         if mask is not None:
             mu, log_std, eps = mu * mask, log_std * mask, eps * mask
@@ -177,7 +180,7 @@ class WorldModel(nn.Module):
         if heads == "first_two":
             pair = torch.arange(2, device=z.device)
         else:
-            pair = torch.randperm(net.members, device=z.device)[:2]
+            pair = self.draws.head_pair(net.members, z.device)
         values = self.two_hot.decode(net(torch.cat([self.with_task(z, task), a], dim=-1), members=pair, detach=detach))
         return values.min(0).values if reduce == "min" else values.mean(0)
 
