@@ -402,6 +402,8 @@ def _runs(doc: Document, a: Analysis) -> None:
             "commit": prov["commit"],
         }
     )
+    if "pretrained" in prov and (prov["pretrained"] != "").any():  # where fine-tuned / evaluated weights came from
+        table.insert(table.columns.get_loc("parameters"), "weights from", prov["pretrained"].to_numpy())
     unknown = int((prov["commit"] == UNKNOWN).sum())
     doc.add(
         Para(

@@ -8,6 +8,9 @@
   (``online``, ``offline`` or ``finetune``; absent: ``online``), ``run.checkpoint`` (what a
   fine-tuned run started from) and the top-level ``num_parameters`` (the agent's trained
   parameters; absent for runs written before it existed).
+* Where a run's weights came from (:func:`weights_origin`), from its ``pretrained:`` block (a
+  fine-tuned run's, or an evaluated reference checkpoint's): a file written by TD-MPC2's or
+  MBDPO's own ``save`` shows as ``tdmpc2 file NAME SHA256[:12]``, one of our runs as its path.
 * :func:`git_commit` reads the commit checked out in a directory (e.g. a clone of a reference
   repository given with ``--baselines``) from its ``.git`` files, without running git.
 """
@@ -33,10 +36,13 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "commit",
     "mode",
     "checkpoint",
+    "pretrained",
     "num_parameters",
     "note",
     "config",
 )
+#: the ``pretrained.format`` values of a file written by a reference code (docs/results-format.md)
+REFERENCE_FORMATS = ("tdmpc2", "mbdpo")
 _COMMIT_KEYS = ("commit", "git_commit")
 
 
@@ -45,7 +51,8 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
 
     Columns :data:`PROVENANCE_COLUMNS`: ``run`` is the run directory relative to ``runs_dir``,
     ``config`` the file's text (or why it could not be read), ``commit`` as described above,
-    ``mode``, ``checkpoint`` and ``num_parameters`` from :func:`run_settings` (``label`` as reports name the run:
+    ``mode``, ``checkpoint`` and ``num_parameters`` from :func:`run_settings`, ``pretrained`` from
+    :func:`weights_origin` (``label`` as reports name the run:
     :func:`analysis.table.run_label` of the directory's algo, the config's top-level ``variant``
     where it has one, else the directory's, and the mode). ``task`` is the directory's task component:
     ``multitask`` for a multi-task run.
@@ -59,11 +66,12 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
             config = yaml.safe_load(text)
             commit = commit_from_config(config)
             mode, checkpoint, num_parameters, note = run_settings(config)
+            origin = weights_origin(config)
             if isinstance(config, dict) and isinstance(config.get("variant"), str) and config["variant"]:
                 variant = config["variant"]  # e.g. a fine-tuned run's directory differs from it
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
-            mode, checkpoint, num_parameters = MODE_ONLINE, "", None
+            mode, checkpoint, num_parameters, origin = MODE_ONLINE, "", None, ""
             note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {MODE_ONLINE}"
         rows.append(
             (
@@ -74,6 +82,7 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
                 commit,
                 mode,
                 checkpoint,
+                origin,
                 num_parameters,
                 note,
                 text,
@@ -115,6 +124,26 @@ def run_settings(config: object) -> tuple[str, str, int | None, str]:
         else:
             num_parameters = int(value)
     return mode, checkpoint, num_parameters, "; ".join(notes)
+
+
+def weights_origin(config: object) -> str:
+    """Where the run's weights came from, from ``pretrained:`` in a parsed ``config.yaml``: a
+    reference file (``format`` tdmpc2 / mbdpo) as ``<format> file <file name> <sha256[:12]>``, one of
+    our runs as its ``path``; else a fine-tuned run's ``run.checkpoint``; else ""."""
+    if not isinstance(config, dict):
+        return ""
+    pre = config.get("pretrained")
+    if isinstance(pre, dict):
+        path = str(pre.get("path") or "")
+        if pre.get("format") in REFERENCE_FORMATS:
+            name = path.replace("\\", "/").rsplit("/", 1)[-1]
+            return f"{pre['format']} file {name} {str(pre.get('sha256') or '?')[:12]}"
+        if path:
+            return path
+    run = config.get("run") if isinstance(config.get("run"), dict) else {}
+    if run.get("mode") == MODE_FINETUNE and run.get("checkpoint"):
+        return str(run["checkpoint"])
+    return ""
 
 
 def commit_from_config(config: object) -> str:

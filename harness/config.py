@@ -76,6 +76,9 @@ class RunConfig:
     # and the parts of the model kept frozen
     checkpoint: str = ""
     source_task: str = ""
+    # how checkpoint= is read: auto (a run directory or a file beside its config.yaml is ours, any
+    # other file a TD-MPC2 / MBDPO checkpoint, told apart by its keys), ours, tdmpc2 or mbdpo
+    format: str = "auto"
     finetune: FinetuneConfig = dataclasses.field(default_factory=lambda: FinetuneConfig())
 
 
@@ -258,6 +261,8 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         algo_over = _check_finetune(run, algo_over)
     elif run.checkpoint or run.source_task or run.finetune.freeze or finetune_switches(run.finetune):
         raise ConfigError("checkpoint=, source_task= and finetune.* are only read by mode=finetune")
+    elif run.format != "auto":
+        raise ConfigError(f"format={run.format} is only read by mode=finetune (how checkpoint= is read)")
     try:
         algorithms.get_algorithm(run.algo)
         from envs import get_task  # the harness builds environments by name
@@ -353,23 +358,28 @@ def _check_finetune(run: RunConfig, algo_over: dict[str, Any]) -> dict[str, Any]
     if not run.checkpoint:
         raise ConfigError("mode=finetune needs checkpoint=RUN_DIR (a pretrained run) or checkpoint=FILE.pt")
     try:
-        pre = find_pretrained(run.checkpoint)
+        pre = find_pretrained(run.checkpoint, run.format, (run.task,))
     except PretrainedError as exc:
         raise ConfigError(str(exc)) from None
     run.checkpoint = str(pre.path)
-    if pre.algo != run.algo:
-        raise ConfigError(f"checkpoint={run.checkpoint} was trained by {pre.algo}, not {run.algo}; use algo={pre.algo}")
-    model = (pre.config.get("algo") or {}).get("model") or {}
-    over = dict(algo_over)
-    for key in ("size", "task_dim"):
-        if model.get(key) is None:
-            continue
-        asked = over.setdefault(f"model.{key}", model[key])
-        if asked != model[key]:
+    if pre.reference is not None:
+        over = _reference_algo_overrides(run, pre, algo_over)
+    else:
+        if pre.algo != run.algo:
             raise ConfigError(
-                f"algo.model.{key}={asked}: checkpoint={run.checkpoint} has model.{key}={model[key]}; "
-                f"leave it out or use algo.model.{key}={model[key]}"
+                f"checkpoint={run.checkpoint} was trained by {pre.algo}, not {run.algo}; use algo={pre.algo}"
             )
+        model = (pre.config.get("algo") or {}).get("model") or {}
+        over = dict(algo_over)
+        for key in ("size", "task_dim"):
+            if model.get(key) is None:
+                continue
+            asked = over.setdefault(f"model.{key}", model[key])
+            if asked != model[key]:
+                raise ConfigError(
+                    f"algo.model.{key}={asked}: checkpoint={run.checkpoint} has model.{key}={model[key]}; "
+                    f"leave it out or use algo.model.{key}={model[key]}"
+                )
     bad = [p for p in run.finetune.freeze if p not in FREEZABLE]
     if bad:
         raise ConfigError(f"unknown finetune.freeze part {bad[0]!r}; valid: {', '.join(FREEZABLE)}")
@@ -415,13 +425,71 @@ def finetune_switches(ft: FinetuneConfig) -> dict[str, Any]:
     }
 
 
+def _fitting_algos(ref) -> list[str]:
+    """The world-model algorithms that have F and a score network exactly when the file does."""
+    out = []
+    for name in algorithms.algorithm_names():
+        if "world_model" not in algorithms.get_algorithm(name).capabilities:
+            continue
+        d = algo_defaults(name)
+        if (bool(d.energy.enabled), bool(d.score.enabled)) == (bool(ref.model.has_energy), bool(ref.model.has_score)):
+            out.append(name)
+    return out
+
+
+def _reference_algo_overrides(run: RunConfig, pre, algo_over: dict[str, Any]) -> dict[str, Any]:
+    """A TD-MPC2 / MBDPO file fine-tunes under any world-model algorithm that has F (the energy
+    anchor) exactly when the file has it, and a score network exactly when the file has one (a
+    TD-MPC2 file: tdmpc2, tdmpc2-pi, mppi, cem, diffusion, mbdpo-noanchor; an MBDPO file: mbdpo,
+    mbdpo-aligned). The file's architecture fills ``model.*`` where the command line leaves it out."""
+    ref, where = pre.reference, run.checkpoint
+    if "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
+        return dict(algo_over)  # refused below: mode=finetune needs a world model
+    defaults = algo_defaults(run.algo)
+    for key, what, has in (
+        ("energy.enabled", "F (the energy anchor)", ref.model.has_energy),
+        ("score.enabled", "a score network", ref.model.has_score),
+    ):
+        uses = bool(algo_over.get(key, OmegaConf.select(defaults, key)))
+        if bool(has) != uses:
+            verb = f"has {what}, which algo={run.algo} lacks" if has else f"has no {what}, which algo={run.algo} needs"
+            raise ConfigError(
+                f"checkpoint={where} is a {ref.format} model that {verb}; use algo="
+                + " or algo=".join(_fitting_algos(ref))
+            )
+    over = dict(algo_over)
+    for key, value in ref.algo_overrides().items():
+        if key in ("energy.enabled", "score.enabled"):
+            continue
+        asked = over.setdefault(key, value)
+        if asked == value:
+            continue
+        if key == "model.size" and value is None:
+            widths = ", ".join(f"{k}={getattr(ref.model, k)}" for k in ("enc_dim", "mlp_dim", "latent_dim"))
+            raise ConfigError(
+                f"algo.model.size={asked}: the widths of checkpoint={where} ({widths}, {ref.model.num_enc_layers} "
+                f"encoder layers, {ref.model.num_q} Q heads) match no model size; leave algo.model.size out"
+            )
+        raise ConfigError(
+            f"algo.{key}={asked}: checkpoint={where} has {key}={value}; leave it out or use algo.{key}={value}"
+        )
+    return over
+
+
 def _check_finetune_dims(run: RunConfig, pre) -> None:
     """The target task's observations and actions fit the pretrained model (at most its padded
     sizes for a multi-task model, exactly its own for a single-task one)."""
     from harness.data import suite_layout, task_dims
 
     own = task_dims(run.task)
-    if pre.multitask:
+    if pre.reference is not None:  # the model's own dims, read from its tensors
+        m = pre.reference.model
+        obs, act = m.obs_dim, m.action_dim
+        if pre.multitask:
+            fits, takes = own.obs_dim <= obs and own.action_dim <= act, "at most"
+        else:
+            fits, takes = (own.obs_dim, own.action_dim) == (obs, act), "exactly"
+    elif pre.multitask:
         layout = suite_layout(pre.config["run"]["suite"])
         fits, takes = own.obs_dim <= layout.max_obs_dim and own.action_dim <= layout.max_action_dim, "at most"
         obs, act = layout.max_obs_dim, layout.max_action_dim

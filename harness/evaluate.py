@@ -1,20 +1,26 @@
 """Evaluate checkpoints, e.g. ``python -m harness.evaluate checkpoint=RUN_DIR episodes=10``.
 
-``checkpoint=`` is a run directory (its ``final.pt``, else its ``checkpoint.pt``) or a state file
-beside its run's ``config.yaml``; a list (``checkpoint=[A,B,C]``, e.g. one per seed) evaluates
-each. Any kind: an online run, an offline multi-task model, a fine-tuned run. Each is evaluated
-without exploration noise on its own tasks: all of them by default, or ``task=X`` / ``task=[X,Y]``
-/ ``suite=S`` (tasks the model was not trained on are refused, naming those it knows).
+``checkpoint=`` is a run directory (its ``final.pt``, else its ``checkpoint.pt``), a state file
+beside its run's ``config.yaml``, or a checkpoint file written by TD-MPC2's or MBDPO's own ``save``
+(e.g. TD-MPC2's published ``mt80-48M.pt``; ``format=auto`` tells them apart, ``format=tdmpc2|mbdpo``
+insists); a list (``checkpoint=[A,B,C]``, e.g. one per seed) evaluates each. Any kind: an online
+run, an offline multi-task model, a fine-tuned run, a reference model. Each is evaluated without
+exploration noise on its own tasks: all of them by default, or ``task=X`` / ``task=[X,Y]`` /
+``suite=S`` (tasks the model was not trained on are refused, naming those it knows). A single-task
+reference file names no task: it needs ``task=X``, a task of its observation and action dims.
 
 Results go into one run directory per checkpoint under ``out`` (default ``evaluations``), in the
 results format (docs/results-format.md), so that ``python -m analysis.report evaluations`` reads
 them: ``<out>/<suite>/<task or multitask>/<algo>/<variant dir>+eval-<file>/seed_<seed>/`` with
 ``config.yaml`` (the checkpoint run's, plus an ``evaluation`` block: the file, its step and its
-commit), ``eval.csv`` (step = the checkpoint's step) and the done markers. The checkpoint is only
-read. An evaluation already done is skipped; an unfinished one is kept under ``attempts/``.
+commit), ``eval.csv`` (step = the checkpoint's step) and the done markers. A reference file's
+directory is ``reference-<format>-<file stem>+eval-<sha256[:8]>``, its step 0 (the file records
+none), and its ``config.yaml`` the synthesised run plus ``pretrained:`` (path, sha256, bytes,
+format, key layout and what was inferred from the tensors). The checkpoint is only read. An
+evaluation already done is skipped; an unfinished one is kept under ``attempts/``.
 
-Keys: checkpoint (required), task, suite, episodes (10), seed (the checkpoint run's seed), out,
-device (auto), threads (0: torch's default).
+Keys: checkpoint (required), format (auto | ours | tdmpc2 | mbdpo), task, suite, episodes (10),
+seed (the checkpoint run's seed), out, device (auto), threads (0: torch's default).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from harness.config import MULTITASK, ConfigError, check_runs_dir, cli_args, par
 from harness.rundir import RunDir, RunStatus, file_problem
 from harness.training.pretrained import Pretrained, PretrainedError, find_pretrained
 
-KEYS = ("checkpoint", "task", "suite", "episodes", "seed", "out", "device", "threads")
+KEYS = ("checkpoint", "format", "task", "suite", "episodes", "seed", "out", "device", "threads")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Request:
     out: Path = Path("evaluations")
     device: str = "auto"
     threads: int = 0
+    format: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -91,16 +98,32 @@ def parse_request(argv: list[str]) -> Request:
         out=Path(str(opts.get("out", "evaluations"))).expanduser(),
         device=str(opts.get("device", "auto")),
         threads=_whole("threads", opts.get("threads", 0), 0),
+        format=_format(opts.get("format", "auto")),
     )
 
 
+def _format(value: Any) -> str:
+    from harness.training.pretrained import FORMATS
+
+    if value not in FORMATS:
+        raise ConfigError(f"bad value {value!r} for format; valid: {', '.join(FORMATS)}")
+    return value
+
+
 def plan(request: Request, checkpoint: str) -> Plan:
-    """Read ``checkpoint``'s config.yaml (not its weights) and check the request against it."""
-    pre = find_pretrained(checkpoint)
+    """Read ``checkpoint``'s config.yaml (a reference file: its tensor shapes; not the weights of
+    either) and check the request against it."""
+    pre = find_pretrained(checkpoint, request.format, request.tasks or ())
     problem = file_problem(pre.path)  # cheap (the weights are read when evaluating)
     if problem:
         raise PretrainedError(f"checkpoint={checkpoint}: {problem}")
     run = pre.config["run"]
+    if pre.reference is not None and not pre.tasks:
+        m = pre.reference.model
+        raise PretrainedError(
+            f"checkpoint={checkpoint} is a single-task {pre.reference.format} model and names no task: give "
+            f"task=NAME (a task with {m.obs_dim} observations and {m.action_dim} actions)"
+        )
     known = _known_tasks(pre)
     tasks = request.tasks or known
     unknown = [t for t in tasks if t not in known]
@@ -110,9 +133,14 @@ def plan(request: Request, checkpoint: str) -> Plan:
         )
     seed = int(run["seed"]) if request.seed is None else request.seed
     seed_dir = pre.path.parent
-    variant_dir = seed_dir.parent.name if seed_dir.name == f"seed_{run['seed']}" else pre.config["variant"]
+    if pre.reference is not None:  # where the weights came from, and which file exactly
+        stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in pre.path.stem)
+        name = f"reference-{pre.reference.format}-{stem}+eval-{pre.reference.sha256[:8]}"
+    else:
+        variant_dir = seed_dir.parent.name if seed_dir.name == f"seed_{run['seed']}" else pre.config["variant"]
+        name = f"{variant_dir}+eval-{pre.path.stem}"
     task_dir = MULTITASK if run.get("mode") == "offline" else run["task"]
-    path = request.out / run["suite"] / task_dir / run["algo"] / f"{variant_dir}+eval-{pre.path.stem}" / f"seed_{seed}"
+    path = request.out / run["suite"] / task_dir / run["algo"] / name / f"seed_{seed}"
     return Plan(pre, tuple(tasks), seed, path)
 
 
@@ -135,8 +163,39 @@ def find_pretrained_or_none(where: str | None) -> Pretrained | None:
         return None
 
 
+def reference_run_config(pre: Pretrained) -> dict[str, Any]:
+    """A reference file's run as our runs record it: its synthesised run, the algorithm variant and
+    every algorithm field (the file's shape over the algorithm's defaults), and ``pretrained``."""
+    import dataclasses
+
+    from algorithms.registry import flatten
+    from harness.config import build_algo_config, variant_name
+
+    algo = pre.config["run"]["algo"]
+    cfg = build_algo_config(algo, flatten(pre.config["algo"]))
+    return {
+        "run": pre.config["run"],
+        "variant": variant_name(algo, cfg),
+        "algo": dataclasses.asdict(cfg),
+        "pretrained": pre.provenance(),
+    }
+
+
+def load_weights(agent, weights: dict[str, Any]) -> None:
+    """A world-model agent's networks from ``{"model", "energy", "score_net"}`` (a converted
+    reference file: no optimiser, replay or planner state)."""
+    agent.model.load_state_dict(weights["model"])
+    for name in ("energy", "score_net"):
+        net = getattr(agent, name)
+        if (net is None) != (weights.get(name) is None):
+            raise ValueError(f"{name} is {'absent' if net is None else 'present'} here but not in the checkpoint")
+        if net is not None:
+            net.load_state_dict(weights[name])
+
+
 def build_agent(pre: Pretrained, state: dict[str, Any], device: Any):
-    """The checkpoint's agent, rebuilt from its config and spec and loaded with its state."""
+    """The checkpoint's agent, rebuilt from its config and spec and loaded with its state (a
+    reference file's: its weights)."""
     import algorithms
     from algorithms.base import EnvSpec
     from algorithms.registry import flatten
@@ -158,8 +217,16 @@ def build_agent(pre: Pretrained, state: dict[str, Any], device: Any):
         spec = EnvSpec(obs_dim=dims.obs_dim, action_dim=dims.action_dim, episode_length=dims.episode_length)
     else:
         raise PretrainedError(f"checkpoint {pre.path} records no model spec (written before harness.evaluate existed)")
-    agent = algorithms.get_algorithm(run["algo"]).factory(cfg, spec, device, int(run["steps"]))
-    agent.load_state_dict(state["agent"])
+    agent = algorithms.get_algorithm(run["algo"]).factory(cfg, spec, device, int(run.get("steps") or 1))
+    if pre.reference is None:
+        agent.load_state_dict(state["agent"])
+        return agent
+    try:
+        load_weights(agent, state["agent"])
+    except (RuntimeError, ValueError) as exc:
+        raise PretrainedError(
+            f"checkpoint {pre.path} does not fit a {run['algo']} agent: {str(exc).splitlines()[0]}"
+        ) from None
     return agent
 
 
@@ -184,10 +251,11 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
             say(f"[keep] an unfinished evaluation moved to {archived}")
         state = p.pretrained.state()
         run = state["run"]["run"]
+        base = state["run"] if p.pretrained.reference is None else reference_run_config(p.pretrained)
         p.path.mkdir(parents=True, exist_ok=True)
         config = {
-            **state["run"],
-            "git": p.pretrained.config.get("git"),  # the code that trained these weights
+            **base,
+            "git": p.pretrained.config.get("git"),  # the code that trained these weights (a reference file: none)
             "evaluation": {
                 "checkpoint": str(p.pretrained.path),
                 "step": int(state["step"]),
@@ -211,6 +279,8 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
             with RunStatus(rundir, step, step, label=p.path.name, say=say):
                 seed_everything(p.seed)
                 agent = build_agent(p.pretrained, state, resolve_device(request.device))
+                if "num_parameters" not in config:
+                    rundir.write_config({**config, "num_parameters": agent.num_parameters()})
                 spec = agent.env_spec
                 for i, task in enumerate(p.tasks):
                     policy = agent
@@ -227,7 +297,7 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
                             "suite": run["suite"],
                             "task": task,
                             "algo": run["algo"],
-                            "variant": state["run"]["variant"],
+                            "variant": base["variant"],
                             "seed": p.seed,
                             "step": int(state["step"]),
                             **ep,
