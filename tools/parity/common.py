@@ -63,6 +63,15 @@ def import_reference(code_dir: str | Path, *names: str) -> list[Any]:
     return modules
 
 
+def warn_if_other_commit(code_dir: str | Path, reference: str) -> None:
+    """ref_bench_patch.sh leaves the commit it copied in ``<code_dir>/../COMMIT``; say so on stderr
+    when it is not the one the fixtures were made from (``owner/name@sha``)."""
+    commit_file = Path(code_dir).resolve().parent / "COMMIT"
+    expected = reference.split("@")[-1]
+    if commit_file.exists() and not commit_file.read_text().strip().startswith(expected):
+        print(f"warning: {code_dir} is {commit_file.read_text().strip()[:12]}, not {reference}", file=sys.stderr)
+
+
 @dataclasses.dataclass
 class TaskSet:
     """A multi-task set: names, each task's own observation and action dims and episode length."""

@@ -9,9 +9,10 @@ online one, this records at fp32, calling the reference's own functions:
 - forward: encoder, dynamics, reward logits and value, the policy prior (mean, log-std, a sample
   for a given noise, log-prob, scaled entropy), every Q head's and target head's logits, Q min/avg
   of a pinned pair;
-- one ``TDMPC2._update`` on a fixed batch: every loss term, every parameter's gradient as the
-  optimisers saw it (after clipping), the gradient left pending (multi-task: the policy loss's on
-  the task embedding), the state dict after the optimiser steps and the target update;
+- one ``TDMPC2._update`` on a fixed batch (gradient clipping at 0.25, so that it acts): every loss
+  term, every parameter's gradient as the optimisers saw it (after clipping), the gradient left
+  pending (multi-task: the policy loss's on the task embedding), the state dict after the
+  optimiser steps and the target update; then a second update (its smaller tensors only);
 - two ``TDMPC2._plan`` calls (t0=True, then the warm start t0=False): per MPPI iteration the elite
   indices, mean and std, the returned action and the kept mean.
 
@@ -49,14 +50,18 @@ from tools.parity.common import (  # noqa: E402
     check_or_write,
     import_reference,
     plain_state_dict,
+    warn_if_other_commit,
 )
 
 REFERENCE = "nicklashansen/tdmpc2@e9f5932"
 DEFAULT_REF = REFBENCH / "tdmpc2" / "tdmpc2"
 WIDTHS = dict(enc_dim=32, mlp_dim=16, latent_dim=16, num_enc_layers=2, num_q=5, num_bins=101, dropout=0.0)
-PLANNING = dict(num_samples=48, num_elites=6, num_pi_trajs=4, iterations=6, horizon=3)
-BATCH_SIZE = 16
-FORWARD_ROWS = 6
+PLANNING = dict(num_samples=32, num_elites=4, num_pi_trajs=4, iterations=6, horizon=3)
+BATCH_SIZE = 8
+#: below the gradient norms of these updates (about 0.4-0.7, the policy's 1-3), so that both
+#: optimisers' clipping acts (the config's 20 never would on a tiny model)
+GRAD_CLIP_NORM = 0.25
+FORWARD_ROWS = 4
 SINGLE = dict(obs_dim=17, action_dim=6, episode_length=500)
 MULTI = TaskSet(["task-a", "task-b", "task-c"], [17, 9, 5], [6, 3, 1], [500, 250, 100], task_dim=8)
 #: what the tests need to build the same agent
@@ -68,6 +73,8 @@ CFG_KEYS = [
     "num_pi_trajs", "iterations", "temperature", "min_std", "max_std",
 ]  # fmt: skip
 PINNED = ("randn", "randn_like", "randperm")
+#: the biggest tensors, left out of the second update's record
+LARGE = ("_Qs.", "_detach_Qs_params.", "_target_Qs_params.", "_reward.2.")
 
 
 def randomise_(model, generator: torch.Generator) -> None:
@@ -173,7 +180,16 @@ def forward_fixture(agent, tasks, g: torch.Generator) -> dict:
     return {"obs": obs, "action": action, "task": task, "draws": draws_of(recorder), "outputs": out}
 
 
-def update_fixture(agent, tasks, g: torch.Generator) -> dict:
+def small(values: dict, keep_all: bool) -> dict:
+    """All entries, or (a second update) those outside the Q ensembles and the reward's last layer,
+    which hold most of the bytes."""
+    return {k: v for k, v in values.items() if keep_all or not k.startswith(LARGE)}
+
+
+def update_fixture(agent, tasks, g: torch.Generator, seed: int, first: bool = True) -> dict:
+    """One ``_update``. The second one (``first=False``) checks what the first leaves behind (the
+    Adam moments and step count, the value scale, multi-task: the pending task-embedding gradient
+    joining this update's) and stores only the smaller tensors of its gradients and parameters."""
     cfg, model = agent.cfg, agent.model
     H, B, A = cfg.horizon, cfg.batch_size, cfg.action_dim
     obs, action, task = task_inputs(tasks, (H + 1) * B, cfg.obs_shape["state"][0], A, g)
@@ -204,7 +220,7 @@ def update_fixture(agent, tasks, g: torch.Generator) -> dict:
 
     agent.optim.step = recording(agent.optim, "model")
     agent.pi_optim.step = recording(agent.pi_optim, "pi")
-    recorder = DrawRecorder(seed=2)
+    recorder = DrawRecorder(seed=seed)
     kwargs = {"task": task} if task is not None else {}
     with recorder.patch(*PINNED):
         info = agent._update(obs, action, reward, terminated, **kwargs)
@@ -214,11 +230,11 @@ def update_fixture(agent, tasks, g: torch.Generator) -> dict:
         "batch": {"obs": obs, "action": action, "reward": reward, "terminated": terminated, "task": task},
         "draws": draws_of(recorder),
         "info": {k: v.detach().clone() for k, v in info.items()},
-        "grads": grads["model"],
+        "grads": small(grads["model"], first),
         "pi_grads": grads["pi"],
         "pending_grads": pending,
         "scale": agent.scale.value.detach().clone(),
-        "state_dict": plain_state_dict(model.state_dict()),
+        "state_dict": small(plain_state_dict(model.state_dict()), first),
     }
 
 
@@ -260,8 +276,17 @@ def plan_fixture(agent, tasks, g: torch.Generator) -> list[dict]:
 
 def build_agent(code_dir: Path, tasks: TaskSet | None, seed: int):
     (tdmpc2,) = import_reference(code_dir, "tdmpc2")
+    warn_if_other_commit(code_dir, REFERENCE)
     single = {} if tasks is not None else SINGLE
-    cfg = build_cfg(code_dir / "config.yaml", tasks=tasks, batch_size=BATCH_SIZE, **single, **WIDTHS, **PLANNING)
+    cfg = build_cfg(
+        code_dir / "config.yaml",
+        tasks=tasks,
+        batch_size=BATCH_SIZE,
+        grad_clip_norm=GRAD_CLIP_NORM,
+        **single,
+        **WIDTHS,
+        **PLANNING,
+    )
     torch.manual_seed(seed)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its episode length and discount
         agent = tdmpc2.TDMPC2(cfg)
@@ -283,7 +308,8 @@ def make_fixture(code_dir: Path, tasks: TaskSet | None, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed + 100)
     fixture["forward"] = forward_fixture(agent, tasks, g)
     fixture["plan"] = plan_fixture(agent, tasks, g)  # before the update: planning on the stored weights
-    fixture["update"] = update_fixture(agent, tasks, g)
+    fixture["update"] = update_fixture(agent, tasks, g, seed=2)
+    fixture["update2"] = update_fixture(agent, tasks, g, seed=5, first=False)
     return fixture
 
 
