@@ -41,17 +41,22 @@ MT80_ACTION_DIMS = (
 EXPECTED = {
     "tdmpc2_mt80.pt": dict(
         format="tdmpc2", layout="current", multitask=True, num_tasks=80, task_set="mt80", suite="mt80", size=None,
-        enc_dim=32, mlp_dim=32, latent_dim=16, num_enc_layers=2, num_q=3, num_bins=101, task_dim=8, obs_dim=39,
+        enc_dim=24, mlp_dim=24, latent_dim=16, num_enc_layers=2, num_q=3, num_bins=101, task_dim=8, obs_dim=39,
         action_dim=6, action_dims=MT80_ACTION_DIMS, has_energy=False, has_score=False,
+    ),
+    "tdmpc2_mt80_flat.pt": dict(  # the old code stored no action masks: the dims come from outside
+        format="tdmpc2", layout="flat", multitask=True, num_tasks=80, task_set="mt80", suite="mt80", size=None,
+        enc_dim=16, mlp_dim=16, latent_dim=16, num_enc_layers=2, num_q=2, num_bins=101, task_dim=8, obs_dim=39,
+        action_dim=6, action_dims=None, has_energy=False, has_score=False,
     ),
     "tdmpc2_cartpole-balance.pt": dict(
         format="tdmpc2", layout="current", multitask=False, num_tasks=0, task_set=None, suite=None, size=None,
-        enc_dim=32, mlp_dim=32, latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21, task_dim=0, obs_dim=5,
+        enc_dim=24, mlp_dim=24, latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21, task_dim=0, obs_dim=5,
         action_dim=1, action_dims=None, has_energy=False, has_score=False,
     ),
     "tdmpc2_cartpole-balance_flat.pt": dict(
         format="tdmpc2", layout="flat", multitask=False, num_tasks=0, task_set=None, suite=None, size=None,
-        enc_dim=32, mlp_dim=32, latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21, task_dim=0, obs_dim=5,
+        enc_dim=24, mlp_dim=24, latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21, task_dim=0, obs_dim=5,
         action_dim=1, action_dims=None, has_energy=False, has_score=False,
     ),
     "mbdpo_mt80.pt": dict(
@@ -72,8 +77,9 @@ def build_ours(name: str):
     """Our modules built from describe's numbers, loaded (strict) with the converted state."""
     state = fixture(name)
     ref = describe(state)
-    parts = to_ours(state)
-    model = WorldModel(ref.model_config(), ref.obs_dim, ref.action_dim, action_dims=ref.action_dims or ())
+    action_dims = ref.action_dims or (MT80_ACTION_DIMS if ref.multitask else ())
+    parts = to_ours(state, action_dims=action_dims if ref.multitask else None)
+    model = WorldModel(ref.model_config(), ref.obs_dim, ref.action_dim, action_dims=action_dims)
     model.load_state_dict(parts["model"], strict=True)
     energy = score = None
     if ref.has_energy:
@@ -92,6 +98,7 @@ def build_ours(name: str):
 def test_fixtures_are_small():
     total = sum(p.stat().st_size for p in FIXTURES.iterdir())
     assert total < 600_000, total
+    assert {p.name for p in FIXTURES.glob("*.pt")} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -126,6 +133,7 @@ def test_loads_into_our_modules_and_round_trips(name):
         "score_net": score.state_dict() if score is not None else None,
     }
     back = to_reference(parts, format=ref.format, layout=ref.layout)
+    assert describe_ours(parts, ref.format, ref.layout).action_dims == (MT80_ACTION_DIMS if ref.multitask else None)
     assert list(back) == list(state)
     for key in state:
         assert back[key].dtype == state[key].dtype and torch.equal(back[key], state[key]), key
@@ -207,8 +215,11 @@ def test_converted_forward_equals_a_hand_computation(name):
                     head = {f"{n // 4}.{names[n % 4]}": state[f"{prefix}{n}"][j] for n in range(10)}
                 torch.testing.assert_close(q[j], hand_mlp(head, "", za, 3), rtol=1e-5, atol=1e-6)
         mu = hand_mlp(state, "_pi.", torch.cat([z_ref, emb], -1), 3).chunk(2, -1)[0]
-        if ref.multitask:
-            mu = mu * state["_action_masks"][task]
+        if ref.multitask:  # the file's masks, or (old flat files) the task set's action dims
+            masks = (torch.arange(ref.action_dim) < torch.tensor(MT80_ACTION_DIMS)[:, None]).float()
+            if "_action_masks" in state:
+                assert torch.equal(state["_action_masks"], masks)
+            mu = mu * masks[task]
         torch.testing.assert_close(model.pi(z, task=task).mean, torch.tanh(mu), rtol=1e-5, atol=1e-6)
         if energy is not None:
             torch.testing.assert_close(

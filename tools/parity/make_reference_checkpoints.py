@@ -42,42 +42,17 @@ SEED = 24
 #: name -> what to build. Widths are reduced so that the files stay small; everything else is the
 #: reference's config.yaml.
 FIXTURES: dict[str, dict] = {
-    "tdmpc2_mt80.pt": dict(
-        code="tdmpc2", task="mt80", enc_dim=32, mlp_dim=32, latent_dim=16, num_enc_layers=2, num_q=3, task_dim=8
-    ),
-    "tdmpc2_cartpole-balance.pt": dict(
-        code="tdmpc2",
-        task="cartpole-balance",
-        enc_dim=32,
-        mlp_dim=32,
-        latent_dim=16,
-        num_enc_layers=3,
-        num_q=2,
-        num_bins=21,
-    ),
-    "tdmpc2_cartpole-balance_flat.pt": dict(
-        code="tdmpc2-old",
-        task="cartpole-balance",
-        enc_dim=32,
-        mlp_dim=32,
-        latent_dim=16,
-        num_enc_layers=3,
-        num_q=2,
-        num_bins=21,
-    ),
-    "mbdpo_mt80.pt": dict(
-        code="mbdpo",
-        task="mt80",
-        enc_dim=24,
-        mlp_dim=24,
-        latent_dim=16,
-        num_enc_layers=2,
-        num_q=2,
-        task_dim=8,
-        horizon=3,
-        diffusion_time_embed_dim=8,
-    ),
-}
+    "tdmpc2_mt80.pt": dict(code="tdmpc2", task="mt80", enc_dim=24, mlp_dim=24, latent_dim=16, num_enc_layers=2,
+                           num_q=3, task_dim=8),
+    "tdmpc2_mt80_flat.pt": dict(code="tdmpc2-old", task="mt80", enc_dim=16, mlp_dim=16, latent_dim=16,
+                                num_enc_layers=2, num_q=2, task_dim=8),
+    "tdmpc2_cartpole-balance.pt": dict(code="tdmpc2", task="cartpole-balance", enc_dim=24, mlp_dim=24,
+                                       latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21),
+    "tdmpc2_cartpole-balance_flat.pt": dict(code="tdmpc2-old", task="cartpole-balance", enc_dim=24, mlp_dim=24,
+                                            latent_dim=16, num_enc_layers=3, num_q=2, num_bins=21),
+    "mbdpo_mt80.pt": dict(code="mbdpo", task="mt80", enc_dim=24, mlp_dim=24, latent_dim=16, num_enc_layers=2,
+                          num_q=2, task_dim=8, horizon=3, diffusion_time_embed_dim=8),
+}  # fmt: skip
 
 
 def task_dims(tasks: list[str]) -> dict[str, list[int]]:
