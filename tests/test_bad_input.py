@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 RUN = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none"]
@@ -198,3 +199,72 @@ def test_read_only_runs_dir(tmp_path, capsys):
         _check(capsys, _cli("sweep")([*SWEEP, "task=[cartpole-balance]", f"runs_dir={ro}"]), "not writable")
     finally:
         ro.chmod(0o755)
+
+
+# ----------------------------------------------------------------------------- checkpoint files (issue 24)
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference_checkpoints"
+SINGLE = REFERENCE / "tdmpc2_cartpole-balance.pt"  # TD-MPC2's own save: single-task, reduced widths
+MULTI = REFERENCE / "tdmpc2_mt80.pt"
+FINETUNE = ["mode=finetune", "task=reacher-easy", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none"]
+
+# (command, arguments, what the message must name); {x} is a bad file made by _bad_files
+CHECKPOINT_CASES = [
+    ("evaluate", ["checkpoint={text}", "task=cartpole-balance"], "not a torch.save file"),
+    ("evaluate", ["checkpoint={random_dict}", "task=cartpole-balance"], "not a TD-MPC2 or MBDPO model"),
+    ("evaluate", ["checkpoint={sb3_zip}", "task=cartpole-balance"], "a zip archive but not a torch.save file"),
+    ("evaluate", ["checkpoint={truncated}", "task=cartpole-balance"], "truncated or damaged"),
+    ("evaluate", ["checkpoint={termination}", "task=cartpole-balance"], "termination head"),
+    ("evaluate", ["checkpoint={ours_alone}"], "our own checkpoint.pt / final.pt are read with their run's config.yaml"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "format=tdmpc3"], "bad value 'tdmpc3' for format"),
+    ("evaluate", [f"checkpoint={SINGLE}"], "single-task tdmpc2 model and names no task: give task=NAME"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=walker-run"], "task=walker-run has 24 observations and 6 actions"),
+    ("evaluate", [f"checkpoint={MULTI}", "task=humanoid-run"], "task 'humanoid-run': the model of checkpoint="),
+    ("evaluate", [f"checkpoint={REFERENCE / 'mbdpo_mt80.pt'}", "format=tdmpc2"], "use format=mbdpo"),
+    ("run", [*FINETUNE, "checkpoint={truncated}"], "truncated or damaged"),
+    ("run", [*FINETUNE, "checkpoint={termination}", "task=cartpole-balance"], "termination head"),
+    ("run", [*FINETUNE, f"checkpoint={MULTI}", "algo.model.size=1"], "match no model size"),
+    ("run", [*FINETUNE, f"checkpoint={MULTI}", "algo=mbdpo"], "has no F (the energy anchor), which algo=mbdpo needs"),
+    ("run", [*FINETUNE, f"checkpoint={REFERENCE / 'mbdpo_mt80.pt'}"], "which algo=tdmpc2 lacks; use algo=mbdpo"),
+    ("run", [*FINETUNE, f"checkpoint={MULTI}", "format=pt"], "bad value 'pt' for format"),
+    ("run", [*FINETUNE, f"checkpoint={SINGLE}"], "task=reacher-easy has 6 observations and 2 actions"),
+    ("run", [*RUN, "format=tdmpc2"], "format=tdmpc2 is only read by mode=finetune"),
+]
+
+
+def _bad_files(tmp: Path) -> dict[str, Path]:
+    import zipfile
+
+    import torch
+
+    tmp.mkdir()
+    files = {name: tmp / f"{name}.pt" for name in ("text", "random_dict", "truncated", "termination")}
+    files["text"].write_text("not a checkpoint\n")
+    torch.save({"step": 3, "weights": torch.zeros(2)}, files["random_dict"])
+    files["sb3_zip"] = tmp / "ppo.zip"
+    with zipfile.ZipFile(files["sb3_zip"], "w") as z:  # what Stable-Baselines3's save writes
+        for name in ("data", "policy.pth", "_stable_baselines3_version"):
+            z.writestr(name, "{}")
+    data = SINGLE.read_bytes()
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    state = torch.load(SINGLE, weights_only=True)  # TD-MPC2's episodic=true head
+    state["model"]["_termination.0.weight"] = torch.zeros(4, 16)
+    torch.save(state, files["termination"])
+    files["ours_alone"] = tmp / "final.pt"  # one of our checkpoints without its run's config.yaml
+    torch.save({"format": 1, "rng": {"numpy": np.random.get_state()}}, files["ours_alone"])
+    return files
+
+
+@pytest.mark.parametrize(
+    "cmd,args,needle", CHECKPOINT_CASES, ids=[f"{c}:{' '.join(a)[-60:]}" for c, a, _ in CHECKPOINT_CASES]
+)
+def test_bad_checkpoint_file(tmp_path, capsys, cmd, args, needle):
+    from harness.evaluate import main as evaluate_main
+
+    files = _bad_files(tmp_path / "files")
+    stamps = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (SINGLE, MULTI)}
+    out = tmp_path / "out"
+    args = [a.format(**files) for a in args]
+    main = evaluate_main if cmd == "evaluate" else _cli(cmd)
+    _check(capsys, main([*args, f"out={out}" if cmd == "evaluate" else f"runs_dir={out}"]), needle)
+    assert not out.exists()  # nothing created
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in stamps} == stamps  # the files only read

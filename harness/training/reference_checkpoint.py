@@ -11,6 +11,7 @@ the weights to ours. Nothing here knows run directories or the harness's config 
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,34 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is no torch.save file at all (cheap: its first bytes and zip directory), or None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):  # torch.save's zip format
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return f"truncated or damaged ({path.stat().st_size} bytes, a zip archive without its directory)"
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return (
+                f"a zip archive but not a torch.save file (it holds {', '.join(names[:4])}; "
+                f"e.g. a Stable-Baselines3 model)"
+            )
+        return None
+    if head[:1] == b"\x80":  # a pickle: torch.save's format before torch 1.6
+        return None
+    return f"not a torch.save file (it begins {head!r})"
+
+
 def _read(path: Path) -> Any:
     """The file's model state dict (tensors only, memory-mapped where torch can)."""
     from algorithms.model_based import reference_weights
 
+    problem = file_problem(path)
+    if problem:
+        raise ReferenceCheckpointError(problem)
     try:
         return reference_weights.read_checkpoint(path)
     except reference_weights.ReferenceFormatError as exc:
@@ -46,8 +71,11 @@ def _read(path: Path) -> Any:
 
 def _one_line(path: Path, exc: Exception) -> str:
     text = " ".join(str(exc).split()).removeprefix(f"{path}: ")
-    if "weights only" in text.lower() or "weights_only" in text:  # pickled objects: not a bare state dict
-        text += "; our own checkpoint.pt / final.pt are read with their run's config.yaml beside them"
+    if "weights only load failed" in text.lower():  # a pickle of Python objects, not a bare state dict
+        return (
+            "holds Python objects besides tensors: not a TD-MPC2 or MBDPO save (our own checkpoint.pt / "
+            "final.pt are read with their run's config.yaml beside them)"
+        )
     return text
 
 
