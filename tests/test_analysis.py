@@ -575,10 +575,12 @@ def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, 
     assert "record no commit" in (out / "report.md").read_text()
     runs = pd.read_csv(out / "runs.csv")
     assert (
-        list(runs.columns) == ["run", "label", "task", "seed", "commit", "mode", "checkpoint", "num_parameters"]
+        list(runs.columns)
+        == ["run", "label", "task", "seed", "commit", "mode", "checkpoint", "pretrained", "num_parameters"]
         and len(runs) == 14
     )
     assert set(runs["mode"]) == {"online"} and runs["num_parameters"].isna().all()  # old runs: neither field
+    assert runs["pretrained"].isna().all()  # no run started from pretrained weights
 
 
 def test_per_task_heatmap_fits_long_variant_labels():

@@ -212,3 +212,14 @@ def test_finetune_a_reference_file(name, task, algo, stamps, tmp_path):
     assert (pre["format"], pre["layout"], pre["sha256"]) == (fmt, layout, stamps[name][0])
     assert (pre["task_id"] is None) == (not multitask)
     assert _stamp(FIXTURES / name) == stamps[name]  # only read
+
+
+def test_weights_origin_reads_config_yaml_only():
+    from analysis.provenance import weights_origin
+
+    reference = {"pretrained": {"path": "/data/mt80-48M.pt", "format": "tdmpc2", "sha256": "ab" * 32}}
+    assert weights_origin(reference) == f"tdmpc2 file mt80-48M.pt {'ab' * 6}"
+    ours = {"run": {"mode": "finetune", "checkpoint": "/runs/x/final.pt"}, "pretrained": {"path": "/runs/x/final.pt"}}
+    assert weights_origin(ours) == "/runs/x/final.pt"
+    assert weights_origin({"run": {"mode": "finetune", "checkpoint": "/runs/y"}}) == "/runs/y"  # before pretrained:
+    assert weights_origin({"run": {"mode": "online"}}) == "" and weights_origin(None) == ""
