@@ -92,7 +92,7 @@ class FinetuneTrainer(OnlineTrainer):
 
     def make_agent(self):
         c = self.config
-        self.pretrained = find_pretrained(c.checkpoint)
+        self.pretrained = find_pretrained(c.checkpoint, c.format, (c.task,))
         own = self.spec  # the environment's own dims (the collector's random actions use them)
         ft = c.finetune
         agent, spec, task_id, source_id = self._pretrained_agent(self.pretrained.state(), own)
