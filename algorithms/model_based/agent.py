@@ -227,6 +227,8 @@ class WorldModelAgent(Algorithm):
         loss, losses, energy_scores, zs_all = model_losses(
             self, batch["obs"], batch["action"], batch["reward"], batch["terminated"], task
         )
+        if energy_scores is not None:  # before the score target, whose values it shapes (MBDPO:
+            self.energy.update_statistics(energy_scores)  # _contrastive_loss runs before _mc_score_target)
         if self.score_net is not None:  # eager: its Monte-Carlo target is a per-latent planner loop
             losses["score_loss"] = self._score_loss(zs_all[0], task)
             loss = loss + cfg.score.coef * losses["score_loss"]
@@ -237,8 +239,6 @@ class WorldModelAgent(Algorithm):
         grad_norm = torch.nn.utils.clip_grad_norm_(self._clipped(), cfg.grad_clip_norm)
         self.optim.step()
         self.optim.zero_grad(set_to_none=True)
-        if energy_scores is not None:
-            self.energy.update_statistics(energy_scores)
         if self.score_net is not None:
             self.score_net.updates += 1
 
@@ -324,6 +324,8 @@ class WorldModelAgent(Algorithm):
             for i in range(B):
                 ab = float(planner.alpha_bar[int(tau[i])])
                 ctx = PlanningTask.of(self.model, None if task is None else task[i : i + 1], self.discount)
+                # MBDPO's _mc_score_target samples all action dims: no mask on a padded task's
+                ctx = PlanningTask(ctx.task, None, ctx.discount)
                 a_bar = planner.search_mean(
                     self.model,
                     z[i : i + 1],
@@ -335,6 +337,7 @@ class WorldModelAgent(Algorithm):
                     num_pi_trajs=0,
                     num_elites=cfg.score.mc_samples,
                     ctx=ctx,
+                    std_offset=1e-6,  # _mc_score_target: (values.std() + 1e-6)
                 )
                 targets.append(model_based_score(x[i : i + 1], a_bar, ab))
             target = torch.cat(targets)

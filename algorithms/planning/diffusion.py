@@ -27,10 +27,12 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | No
 
 
 def linear_schedule(cfg: PlannerConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """(alphas, alpha_bar) for the linear beta schedule."""
-    betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.diffusion_steps, dtype=torch.float64)
+    """(alphas, alpha_bar) for the linear beta schedule, in fp32 as MBDPO computes it
+    (diffusion.py, ``_get_schedule``): the score target divides by 1 - alpha_bar, so a schedule
+    rounded another way moves it by up to ~1e-5 relative."""
+    betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.diffusion_steps)
     alphas = 1.0 - betas
-    return alphas.float(), torch.cumprod(alphas, 0).float()
+    return alphas, torch.cumprod(alphas, 0)
 
 
 def model_based_score(x: torch.Tensor, a_bar: torch.Tensor, alpha_bar: Scalar) -> torch.Tensor:
@@ -43,12 +45,22 @@ def denoise_step(x: torch.Tensor, score: torch.Tensor, alpha: Scalar, alpha_bar:
     return (x + (1.0 - alpha_bar) * score) / alpha**0.5
 
 
-def zscore_softmax(values: torch.Tensor, temperature: float, num_elites: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Elite indices [B, E] and their weights softmax(zscore(J) / temperature) over the elites."""
+def zscore_logits(values: torch.Tensor, temperature: float, std_offset: float | None = None) -> torch.Tensor:
+    """zscore(J) / temperature over the samples (dim 1). The std: a std under 1e-4 counts as 1
+    (MBDPO's planner, diffusion.py ``plan``), or, given ``std_offset``, std + std_offset (its
+    score target, mbdpo.py ``_mc_score_target``: 1e-6)."""
     std = values.std(1, keepdim=True)
-    std = torch.where(std < 1e-4, torch.ones_like(std), std)
-    logits = (values - values.mean(1, keepdim=True)) / std / max(temperature, 1e-6)
-    elite_logits, elite_idx = logits.topk(num_elites, dim=1)
+    if std_offset is None:
+        std = torch.where(std < 1e-4, torch.ones_like(std), std)
+    else:
+        std = std + std_offset
+    return (values - values.mean(1, keepdim=True)) / std / max(temperature, 1e-6)
+
+
+def zscore_softmax(values: torch.Tensor, temperature: float, num_elites: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elite indices [B, E] (best first) and their weights softmax(zscore(J) / temperature) over the
+    elites, in the same order."""
+    elite_logits, elite_idx = zscore_logits(values, temperature).topk(num_elites, dim=1)
     return elite_idx, torch.softmax(elite_logits, dim=1)
 
 
@@ -82,9 +94,13 @@ class DiffusionPlanner:
         num_pi_trajs: int | None = None,
         num_elites: int | None = None,
         ctx: PlanningTask | None = None,
+        *,
+        std_offset: float | None = None,
     ) -> torch.Tensor:
         """The elite-weighted mean a_bar [B, H, A] of clean plans sampled around x / sqrt(alpha_bar).
-        Multi-task (``ctx``): samples are masked to each task's own action dims (MBDPO's diffusion.py)."""
+        Multi-task (``ctx``): samples are masked to each task's own action dims (MBDPO's diffusion.py).
+        ``std_offset``: how the values' std is kept from 0 when every sample is weighted
+        (:func:`zscore_logits`)."""
         ctx = ctx or PlanningTask(None, None, self.discount)
         cfg = self.cfg
         B, H, A = x.shape
@@ -106,8 +122,8 @@ class DiffusionPlanner:
         if E < N:
             elite_idx, weights = zscore_softmax(values, self.cfg.temperature, E)
             elites = samples.gather(1, elite_idx[:, :, None, None].expand(B, E, H, A))
-        else:
-            _, weights = zscore_softmax(values, self.cfg.temperature, N)
+        else:  # every sample, weighted in its own order (MBDPO: diffusion.py and _mc_score_target)
+            weights = torch.softmax(zscore_logits(values, self.cfg.temperature, std_offset), dim=1)
             elites = samples
         return (weights[:, :, None, None] * elites).sum(1)
 
