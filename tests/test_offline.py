@@ -150,3 +150,13 @@ def test_task_embedding_size_follows_tdmpc2s_rule(dataset, tmp_path, suite, size
     assert resolve_run(overrides).algo_cfg.model.task_dim == task_dim
     overrides["algo.model.task_dim"] = 32  # a user's choice wins
     assert resolve_run(overrides).algo_cfg.model.task_dim == 32
+
+
+@pytest.mark.parametrize("suite, size, latent_dim", [("dmc-mt30", 19, 512), ("dmc-mt30", 48, 768), ("mt80", 19, 768)])
+def test_latent_size_follows_tdmpc2s_rule(dataset, tmp_path, suite, size, latent_dim):
+    """TD-MPC2's parser: its mt30 model at size 19 has latent_dim 512 (configs/suites.yaml latent_dim_by_size)."""
+    overrides = {**_offline(tmp_path, dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
+    overrides.pop("algo.model.latent_dim")  # the tiny model's; the rule fills in what the command line leaves out
+    assert resolve_run(overrides).algo_cfg.model.resolved().latent_dim == latent_dim
+    overrides["algo.model.latent_dim"] = 256  # a user's choice wins
+    assert resolve_run(overrides).algo_cfg.model.resolved().latent_dim == 256
