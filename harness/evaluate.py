@@ -149,16 +149,16 @@ def _known_tasks(pre: Pretrained) -> tuple[str, ...]:
     those of its pretraining plus its target)."""
     run = pre.config["run"]
     if run.get("mode") == "finetune":
-        source = find_pretrained_or_none(run.get("checkpoint"))
+        source = find_pretrained_or_none(run.get("checkpoint"), run.get("format") or "auto")
         if source is not None and source.multitask:
             return tuple(dict.fromkeys((*source.tasks, run["task"])))
         return (run["task"],)
     return pre.tasks
 
 
-def find_pretrained_or_none(where: str | None) -> Pretrained | None:
+def find_pretrained_or_none(where: str | None, format: str = "auto") -> Pretrained | None:
     try:
-        return find_pretrained(where) if where else None
+        return find_pretrained(where, format) if where else None
     except PretrainedError:
         return None
 
