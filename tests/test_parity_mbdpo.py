@@ -37,6 +37,7 @@ from algorithms.model_based.reference_weights import describe, to_ours, to_refer
 from algorithms.planning import diffusion as diffusion_module
 from algorithms.registry import get_algorithm
 from algorithms.world_model import WorldModel
+from algorithms.world_model.scalars import RunningScale
 from algorithms.world_model.score import ScoreNetwork
 from tests.parity import Comparison, assert_detects, load_fixture, watch_locals
 
@@ -250,6 +251,10 @@ def check_forward(fx: dict, agent: WorldModelAgent, c: Comparison) -> None:
             )
             net.load_state_dict(parts["score_net"])
             ours["score"] = net(zt, inp["x_tau"], inp["tau"])
+    scale = RunningScale(agent.cfg.tau)
+    scale.value.fill_(fx["config"]["scale"])
+    scale.update(inp["q_values"])
+    ours["scale_after_update"] = scale.value
     for name, theirs in out.items():
         compare(c, f"forward.{name}", ours[name], theirs)
 

@@ -201,7 +201,14 @@ def record_forward(agent, variant: dict, gen: torch.Generator) -> dict:
             f_normalised=agent._normalize_contrastive_score(f_raw),
             score=model.score(z, x_tau, tau, task),
         )
-    inputs = dict(obs=obs, action=action, eps=eps, x_tau=x_tau, tau=tau)
+    # the value scale's percentile update on values whose 5-95% range exceeds 1 (the update's own
+    # Q values at these widths have a range under 1, which the scale clamps to 1)
+    q_values = 3 * torch.randn(2 * B, 1, generator=gen)
+    scale = type(agent.scale)(cfg)
+    scale.value.fill_(SCALE)
+    scale.update(q_values)
+    out["scale_after_update"] = scale.value.clone()
+    inputs = dict(obs=obs, action=action, eps=eps, x_tau=x_tau, tau=tau, q_values=q_values)
     if task is not None:
         inputs["task"] = task
     return dict(inputs=inputs, outputs=out)
