@@ -121,6 +121,10 @@ def test_finetune_a_new_task_from_its_source_tasks_embedding(pretrained, tmp_pat
     # comes at the next step (offline_to_online.py checks buffer.num_eps before adding the episode)
     tuned = ckpt_mod.load(path / "final.pt")["agent"]
     assert tuned["model"]["task_embedding.weight"].shape[0] == 4 and tuned["num_updates"] == 20
+    # the switch to our online loop's order: the first update at the step that stores the episode
+    ours = _finetune(pretrained, tmp_path / "ours", "reacher-hard", "finetune.first_update_at_episode_end=true")
+    ours_path = Path(execute(ours, verbose=False)["path"])
+    assert ckpt_mod.load(ours_path / "final.pt")["agent"]["num_updates"] == 21
 
 
 def test_finetune_a_pretrained_task_and_resume_exactly(pretrained, tmp_path):
