@@ -405,3 +405,12 @@ def test_one_perturbed_weight_fails(part, monkeypatch):
         c.check()
 
     assert_detects(run)
+
+
+def test_round_trip(fx):
+    """The fixture's reference weights -> ours -> theirs: the identical state dict."""
+    state = reference_state(fx["weights"])
+    back = to_reference(to_ours(state, "mbdpo"), format="mbdpo")
+    assert sorted(back) == sorted(state)
+    for key, value in state.items():
+        assert back[key].dtype == value.dtype and torch.equal(back[key], value), key
