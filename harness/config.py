@@ -426,22 +426,24 @@ def finetune_switches(ft: FinetuneConfig) -> dict[str, Any]:
 
 
 def _fitting_algos(ref) -> list[str]:
-    """The world-model algorithms that have F and a score network exactly when the file does."""
+    """The world-model algorithms that have F exactly when the file does, and a score network only
+    where the file has one."""
     out = []
     for name in algorithms.algorithm_names():
         if "world_model" not in algorithms.get_algorithm(name).capabilities:
             continue
         d = algo_defaults(name)
-        if (bool(d.energy.enabled), bool(d.score.enabled)) == (bool(ref.model.has_energy), bool(ref.model.has_score)):
+        if bool(d.energy.enabled) == bool(ref.model.has_energy) and (ref.model.has_score or not d.score.enabled):
             out.append(name)
     return out
 
 
 def _reference_algo_overrides(run: RunConfig, pre, algo_over: dict[str, Any]) -> dict[str, Any]:
     """A TD-MPC2 / MBDPO file fine-tunes under any world-model algorithm that has F (the energy
-    anchor) exactly when the file has it, and a score network exactly when the file has one (a
-    TD-MPC2 file: tdmpc2, tdmpc2-pi, mppi, cem, diffusion, mbdpo-noanchor; an MBDPO file: mbdpo,
-    mbdpo-aligned). The file's architecture fills ``model.*`` where the command line leaves it out."""
+    anchor) exactly when the file has it (a TD-MPC2 file: tdmpc2, tdmpc2-pi, mppi, cem, diffusion,
+    mbdpo-noanchor; an MBDPO file: mbdpo, mbdpo-aligned, mbdpo-score). The file's score network
+    comes along (``score.enabled``, its horizon and embedding size) and its architecture fills
+    ``model.*``, where the command line leaves them out."""
     ref, where = pre.reference, run.checkpoint
     if "world_model" not in algorithms.get_algorithm(run.algo).capabilities:
         return dict(algo_over)  # refused below: mode=finetune needs a world model
@@ -451,6 +453,8 @@ def _reference_algo_overrides(run: RunConfig, pre, algo_over: dict[str, Any]) ->
         ("score.enabled", "a score network", ref.model.has_score),
     ):
         uses = bool(algo_over.get(key, OmegaConf.select(defaults, key)))
+        if key == "score.enabled" and key not in algo_over and (has or not uses):
+            continue  # the file's score network (or none) is taken over below
         if bool(has) != uses:
             verb = f"has {what}, which algo={run.algo} lacks" if has else f"has no {what}, which algo={run.algo} needs"
             raise ConfigError(
@@ -459,8 +463,8 @@ def _reference_algo_overrides(run: RunConfig, pre, algo_over: dict[str, Any]) ->
             )
     over = dict(algo_over)
     for key, value in ref.algo_overrides().items():
-        if key in ("energy.enabled", "score.enabled"):
-            continue
+        if key not in over and value == OmegaConf.select(defaults, key):
+            continue  # as the algorithm has it (an override that changes nothing is refused)
         asked = over.setdefault(key, value)
         if asked == value:
             continue

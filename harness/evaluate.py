@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for k, p in enumerate(plans, 1):
-        print(f"[{k}/{len(plans)}] {p.pretrained.path} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
+        print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
         try:
             evaluate_plan(p, request)
         except PretrainedError as exc:

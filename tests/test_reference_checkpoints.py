@@ -20,7 +20,10 @@ FILES = {
     "tdmpc2_cartpole-balance.pt": ("tdmpc2", "current", False, ("cartpole-balance",)),
     "tdmpc2_cartpole-balance_flat.pt": ("tdmpc2", "flat", False, ("cartpole-balance",)),
     "mbdpo_mt80.pt": ("mbdpo", "current", True, ("mw-push",)),
+    # no _action_masks: its tasks' action dims come from the 80 environments (built once, ~45 s)
+    "tdmpc2_mt80_flat.pt": ("tdmpc2", "flat", True, ("mw-reach",)),
 }
+SLOW_FILES = ("tdmpc2_mt80_flat.pt",)
 # the planner of tests/helpers.py's TINY_ALGO (and its 4 denoising steps for the diffusion planner)
 TINY_PLANNER = {"num_samples": 32, "num_elites": 4, "num_pi_trajs": 4, "iterations": 2, "diffusion_steps": 4}
 
@@ -36,7 +39,11 @@ def stamps() -> dict[str, tuple[str, int, int]]:
     return {name: _stamp(FIXTURES / name) for name in FILES}
 
 
-@pytest.mark.parametrize("name", list(FILES))
+def test_every_committed_reference_file_is_tested():
+    assert sorted(p.name for p in FIXTURES.glob("*.pt")) == sorted(FILES)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FILES else n for n in FILES])
 def test_a_reference_file_is_a_pretrained_model(name, stamps):
     from harness.evaluate import build_agent
     from harness.training.pretrained import find_pretrained
@@ -168,6 +175,12 @@ def test_format_decides_how_a_file_is_read(stamps, tmp_path):
 
 
 # ----------------------------------------------------------------------------- fine-tuning
+def _suite_tasks(suite: str) -> tuple[str, ...]:
+    from configs.suites import get_suite
+
+    return get_suite(suite).tasks
+
+
 def _finetune(path: Path, runs_dir: Path, task: str, algo: str, steps: int = 600) -> list[str]:
     from tests.helpers import tiny_algo
 
@@ -194,6 +207,7 @@ def _finetune(path: Path, runs_dir: Path, task: str, algo: str, steps: int = 600
         ("tdmpc2_mt80.pt", "reacher-easy", "tdmpc2"),
         ("mbdpo_mt80.pt", "cartpole-balance", "mbdpo"),
         ("tdmpc2_cartpole-balance_flat.pt", "cartpole-balance", "tdmpc2"),
+        ("tdmpc2_mt80_flat.pt", "walker-run", "tdmpc2"),
         ("tdmpc2_cartpole-balance.pt", "cartpole-swingup", "tdmpc2-pi"),
     ],
 )
@@ -212,6 +226,11 @@ def test_finetune_a_reference_file(name, task, algo, stamps, tmp_path):
     assert (pre["format"], pre["layout"], pre["sha256"]) == (fmt, layout, stamps[name][0])
     assert (pre["task_id"] is None) == (not multitask)
     assert _stamp(FIXTURES / name) == stamps[name]  # only read
+
+    from harness.evaluate import Request, plan  # the fine-tuned model knows the file's tasks and its target
+
+    known = plan(Request(checkpoints=(str(path),), tasks=None, suite=None, out=tmp_path / "ev"), str(path)).tasks
+    assert known == (tuple(dict.fromkeys((*_suite_tasks("mt80"), task))) if multitask else (task,))
 
 
 def test_weights_origin_reads_config_yaml_only():
