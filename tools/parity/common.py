@@ -27,8 +27,8 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = REPO_ROOT / "tests" / "fixtures" / "parity"
-#: where ref_bench_patch.sh leaves the CPU-runnable copies (REFBENCH=/work/refbench ...)
-REFBENCH = Path(os.environ.get("REFBENCH", "/work/refbench"))
+#: where ref_bench_patch.sh leaves the CPU-runnable copies ($REFBENCH, as that script: default /tmp/refbench)
+REFBENCH = Path(os.environ.get("REFBENCH", "/tmp/refbench"))
 #: top-level module names of the reference codes: forgotten before importing another reference
 REFERENCE_MODULES = ("common", "tdmpc2", "mbdpo", "diffusion", "trainer", "envs")
 

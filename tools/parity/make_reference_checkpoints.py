@@ -34,6 +34,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: `python tools/parity/make_reference_checkpoints.py`
+    sys.path.insert(0, str(ROOT))
+from tools.parity.common import REFBENCH  # noqa: E402
+
 OUT = ROOT / "tests" / "fixtures" / "reference_checkpoints"
 TASK_SETS = "task_sets.json"  # both references' common/__init__.py TASK_SET, for the suite-order test
 OLD_COMMIT = "b67b21c"  # nicklashansen/tdmpc2 "first commit": the flat _Qs.params.N layout
@@ -211,10 +215,12 @@ def compare(new: Path, old: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tdmpc2", default="/work/refbench/tdmpc2/tdmpc2", help="TD-MPC2's code dir (patched)")
-    parser.add_argument("--mbdpo", default="/work/refbench/MBDPO/MBDPO", help="MBDPO's code dir (patched)")
+    parser.add_argument("--tdmpc2", default=str(REFBENCH / "tdmpc2" / "tdmpc2"), help="TD-MPC2's code dir (patched)")
+    parser.add_argument("--mbdpo", default=str(REFBENCH / "MBDPO" / "MBDPO"), help="MBDPO's code dir (patched)")
     parser.add_argument("--mbdpo-config", default=None, help="MBDPO's cfgs/config.yaml (default: next to --mbdpo)")
-    parser.add_argument("--tdmpc2-git", default="/work/.mirror/nicklashansen+tdmpc2/repo", help="TD-MPC2's git dir")
+    parser.add_argument(
+        "--tdmpc2-git", default=os.environ.get("TDMPC2_GIT"), help="TD-MPC2's git dir (default: $TDMPC2_GIT)"
+    )
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     parser.add_argument("--build", help=argparse.SUPPRESS)
@@ -231,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         build_and_save(job["spec"], job["code"], job["config"], job["dims"], job["path"])
         return 0
     args.mbdpo_config = args.mbdpo_config or str(Path(args.mbdpo).parent / "cfgs" / "config.yaml")
+    if not args.tdmpc2_git:
+        print("error: --tdmpc2-git (or $TDMPC2_GIT) is required: TD-MPC2's git dir", file=sys.stderr)
+        return 2
     for path in (args.tdmpc2, args.mbdpo, args.mbdpo_config, args.tdmpc2_git):
         if not os.path.exists(path):
             print(f"error: {path} does not exist (see the module docstring)", file=sys.stderr)

@@ -22,7 +22,7 @@ replay exactly the numbers the reference used. The weights are stored as the ref
 ``state_dict`` (torch.save keeps ``_detach_Qs_params``, which shares ``_Qs.params``'s storage, once).
 
 Usage (from the repository root; the reference made CPU-runnable by ref_bench_patch.sh):
-    python -m tools.parity.tdmpc2_fixtures [--ref /work/refbench/tdmpc2/tdmpc2]          # write
+    python -m tools.parity.tdmpc2_fixtures [--ref $REFBENCH/tdmpc2/tdmpc2]          # write
     python -m tools.parity.tdmpc2_fixtures --check                                         # compare
 """
 
