@@ -181,7 +181,7 @@ def _suite_tasks(suite: str) -> tuple[str, ...]:
     return get_suite(suite).tasks
 
 
-def _finetune(path: Path, runs_dir: Path, task: str, algo: str, steps: int = 600) -> list[str]:
+def _finetune(path: Path, runs_dir: Path, task: str, algo: str, steps: int) -> list[str]:
     from tests.helpers import tiny_algo
 
     tiny = [t for t in tiny_algo(algo) if not t.startswith(("algo.model.", "algo.seed_steps"))]
@@ -200,31 +200,37 @@ def _finetune(path: Path, runs_dir: Path, task: str, algo: str, steps: int = 600
     ]
 
 
+# Meta-World targets for the multi-task files: their 100-step episodes give a few updates in 200 steps
+# (a fine-tune updates from the step after its first episode); each key layout and format once
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, task, algo",
+    "name, task, algo, steps",
     [
-        ("tdmpc2_mt80.pt", "reacher-easy", "tdmpc2"),
-        ("mbdpo_mt80.pt", "cartpole-balance", "mbdpo"),
-        ("tdmpc2_cartpole-balance_flat.pt", "cartpole-balance", "tdmpc2"),
-        ("tdmpc2_mt80_flat.pt", "walker-run", "tdmpc2"),
-        ("tdmpc2_cartpole-balance.pt", "cartpole-swingup", "tdmpc2-pi"),
+        ("tdmpc2_mt80.pt", "mw-reach", "tdmpc2", 200),  # a known task: a new row copied from its own
+        ("mbdpo_mt80.pt", "mw-push", "mbdpo", 200),
+        ("tdmpc2_mt80_flat.pt", "mw-door-lock", "tdmpc2", 200),  # MBDPO's map: from mw-door-open's row
+        ("tdmpc2_cartpole-balance_flat.pt", "cartpole-swingup", "tdmpc2-pi", 520),
     ],
 )
-def test_finetune_a_reference_file(name, task, algo, stamps, tmp_path):
+def test_finetune_a_reference_file(name, task, algo, steps, stamps, tmp_path):
     from harness.config import parse_overrides
     from harness.run import execute
 
     fmt, layout, multitask, _ = FILES[name]
-    res = execute(parse_overrides(_finetune(FIXTURES / name, tmp_path, task, algo)), verbose=False)
+    res = execute(parse_overrides(_finetune(FIXTURES / name, tmp_path, task, algo, steps)), verbose=False)
     path = Path(res["path"])
     rows = list(csv.DictReader(open(path / "eval.csv")))
-    assert [(int(r["step"]), r["task"]) for r in rows] == [(0, task), (600, task)]
+    assert [(int(r["step"]), r["task"]) for r in rows] == [(0, task), (steps, task)]
     config = yaml.safe_load((path / "config.yaml").read_text())
     assert config["run"]["mode"] == "finetune" and config["run"]["algo"] == algo
     pre = config["pretrained"]
     assert (pre["format"], pre["layout"], pre["sha256"]) == (fmt, layout, stamps[name][0])
     assert (pre["task_id"] is None) == (not multitask)
+    if multitask:  # MBDPO's rule: a new row, copied from the mapped source task's (else the task's own)
+        from harness.training.pretrained import default_source_task
+
+        source = default_source_task(task) or task
+        assert pre["new_task_row"] and pre["source_task_id"] == _suite_tasks("mt80").index(source)
     assert _stamp(FIXTURES / name) == stamps[name]  # only read
 
     from harness.evaluate import Request, plan  # the fine-tuned model knows the file's tasks and its target
