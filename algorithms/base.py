@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -40,12 +40,26 @@ class EnvSpec:
 
 
 class Algorithm(abc.ABC):
-    """An online RL agent driven by the harness's training loop.
+    """An RL agent driven by the harness's training loops.
 
-    The harness calls, in order, per environment step: ``act`` (after ``seed_steps`` random steps),
-    ``observe`` with the transition, then ``update``. ``act`` is batched: a batch of observations in,
-    a batch of actions out (evaluation runs many environments at once).
+    Online, the harness calls, in order, per environment step: ``act`` (after ``seed_steps`` random
+    steps), ``observe`` with the transition, then ``update``. ``act`` is batched: a batch of
+    observations in, a batch of actions out (evaluation runs many environments at once).
+
+    What the other training modes need is optional and tied to a capability
+    (algorithms.registry.CAPABILITIES, from the config's ``capabilities()``):
+
+    - ``offline_learning`` (``mode=offline``): :attr:`replay_slice` and :meth:`learn`;
+    - ``pretrained_weights`` (``mode=finetune``): :meth:`load_weights`, :meth:`set_task`,
+      :meth:`freeze` with names from :attr:`PARTS`, and the fine-tune rules
+      :meth:`copy_task_discount`, :meth:`reset_energy_statistics`, :meth:`leave_score_out_of_optimiser`.
+
+    An algorithm without the capability keeps these defaults, which raise NotImplementedError
+    naming the algorithm and what it cannot do.
     """
+
+    #: the parts :meth:`freeze` can name (``finetune.freeze``); none by default
+    PARTS: tuple[str, ...] = ()
 
     #: set by the harness: ``on_update(done, total)`` is called inside an ``update`` call that makes
     #: many gradient steps (the burst after the seed steps), so that a long burst shows progress
@@ -88,3 +102,48 @@ class Algorithm(abc.ABC):
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    # --- what offline training and fine-tuning need (see the class docstring) -------------------
+    def cannot(self, what: str) -> NotImplementedError:
+        """The one-line error of an optional method this algorithm does not implement."""
+        return NotImplementedError(f"{type(self).__name__} cannot {what}")
+
+    @property
+    def replay_slice(self) -> tuple[int, int]:
+        """``(batch_size, horizon)`` of the batches :meth:`learn` takes: ``batch_size`` slices of
+        ``horizon + 1`` consecutive rows of one episode (algorithms/replay.py's layout)."""
+        raise self.cannot("learn from a dataset (it has no replay slice)")
+
+    def learn(self, batch: TensorDictBase) -> dict[str, float]:
+        """One gradient step from a replay-slice batch (obs [H+1, B, O], action [H, B, A], reward
+        and terminated [H, B, 1]; a multi-task dataset's adds task [B]); returns its metrics."""
+        raise self.cannot("learn from a batch of a dataset")
+
+    def load_weights(self, weights: dict[str, Any], new_task_rows_from: Sequence[int] = ()) -> None:
+        """The networks from ``weights`` (another run's or a converted reference file's; no
+        optimiser, replay or planner state). A multi-task model built with ``len(new_task_rows_from)``
+        more tasks than ``weights`` has gets each new task's embedding row copied from the listed
+        source task's row. Raises ValueError (one line) when the weights do not fit this agent."""
+        raise self.cannot("start from pretrained weights")
+
+    def set_task(self, task_id: int | None) -> None:
+        """The task that acting and online learning use from now on (a multi-task model; None: a
+        single-task one)."""
+        raise self.cannot("select a task")
+
+    def freeze(self, names: Sequence[str]) -> None:
+        """Stop training the named parts (from :attr:`PARTS`): their parameters' requires_grad off.
+        Raises ValueError (one line) for a name not in :attr:`PARTS` or a part this model lacks."""
+        raise self.cannot("freeze parts")
+
+    def copy_task_discount(self, source: int, target: int) -> None:
+        """Task ``target``'s discount becomes task ``source``'s (a new task row takes its source's)."""
+        raise self.cannot("copy a task's discount")
+
+    def reset_energy_statistics(self) -> None:
+        """Restart the energy anchor's normalisation statistics (a no-op without one)."""
+        raise self.cannot("reset energy statistics")
+
+    def leave_score_out_of_optimiser(self) -> None:
+        """Rebuild the optimiser without the score network (a no-op without one)."""
+        raise self.cannot("leave a score network out of its optimiser")

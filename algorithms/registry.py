@@ -30,6 +30,8 @@ CAPABILITIES: dict[str, str] = {
     "energy_anchor": "MBDPO's implicit energy anchor (algo.energy.*)",
     "score_network": "a learned score network (algo.score.*)",
     "pixels": "learning from pixel observations (obs=rgb)",
+    "offline_learning": "learning from batches of a dataset (mode=offline: Algorithm.replay_slice, learn)",
+    "pretrained_weights": "starting from another run's weights (mode=finetune: Algorithm.load_weights, freeze, ...)",
 }
 #: algorithm config section -> the capability without which its fields change nothing. Setting
 #: ``<section>.enabled=true`` grants it (e.g. TD-MPC2 with MBDPO's anchor added).
@@ -76,6 +78,11 @@ class AlgorithmEntry:
     @property
     def capabilities(self) -> frozenset[str]:
         return self.config().capabilities()
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The part names ``Algorithm.freeze`` takes (``finetune.freeze``): the class's PARTS."""
+        return tuple(getattr(self.factory, "PARTS", ()))
 
     def lacks(self, algo_overrides: dict[str, Any]) -> dict[str, str]:
         """The overrides (dotted keys without ``algo.``) this algorithm has no use for -> the

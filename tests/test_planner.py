@@ -109,4 +109,4 @@ def test_mppi_exploration_noise_only_in_training():
 
 def test_bad_planner_config_is_one_line():
     with pytest.raises(ValueError, match="unknown planner.kind 'mpi'; valid: mppi, cem, diffusion"):
-        make_planner(PlannerConfig(kind="mpi"), 1, 0.99)
+        PlannerConfig(kind="mpi").validate()  # make_planner takes a validated config

@@ -4,7 +4,7 @@ with a different config (configs/algos/*.yaml), which is what makes the ablation
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -29,9 +29,12 @@ class UntrainedScoreNetworkError(RuntimeError):
 
 
 class WorldModelAgent(Algorithm):
+    """The config is validated when the harness builds it (harness.config.build_algo_config)."""
+
+    PARTS = ("encoder", "dynamics", "reward", "pi", "q", "task_embedding", "energy", "score")
+
     def __init__(self, cfg: WorldModelAgentConfig, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         super().__init__(cfg, env_spec, device, total_steps)
-        cfg.validate()
         A = env_spec.action_dim
         self.model = WorldModel(cfg.model, env_spec.obs_dim, A, action_dims=env_spec.action_dims).to(device)
         m, mcfg = self.model, self.model.cfg
@@ -217,6 +220,10 @@ class WorldModelAgent(Algorithm):
                 self.on_update(i + 1, n)
         return metrics
 
+    @property
+    def replay_slice(self) -> tuple[int, int]:
+        return self.cfg.batch_size, self.cfg.planner.horizon
+
     def learn(self, batch: TensorDict) -> dict[str, float]:
         """One gradient update from a batch (EpisodeReplay.sample layout; offline batches add
         ``task`` [B]). The online loop calls it from :meth:`update`, offline training directly."""
@@ -367,6 +374,57 @@ class WorldModelAgent(Algorithm):
         return out.scaled_entropy, self.model.q(zs, out.action, "avg", detach=True, task=task)
 
     # --- fine-tuning (MBDPO's scripts/offline_to_online.py; call before the first update) -------
+    def load_weights(self, weights: dict[str, Any], new_task_rows_from: Sequence[int] = ()) -> None:
+        """The networks from ``{"model", "energy", "score_net"}`` (a run's agent state or a converted
+        reference file). A new task's embedding row is a copy of its source's (MBDPO's
+        ``_append_new_task_embedding``); the action masks are this agent's own (its EnvSpec's: a new
+        task's mask included), not the file's."""
+        model_state = dict(weights["model"])
+        if new_task_rows_from:
+            emb = model_state["task_embedding.weight"]
+            model_state["task_embedding.weight"] = torch.cat([emb, *(emb[s : s + 1] for s in new_task_rows_from)])
+        if "action_masks" in model_state:
+            model_state["action_masks"] = self.model.action_masks
+        try:
+            self.model.load_state_dict(model_state)
+        except RuntimeError as exc:  # torch's several-line report: its first specific line
+            lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()] or [str(exc)]
+            raise ValueError(f"the weights do not fit this model: {lines[0]}") from None
+        for name, net in (("energy", self.energy), ("score_net", self.score_net)):
+            if (net is None) != (weights.get(name) is None):
+                raise ValueError(f"{name} is {'absent' if net is None else 'present'} here but not in the checkpoint")
+            if net is not None:
+                try:
+                    net.load_state_dict(weights[name])
+                except RuntimeError as exc:
+                    raise ValueError(f"the {name} weights do not fit: {str(exc).splitlines()[-1].strip()}") from None
+
+    def set_task(self, task_id: int | None) -> None:
+        self.task_id = task_id
+
+    def parts(self) -> dict[str, torch.nn.Module | None]:
+        """:attr:`PARTS` -> the module (None: this configuration has no such part)."""
+        m = self.model
+        return {
+            "encoder": m.encoder,
+            "dynamics": m.dynamics,
+            "reward": m.reward_head,
+            "pi": m.pi_head,
+            "q": m.qs,
+            "task_embedding": m.task_embedding,
+            "energy": self.energy,
+            "score": self.score_net,
+        }
+
+    def freeze(self, names: Sequence[str]) -> None:
+        parts = self.parts()
+        for name in names:
+            if name not in parts:
+                raise ValueError(f"unknown part {name!r}; valid: {', '.join(self.PARTS)}")
+            if parts[name] is None:
+                raise ValueError(f"this model has no {name}")
+            parts[name].requires_grad_(False)
+
     def copy_task_discount(self, source: int, target: int) -> None:
         """Task ``target``'s discount becomes task ``source``'s, as the reference's new task row
         takes its source's (``agent.discount[source_idx]``). In place: the planners share it."""

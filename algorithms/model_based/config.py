@@ -99,7 +99,7 @@ class WorldModelAgentConfig:
 
     def capabilities(self) -> frozenset[str]:
         """What this configuration has (names from algorithms.registry.CAPABILITIES)."""
-        caps = {"world_model"}
+        caps = {"world_model", "offline_learning", "pretrained_weights"}
         if self.act_with == "planner":
             caps.add("search")
         if self.energy.enabled:

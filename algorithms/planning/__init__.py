@@ -11,8 +11,8 @@ _PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner, "diffusion": DiffusionPlann
 
 
 def make_planner(cfg: PlannerConfig, action_dim: int, discount: float, compiled: bool = False):
-    """``compiled``: the search runs under torch.compile (algorithms/planning/compiled.py)."""
-    cfg.validate()
+    """``compiled``: the search runs under torch.compile (algorithms/planning/compiled.py). ``cfg``
+    is validated where it is built (PlannerConfig.validate, called by the agent config's)."""
     return _PLANNERS[cfg.kind](cfg, action_dim, discount, compiled=compiled)
 
 

@@ -31,9 +31,10 @@ _METRICS = ("loss_actor", "loss_qvalue", "loss_alpha", "alpha", "entropy")
 
 
 class SACAgent(Algorithm):
+    """The config is validated when the harness builds it (harness.config.build_algo_config)."""
+
     def __init__(self, cfg: SACConfig, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         super().__init__(cfg, env_spec, device, total_steps)
-        cfg.validate()
         D, A = env_spec.obs_dim, env_spec.action_dim
         low, high = float(env_spec.action_low), float(env_spec.action_high)
         self._low, self._high = low, high
