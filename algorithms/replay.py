@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from tensordict import TensorDict
+from tensordict import TensorDict, TensorDictBase
 from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler
 
 
@@ -14,6 +14,17 @@ def slice_buffer(storage, batch_size: int, slice_len: int) -> ReplayBuffer:
         slice_len=slice_len, traj_key="episode", truncated_key=None, strict_length=True, cache_values=True
     )
     return ReplayBuffer(storage=storage, sampler=sampler, batch_size=batch_size * slice_len)
+
+
+def time_major(slices: TensorDictBase) -> TensorDict:
+    """Sampled slices [B, H+1] of rows in :class:`EpisodeReplay`'s layout -> what an update takes:
+    obs [H+1, B, O] and, of action, reward and terminated, those the rows have from row 1 on as
+    [H, B, ...] (row 0's NaN action and reward belong to no transition of the slice)."""
+    out = TensorDict(obs=slices["obs"].transpose(0, 1).contiguous(), batch_size=[])
+    for key in ("action", "reward", "terminated"):
+        if key in slices.keys():
+            out[key] = slices[key][:, 1:].transpose(0, 1).contiguous()
+    return out
 
 
 class EpisodeReplay:
@@ -50,14 +61,7 @@ class EpisodeReplay:
     def sample(self) -> TensorDict:
         """-> TensorDict with obs [H+1, B, O], action [H, B, A], reward [H, B, 1], terminated [H, B, 1]."""
         batch = self.buffer.sample().reshape(self.batch_size, self.slice_len)
-        batch = batch.to(self.device, non_blocking=True)
-        return TensorDict(
-            obs=batch["obs"].transpose(0, 1).contiguous(),
-            action=batch["action"][:, 1:].transpose(0, 1).contiguous(),
-            reward=batch["reward"][:, 1:].transpose(0, 1).contiguous(),
-            terminated=batch["terminated"][:, 1:].transpose(0, 1).contiguous(),
-            batch_size=[],
-        )
+        return time_major(batch.to(self.device, non_blocking=True))
 
     def state_dict(self) -> dict:
         return {"buffer": self.buffer.state_dict(), "num_episodes": self.num_episodes}

@@ -247,17 +247,18 @@ def bench_offline(
     overrides: list[str] = (),
     preset: str = "",
 ) -> dict:
+    from harness.data import suite_layout
     from harness.training.offline import multitask_spec
 
     cfg = build_algo_config(algo, {**preset_overrides(preset, algo), "model.size": size, **parse_overrides(overrides)})
-    layout, replay = synthetic_offline_replay(suite, episodes, cfg.batch_size, cfg.planner.horizon)
-    agent = algorithms.get_algorithm(algo).factory(cfg, multitask_spec(layout), device, total_steps=1000)
+    agent = algorithms.get_algorithm(algo).factory(cfg, multitask_spec(suite_layout(suite)), device, total_steps=1000)
+    _, replay = synthetic_offline_replay(suite, episodes, *agent.replay_slice)
     ms = _median_ms(lambda: agent.learn(replay.sample()), repeats)
     return {"algo": algo, "size": size, "params_M": agent.num_parameters() / 1e6, "update_ms": ms}
 
 
 def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], device: torch.device) -> int:
-    algos = [a for a in algos if "world_model" in algorithms.get_algorithm(a).capabilities]
+    algos = [a for a in algos if "offline_learning" in algorithms.get_algorithm(a).capabilities]
     print(
         f"mode=offline suite={args.suite} device={device} threads={torch.get_num_threads()}"
         + (f" preset={args.preset}" if args.preset else "")

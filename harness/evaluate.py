@@ -237,7 +237,7 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
     from configs.suites import normalised_score
     from envs import get_task, make_batched_env
     from harness.devices import resolve_device
-    from harness.training.evaluate import evaluate_episodes
+    from harness.training.episodes import evaluate_episodes
     from harness.training.offline import TaskView
     from harness.training.trainer import seed_everything
 

@@ -17,7 +17,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import TensorStorage
 
-from algorithms.replay import slice_buffer
+from algorithms.replay import slice_buffer, time_major
 from harness.data.errors import DatasetError
 from harness.data.layout import SuiteLayout, suite_layout
 from harness.data.memmap_store import open_or_build
@@ -59,15 +59,10 @@ class OfflineReplay:
         """-> obs [H+1, B, O], action [H, B, A], reward [H, B, 1], terminated [H, B, 1] (all False:
         TD-MPC2's tasks never terminate and its data record no termination), task [B] long."""
         batch = self.buffer.sample().reshape(self.batch_size, self.slice_len).to(self.device, non_blocking=True)
-        H = self.slice_len - 1
-        return TensorDict(
-            obs=batch["obs"].transpose(0, 1).contiguous(),
-            action=batch["action"][:, 1:].transpose(0, 1).contiguous(),
-            reward=batch["reward"][:, 1:].transpose(0, 1).contiguous(),
-            terminated=torch.zeros(H, self.batch_size, 1, dtype=torch.bool, device=self.device),
-            task=batch["task"][:, 0].long(),
-            batch_size=[],
-        )
+        out = time_major(batch)
+        out["terminated"] = torch.zeros(self.slice_len - 1, self.batch_size, 1, dtype=torch.bool, device=self.device)
+        out["task"] = batch["task"][:, 0].long()
+        return out
 
 
 def load_offline_replay(

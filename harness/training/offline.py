@@ -5,9 +5,11 @@ SliceSampler over a memory-mapped storage). Every ``eval_every`` updates each ta
 evaluated for ``eval_episodes`` episodes without noise: one row per task and episode in the run's
 ``eval.csv``, with the task's own name. Any update is a safe point for a checkpoint: the agent's
 state and the global random state (which the sampler draws from) are all a resume needs, so a
-resumed run equals an uninterrupted one. The agent is the multi-task world model (TD-MPC2's task
-embedding, action masks and per-task discounts; algorithms/world_model/): it sees the suite's
-padded dims and each task's own action dims and episode length.
+resumed run equals an uninterrupted one. The agent is built first, for the suite's padded dims and
+each task's own action dims and episode length; the batches are the shape its
+``Algorithm.replay_slice`` asks for and it learns from them with ``Algorithm.learn`` (an algorithm
+with the ``offline_learning`` capability: the world-model agents, with TD-MPC2's task embedding,
+action masks and per-task discounts).
 """
 
 from __future__ import annotations
@@ -19,26 +21,11 @@ import torch
 
 import algorithms
 from algorithms.base import EnvSpec
-from configs.suites import normalised_score
 from envs import make_batched_env
 from harness.data import SuiteLayout, load_offline_replay, suite_layout
-from harness.training.evaluate import evaluate_episodes
+from harness.training.episodes import eval_rows, evaluate_episodes
+from harness.training.task_view import TaskView
 from harness.training.trainer import Trainer
-
-
-class TaskView:
-    """One task of a multi-task agent seen as a single-task policy (for evaluation): observations
-    zero-padded to the model's size, the task id attached, actions cut to the task's own dims."""
-
-    def __init__(self, agent, task_id: int, action_dim: int) -> None:
-        self.agent, self.task_id, self.action_dim = agent, task_id, action_dim
-
-    def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool, **kw: Any) -> torch.Tensor:
-        pad = self.agent.env_spec.obs_dim - obs.shape[-1]
-        obs = torch.nn.functional.pad(obs.float(), (0, pad)) if pad > 0 else obs
-        task = torch.full((obs.shape[0],), self.task_id, dtype=torch.long)
-        action = self.agent.act(obs, eval_mode=eval_mode, first_step=first_step, task=task, **kw)
-        return action[..., : self.action_dim]
 
 
 def multitask_spec(layout: SuiteLayout) -> EnvSpec:
@@ -63,8 +50,8 @@ class OfflineTrainer(Trainer):
         self.spec = multitask_spec(self.layout)
         self.agent = algorithms.get_algorithm(c.algo).factory(self.resolved.algo_cfg, self.spec, self.device, c.steps)
         self.rng = torch.Generator().manual_seed(c.seed)
-        cfg = self.resolved.algo_cfg
-        self.replay = load_offline_replay(c.dataset, c.suite, cfg.batch_size, cfg.planner.horizon, self.device)
+        batch_size, horizon = self.agent.replay_slice  # the batches the agent's learn() takes
+        self.replay = load_offline_replay(c.dataset, c.suite, batch_size, horizon, self.device)
 
     # Evaluation envs are built for each evaluation with fixed seeds, so they hold no state to keep.
     def env_rng_states(self) -> dict[str, Any]:
@@ -91,19 +78,9 @@ class OfflineTrainer(Trainer):
                 )
             finally:
                 env.close()
-            rows += [
-                {
-                    "suite": c.suite,
-                    "task": task,
-                    "algo": c.algo,
-                    "variant": self.resolved.variant,
-                    "seed": c.seed,
-                    "step": step,
-                    **ep,
-                    "score": normalised_score(task, ep["return"], ep["success"]),
-                }
-                for ep in episodes
-            ]
+            rows += eval_rows(
+                episodes, suite=c.suite, task=task, algo=c.algo, variant=self.resolved.variant, seed=c.seed, step=step
+            )
         self.rundir.append_evals(rows)
         self.eval_rows.extend(rows)
         if self.log:

@@ -12,9 +12,11 @@ own :meth:`~Trainer.run` loop and, where it has state of its own, :meth:`~Traine
 - :class:`OnlineTrainer`: random seed steps, then act, observe and update once per environment step
   (the training env stepped through TorchRL's Collector, harness/training/collect.py); its safe
   points are episode ends.
-- An offline mode would build no training env, count gradient updates as its steps, call
-  ``at_safe_point`` after any update and evaluate every task of a suite (overriding ``evaluate``);
-  a fine-tune mode would restore a pretrained agent, then run the online loop.
+- :class:`~harness.training.offline.OfflineTrainer` (``mode=offline``): no training env; its steps
+  are gradient updates on dataset batches, any update is a safe point, and each evaluation covers
+  every task of a suite (it overrides ``evaluate``).
+- :class:`~harness.training.finetune.FinetuneTrainer` (``mode=finetune``): the online loop with an
+  agent built from pretrained weights (it overrides ``make_agent``).
 
 A trainer is a context manager: entering pins torch's thread count, seeds every generator and
 builds the envs and the agent; leaving closes the envs and gives the caller its thread count back::
@@ -42,7 +44,6 @@ import torch
 
 import algorithms
 from algorithms.base import EnvSpec
-from configs.suites import normalised_score
 from envs import get_task, make_batched_env, make_env
 from harness.config import ResolvedRun
 from harness.devices import resolve_device
@@ -56,7 +57,7 @@ from harness.training.checkpoint import (
     set_rng_state,
 )
 from harness.training.collect import TrainingSteps
-from harness.training.evaluate import evaluate_episodes
+from harness.training.episodes import eval_rows, evaluate_episodes
 from harness.training.stop import Preempted, stop_reason, stop_requested
 
 #: ``log(name, value, step)``, as made by harness.training.metric_logger
@@ -259,21 +260,12 @@ class Trainer:
         if reason:  # e.g. the score-only policy before its network was ever trained
             print(f"[{c.task} {c.algo} seed {c.seed}] no evaluation at step {step}: {reason}", flush=True)
             return []
-        rows = [
-            {
-                "suite": c.suite,
-                "task": c.task,
-                "algo": c.algo,
-                "variant": self.resolved.variant,
-                "seed": c.seed,
-                "step": step,
-                **ep,
-                "score": normalised_score(c.task, ep["return"], ep["success"]),
-            }
-            for ep in evaluate_episodes(
-                self.agent, self.eval_env, self.task.episode_length, self.eval_progress(step, c.eval_episodes)
-            )
-        ]
+        episodes = evaluate_episodes(
+            self.agent, self.eval_env, self.task.episode_length, self.eval_progress(step, c.eval_episodes)
+        )
+        rows = eval_rows(
+            episodes, suite=c.suite, task=c.task, algo=c.algo, variant=self.resolved.variant, seed=c.seed, step=step
+        )
         self.rundir.append_evals(rows)
         self.eval_rows.extend(rows)
         if self.log:

@@ -1,4 +1,5 @@
-"""Evaluation: N episodes at once in a batched environment, no exploration noise."""
+"""Evaluation episodes: N at once in a batched environment, no exploration noise, and the
+``eval.csv`` rows they make (the results format, docs/results-format.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torchrl.envs import EnvBase
 from torchrl.envs.utils import step_mdp
 
 from algorithms.base import Algorithm
+from configs.suites import normalised_score
 
 
 @torch.no_grad()
@@ -49,4 +51,24 @@ def evaluate_episodes(
             "success": None if success is None else float(success[i]),
         }
         for i in range(n)
+    ]
+
+
+def eval_rows(
+    episodes: list[dict], *, suite: str, task: str, algo: str, variant: str, seed: int, step: int
+) -> list[dict]:
+    """``eval.csv`` rows of :func:`evaluate_episodes`' episodes of ``task``: the run's identity,
+    each episode's fields and its normalised score."""
+    return [
+        {
+            "suite": suite,
+            "task": task,
+            "algo": algo,
+            "variant": variant,
+            "seed": seed,
+            "step": step,
+            **ep,
+            "score": normalised_score(task, ep["return"], ep["success"]),
+        }
+        for ep in episodes
     ]
