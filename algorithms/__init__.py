@@ -1,9 +1,9 @@
 """Registered algorithms. Importing this package registers the built-in ones.
 
 The model-based names share one class and one world model; only their config differs (the YAML
-named here, then the preset), so an ablation changes exactly the parts its name says. The
+named here, then the entry's ``changes``), so an ablation changes exactly the parts its name says. The
 dataclass (``WorldModelAgentConfig``) holds TD-MPC2's values; ``configs/algos/mbdpo.yaml`` holds
-only what MBDPO's code does differently; each preset only what its variant changes.
+only what MBDPO's code does differently; each entry's ``changes`` only what its variant changes.
 """
 
 from algorithms.model_based import WorldModelAgent, WorldModelAgentConfig
@@ -50,14 +50,14 @@ _MODEL_BASED = [
     ),
 ]
 
-for _name, _yaml, _preset, _description in _MODEL_BASED:
+for _name, _yaml, _changes, _description in _MODEL_BASED:
     register(
         AlgorithmEntry(
             name=_name,
             factory=WorldModelAgent,
             config_cls=WorldModelAgentConfig,
             defaults_yaml=_yaml,
-            preset=_preset,
+            changes=_changes,
             description=_description,
         )
     )

@@ -2,7 +2,7 @@
 
 An entry's configuration is built in one way only (:meth:`AlgorithmEntry.defaults`): the config
 dataclass's defaults (the reference implementation's values), then the family's YAML in
-``configs/`` (only what that family changes, e.g. MBDPO's planner), then the entry's ``preset``
+``configs/`` (only what that family changes, e.g. MBDPO's planner), then the entry's ``changes``
 (only what that variant changes, e.g. ``energy.enabled: false`` for ``mbdpo-noanchor``). Each value
 therefore lives in exactly one of those places.
 
@@ -15,6 +15,7 @@ failing or silently recording a field that changes nothing. They are derived fro
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -57,16 +58,26 @@ class AlgorithmEntry:
     config_cls: type  # dataclass holding every default; it has ``capabilities()`` and ``validate()``
     description: str
     defaults_yaml: str | None = None  # path relative to configs/: what the family changes
-    preset: dict[str, Any] = field(default_factory=dict)  # dotted keys -> what the variant changes
+    changes: dict[str, Any] = field(default_factory=dict)  # dotted keys -> what this variant changes
+
+    @property
+    def base_origin(self) -> str:
+        """Where the values no layer changes come from (the dataclass: the reference's values)."""
+        return f"{self.config_cls.__name__} defaults ({self.config_cls.__module__})"
+
+    def layers(self) -> list[tuple[str, dict[str, Any]]]:
+        """(origin, dotted fields) over the dataclass defaults, in order: the family's YAML, then
+        the variant's changes. harness.config merges them (and the preset, the mode and the
+        command line above them) and records which layer set each value."""
+        out = [(f"configs/{self.defaults_yaml}", flatten(load_yaml(self.defaults_yaml)))] if self.defaults_yaml else []
+        if self.changes:
+            out.append((f"algorithm {self.name} (algorithms/__init__.py)", dict(self.changes)))
+        return out
 
     def defaults(self) -> DictConfig:
-        """The entry's typed config: dataclass defaults <- family YAML <- variant preset."""
-        cfg = OmegaConf.structured(self.config_cls)
-        layers = [flatten(load_yaml(self.defaults_yaml))] if self.defaults_yaml else []
-        for layer in [*layers, dict(self.preset)]:
-            for key, value in layer.items():
-                OmegaConf.update(cfg, key, value, merge=True, force_add=False)
-        return cfg
+        """The entry's typed config: dataclass defaults <- family YAML <- variant changes (a copy of
+        the one built at the first call: each YAML is read once)."""
+        return copy.deepcopy(_defaults(self))
 
     def config(self, overrides: dict[str, Any] | None = None) -> Any:
         """The config object with dotted ``overrides`` (values already parsed) applied."""
@@ -99,6 +110,22 @@ class AlgorithmEntry:
 
 
 _REGISTRY: dict[str, AlgorithmEntry] = {}
+
+
+#: id(entry) -> (entry, its defaults): an entry's dict field makes it unhashable, and the entry is
+#: kept alive beside its config so that its id is never reused
+_DEFAULTS: dict[int, tuple[AlgorithmEntry, DictConfig]] = {}
+
+
+def _defaults(entry: AlgorithmEntry) -> DictConfig:
+    if id(entry) in _DEFAULTS:
+        return _DEFAULTS[id(entry)][1]
+    cfg = OmegaConf.structured(entry.config_cls)
+    for _, layer in entry.layers():
+        for key, value in layer.items():
+            OmegaConf.update(cfg, key, value, merge=True, force_add=False)
+    _DEFAULTS[id(entry)] = (entry, cfg)
+    return cfg
 
 
 def register(entry: AlgorithmEntry) -> AlgorithmEntry:

@@ -51,8 +51,6 @@ from analysis.selection import Selection, select
 from analysis.settings import AnalysisConfig, load_config, resolve_pairs
 from analysis.suites import restrict_to_suite, suite_tasks
 from analysis.table import (
-    MODE_ONLINE,
-    MODES,
     algo_label,
     check_one_suite_per_run,
     concat_tidy,
@@ -62,9 +60,7 @@ from analysis.table import (
     run_label,
     tidy_from_episodes,
 )
-
-#: The task component of a multi-task run's directory (its eval.csv names each row's task).
-MULTITASK_DIR = "multitask"
+from configs.results import DEFAULT_MODE, MULTITASK_DIR, RUN_MODES
 
 PER_TASK_COLUMNS: tuple[str, ...] = (
     "algo",
@@ -305,16 +301,16 @@ def _with_run_settings(
         )
     joined = settings.reindex(episodes["run"])
     episodes = episodes.assign(
-        mode=joined["mode"].fillna(MODE_ONLINE).to_numpy(),
+        mode=joined["mode"].fillna(DEFAULT_MODE).to_numpy(),
         checkpoint=joined["checkpoint"].fillna("").to_numpy(),
         num_parameters=joined["num_parameters"].to_numpy(),
     )
-    bad_mode = ~episodes["mode"].isin(MODES)
+    bad_mode = ~episodes["mode"].isin(list(RUN_MODES))
     for run, rows in episodes[bad_mode].groupby("run", sort=True):
         issues.append(
             Issue(
                 RUN_PROBLEM,
-                f"left out: run.mode {rows['mode'].iloc[0]!r} in its config.yaml is not one of {', '.join(MODES)}",
+                f"left out: run.mode {rows['mode'].iloc[0]!r} in its config.yaml is not one of {', '.join(RUN_MODES)}",
                 algo=algo_label(rows["algo"].iloc[0], rows["variant"].iloc[0]),
                 seeds=str(rows["seed"].iloc[0]),
                 path=run,

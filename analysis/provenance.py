@@ -24,7 +24,8 @@ import pandas as pd
 import yaml
 
 from analysis.results import identity_from_path, run_files, run_name
-from analysis.table import MODE_FINETUNE, MODE_ONLINE, MODES, algo_label, run_label
+from analysis.table import algo_label, run_label
+from configs.results import DEFAULT_MODE, RUN_MODES
 
 UNKNOWN = "unknown"
 #: ``note``: why a field of the run's ``config.yaml`` could not be used ("" when all could).
@@ -71,12 +72,16 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
                 variant = config["variant"]  # e.g. a fine-tuned run's directory differs from it
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
-            mode, checkpoint, num_parameters, origin = MODE_ONLINE, "", None, ""
-            note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {MODE_ONLINE}"
+            mode, checkpoint, num_parameters, origin = DEFAULT_MODE, "", None, ""
+            note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {DEFAULT_MODE}"
         rows.append(
             (
                 run_name(path.parent, root),
-                "" if algo is None else run_label(algo, variant, mode) if mode in MODES else algo_label(algo, variant),
+                ""
+                if algo is None
+                else run_label(algo, variant, mode)
+                if mode in RUN_MODES
+                else algo_label(algo, variant),
                 task or "",
                 seed,
                 commit,
@@ -97,24 +102,24 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
 def run_settings(config: object) -> tuple[str, str, int | None, str]:
     """(mode, checkpoint, num_parameters, note) from a parsed ``config.yaml``.
 
-    ``mode`` is ``run.mode`` (absent or empty: ``online``); a value other than :data:`MODES` is
+    ``mode`` is ``run.mode`` (absent or empty: ``online``); a value other than configs/results.py RUN_MODES is
     returned as written, and ``note`` says so (the run cannot be labelled). ``checkpoint`` is
     ``run.checkpoint`` as text ("" if absent; ``note`` says so for a fine-tuned run).
     ``num_parameters`` is the top-level field: a whole number >= 1, else None (``note`` says why
     when the field is there but unusable).
     """
     if not isinstance(config, dict):
-        return MODE_ONLINE, "", None, ""
+        return DEFAULT_MODE, "", None, ""
     run = config.get("run") if isinstance(config.get("run"), dict) else {}
     notes = []
     mode = run.get("mode")
-    mode = MODE_ONLINE if mode is None or mode == "" else str(mode)
-    if mode not in MODES:
-        notes.append(f"run.mode {mode!r} is not one of {', '.join(MODES)}")
+    mode = DEFAULT_MODE if mode is None or mode == "" else str(mode)
+    if mode not in RUN_MODES:
+        notes.append(f"run.mode {mode!r} is not one of {', '.join(RUN_MODES)}")
     checkpoint = run.get("checkpoint")
     checkpoint = "" if checkpoint is None else str(checkpoint)
-    if mode == MODE_FINETUNE and not checkpoint:
-        notes.append("run.mode is finetune but run.checkpoint is missing")
+    if RUN_MODES.get(mode) and RUN_MODES[mode].from_checkpoint and not checkpoint:
+        notes.append(f"run.mode is {mode} but run.checkpoint is missing")
     value = config.get("num_parameters")
     num_parameters = None
     if value is not None:
@@ -141,7 +146,8 @@ def weights_origin(config: object) -> str:
         if path:
             return path
     run = config.get("run") if isinstance(config.get("run"), dict) else {}
-    if run.get("mode") == MODE_FINETUNE and run.get("checkpoint"):
+    mode = RUN_MODES.get(str(run.get("mode")))
+    if mode is not None and mode.from_checkpoint and run.get("checkpoint"):
         return str(run["checkpoint"])
     return ""
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from configs.results import DEFAULT_MODE, RUN_MODES
 
 TIDY_COLUMNS: tuple[str, ...] = (
     "suite",
@@ -51,21 +52,19 @@ def algo_label(algo: str, variant: str) -> str:
     return algo if variant == DEFAULT_VARIANT else f"{algo}[{variant}]"
 
 
-#: ``run.mode`` of a run's ``config.yaml`` (absent: online) and the label suffix each mode gets.
-MODE_ONLINE, MODE_OFFLINE, MODE_FINETUNE = "online", "offline", "finetune"
-MODES: tuple[str, ...] = (MODE_ONLINE, MODE_OFFLINE, MODE_FINETUNE)
-MODE_SUFFIX: dict[str, str] = {MODE_ONLINE: "", MODE_OFFLINE: " (offline)", MODE_FINETUNE: " (finetuned)"}
-
-
-def run_label(algo: str, variant: str, mode: str = MODE_ONLINE) -> str:
-    """:func:`algo_label` plus the mode's suffix: ``mbdpo``, ``mbdpo[v] (finetuned)``, ``tdmpc2 (offline)``."""
-    return algo_label(algo, variant) + MODE_SUFFIX[mode]
+def run_label(algo: str, variant: str, mode: str = DEFAULT_MODE) -> str:
+    """:func:`algo_label` plus the mode's label (configs/results.py RUN_MODES): ``mbdpo``,
+    ``mbdpo[v] (finetuned)``, ``tdmpc2 (offline)``."""
+    return algo_label(algo, variant) + RUN_MODES[mode].label
 
 
 def from_scratch_label(label: str) -> str | None:
-    """``X`` for a fine-tuned label ``X (finetuned)``, else None."""
-    suffix = MODE_SUFFIX[MODE_FINETUNE]
-    return label[: -len(suffix)] if label.endswith(suffix) and len(label) > len(suffix) else None
+    """``X`` for the label ``X (finetuned)`` of a run that started from a checkpoint, else None."""
+    for mode in RUN_MODES.values():
+        suffix = mode.label
+        if mode.from_checkpoint and suffix and label.endswith(suffix) and len(label) > len(suffix):
+            return label[: -len(suffix)]
+    return None
 
 
 def published_label(algo: str, qualifier: str | None = None) -> str:
@@ -85,7 +84,7 @@ def tidy_from_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     """Our evaluation table (one row per episode, :func:`analysis.results.load_results`) -> tidy.
 
     (A run under several suite directories is kept under each; see :func:`check_one_suite_per_run`.)
-    A ``mode`` column (``run.mode`` of each row's run, see :data:`MODES`), where present, goes
+    A ``mode`` column (``run.mode`` of each row's run, see configs/results.py RUN_MODES), where present, goes
     into the label (:func:`run_label`), so runs of one algorithm in different modes stay apart.
     """
     if episodes.empty:
