@@ -1,4 +1,5 @@
-"""TD-MPC2's decoder-free latent world model (single-task; state observations)."""
+"""TD-MPC2's decoder-free latent world model, single- or multi-task (a task embedding and per-task action
+masks); state observations."""
 
 from __future__ import annotations
 
