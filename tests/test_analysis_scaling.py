@@ -18,7 +18,7 @@ from analysis.provenance import run_settings
 from analysis.report import main
 from analysis.results import RESULT_COLUMNS
 from analysis.scaling import SCALING_COLUMNS
-from tests.test_analysis import write_run
+from tests.helpers import write_run
 
 REPS = 200
 TASKS = ("cartpole-balance", "reacher-easy")  # sorted: the column order of every matrix
