@@ -3,8 +3,8 @@
     python -m harness.export RUNS... --suite S --out DATASET_DIR [--episodes-per-chunk N]
 
 RUNS: run directories, or directories holding them (e.g. runs/ or a sweep's). The work is done by
-:func:`harness.data.export.export_runs`; this module is its command line. A refused export (no runs,
-a run whose task is not in S, an output directory that is not empty) prints one ``error:`` line,
+:func:`harness.data.dataset_writer.export_runs`; this module is its command line. A refused export
+(no runs, a run whose task is not in S, an output directory that is not empty) prints one ``error:`` line,
 writes nothing and exits with status 2.
 """
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the dataset directory to create (new or empty)")
     parser.add_argument("--episodes-per-chunk", type=int, default=10_000)
     args = parser.parse_args(argv)
-    from harness.data.export import export_runs
+    from harness.data.dataset_writer import export_runs
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")

@@ -13,7 +13,7 @@ from tensordict import TensorDict
 
 from algorithms.replay import EpisodeReplay
 from harness.data import DatasetError, SuiteLayout, TaskDims, load_offline_replay
-from harness.data.export import _pieces
+from harness.data.dataset_writer import _pieces
 from harness.export import main
 from harness.training import checkpoint as ckpt_mod
 from tests.helpers import stopped_run

@@ -16,7 +16,7 @@ import yaml
 from tensordict import TensorDict
 
 from harness.config import ConfigError, parse_overrides, resolve_run
-from harness.data.export import export_runs
+from harness.data.dataset_writer import export_runs
 from harness.run import execute
 from harness.training import checkpoint as ckpt_mod
 from harness.training import stop

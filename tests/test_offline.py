@@ -13,7 +13,7 @@ import yaml
 
 from analysis.report import main as report_main
 from harness.config import ConfigError, parse_overrides, resolve_run
-from harness.data.export import export_runs
+from harness.data.dataset_writer import export_runs
 from harness.run import execute
 from harness.rundir import RunDir
 from harness.sweep import expand

@@ -1,6 +1,6 @@
 """Peak memory of the offline replay: memory-mapped storage vs the whole dataset in RAM.
 
-    python -m harness.data.bench --transitions 1000000 [--dir DIR]
+    python -m harness.data.replay_memory_bench --transitions 1000000 [--dir DIR]
 
 Writes a synthetic dataset in TD-MPC2's layout (mt80's: L = 101 rows, obs 39, action 6, 80 task ids)
 and, each in a fresh subprocess so that every peak is its own, measures the peak resident set size
@@ -72,7 +72,7 @@ def _memory() -> dict[str, float]:
     }
 
 
-def _measure(mode: str, directory: Path) -> dict[str, float]:
+def measure(mode: str, directory: Path) -> dict[str, float]:
     """Runs in the subprocess: one mode, then its memory figures."""
     from torchrl.data import LazyTensorStorage, ReplayBuffer, SliceSampler  # noqa: F401 (imported in every mode)
 
@@ -114,8 +114,8 @@ def run_bench(transitions: int, directory: Path | None = None) -> dict[str, dict
         results: dict[str, dict[str, float]] = {"dataset": {"transitions": transitions, "chunk_files_mib": size}}
         for mode in ("baseline", "memmap-build", "memmap", "ram"):
             code = (
-                f"import json, sys; from harness.data.bench import _measure; from pathlib import Path; "
-                f"print(json.dumps(_measure({mode!r}, Path({str(directory)!r}))))"
+                f"import json, sys; from harness.data.replay_memory_bench import measure; from pathlib import Path; "
+                f"print(json.dumps(measure({mode!r}, Path({str(directory)!r}))))"
             )
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -123,7 +123,9 @@ def run_bench(transitions: int, directory: Path | None = None) -> dict[str, dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.data.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.data.replay_memory_bench", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--transitions", type=int, default=1_000_000)
     parser.add_argument(
         "--dir", type=Path, default=None, help="where to write the synthetic dataset (default: a temp dir)"
