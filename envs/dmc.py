@@ -110,7 +110,8 @@ def load(domain: str, task: str, seed: int | None = None):
 
 
 class _Wrapper(DMControlWrapper):
-    """TorchRL's ``DMControlWrapper`` whose ``close`` also frees the physics (and its OpenGL
+    """TorchRL's ``DMControlWrapper`` with the simulator's random state (``get_rng_state``,
+    ``set_rng_state``), and whose ``close`` also frees the physics (and its OpenGL
     contexts): a pixel env still open when Python exits makes dm_control print "cannot schedule
     new futures after shutdown" tracebacks (its render thread stops before its exit hook runs)."""
 
@@ -119,6 +120,14 @@ class _Wrapper(DMControlWrapper):
         physics = getattr(self._env, "physics", None)
         if physics is not None:
             physics.free()
+
+    # The RandomState the task draws initial states from: what an exact resume restores
+    # (harness.training.checkpoint calls these; a pixel env's wrapper forwards ``task``).
+    def get_rng_state(self) -> tuple:
+        return self._env.task.random.get_state()
+
+    def set_rng_state(self, state: tuple) -> None:
+        self._env.task.random.set_state(state)
 
 
 def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state") -> EnvBase:

@@ -162,9 +162,11 @@ def _submitit_handler(handler: Any) -> bool:
 
 
 def _preempt_signal() -> signal.Signals:
+    """The signal submitit asks Slurm (and its local controller) to send before a time limit:
+    ``SIG`` + ``JobEnvironment.USR_SIG`` (USR2 unless $SUBMITIT_PREEMPT_SIGNAL says otherwise)."""
     from submitit.core.job_environment import JobEnvironment
 
-    return JobEnvironment._usr_sig()
+    return signal.Signals["SIG" + JobEnvironment.USR_SIG]
 
 
 class RunJob(submitit.helpers.Checkpointable):
@@ -346,56 +348,84 @@ def make_executor(
     raise ConfigError(f"unknown launcher {launcher!r}")
 
 
+#: the controller process of each local job this process started, by job id (its pid)
+_CONTROLLERS: dict[str, subprocess.Popen] = {}
+
+
+def local_controller(job: submitit.Job) -> subprocess.Popen | None:
+    """The controller process of a local job started by this process (None for any other job):
+    SIGTERM to it reaches the job's worker, which checkpoints at its next episode end."""
+    return _CONTROLLERS.get(str(job.job_id))
+
+
 def _controllers_in_own_session() -> None:
     """Start submitit's local job controllers in their own session. In the terminal's process group
     a Ctrl-C reached each controller too, which then killed its workers within a second (SIGINT,
     then SIGKILL) and lost everything since their last checkpoint. Now only the sweep gets it and
     forwards SIGTERM to the controllers, which pass it on to the workers: each checkpoints at its
-    next episode end (harness.sweep). The same function as submitit 1.5's, plus start_new_session."""
-    import shlex
-
+    next episode end (harness.sweep)."""
     import submitit.local.local as local
 
-    if getattr(local.start_controller, "_own_session", False):
-        return
+    local.start_controller = _start_controller
 
-    def start_controller(
-        folder: Path,
-        command: str,
-        tasks_per_node: int = 1,
-        cuda_devices: str = "",
-        timeout_min: float = 5.0,
-        signal_delay_s: int = 30,
-        stderr_to_stdout: bool = False,
-        setup: Any = (),
-    ) -> subprocess.Popen:
-        env = dict(os.environ)
-        env.update(
-            SUBMITIT_LOCAL_NTASKS=str(tasks_per_node),
-            SUBMITIT_LOCAL_COMMAND=command,
-            SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * timeout_min)),
-            SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(signal_delay_s)),
-            SUBMITIT_LOCAL_NODEID="0",
-            SUBMITIT_LOCAL_JOB_NUM_NODES="1",
-            SUBMITIT_STDERR_TO_STDOUT="1" if stderr_to_stdout else "",
-            SUBMITIT_EXECUTOR="local",
-            CUDA_VISIBLE_DEVICES=cuda_devices,
-            SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
-        )
-        cmd: Any = [sys.executable, "-m", "submitit.local._local", str(folder)]
-        if setup:
-            cmd = " && ".join(list(setup) + [shlex.join(cmd)])
-        return subprocess.Popen(cmd, shell=bool(setup), env=env, start_new_session=True)
 
-    start_controller._own_session = True  # type: ignore[attr-defined]
-    local.start_controller = start_controller
+def _start_controller(
+    folder: Path,
+    command: str,
+    tasks_per_node: int = 1,
+    cuda_devices: str = "",
+    timeout_min: float = 5.0,
+    signal_delay_s: int = 30,
+    stderr_to_stdout: bool = False,
+    setup: Any = (),
+) -> subprocess.Popen:
+    """submitit 1.5's ``submitit.local.local.start_controller`` (same arguments, same environment
+    for the controller), except: the controller runs in a new session, it is started through
+    :func:`controller_main` (submitit's public ``Controller``), and this process keeps it
+    (:func:`local_controller`)."""
+    import shlex
+
+    env = dict(os.environ)
+    env.update(
+        SUBMITIT_LOCAL_NTASKS=str(tasks_per_node),
+        SUBMITIT_LOCAL_COMMAND=command,
+        SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * timeout_min)),
+        SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(signal_delay_s)),
+        SUBMITIT_LOCAL_NODEID="0",
+        SUBMITIT_LOCAL_JOB_NUM_NODES="1",
+        SUBMITIT_STDERR_TO_STDOUT="1" if stderr_to_stdout else "",
+        SUBMITIT_EXECUTOR="local",
+        CUDA_VISIBLE_DEVICES=cuda_devices,
+        SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
+    )
+    cmd: Any = [sys.executable, "-m", "harness.launchers", "controller", str(folder)]
+    if setup:
+        cmd = " && ".join(list(setup) + [shlex.join(cmd)])
+    proc = subprocess.Popen(cmd, shell=bool(setup), env=env, start_new_session=True)
+    _CONTROLLERS[str(proc.pid)] = proc
+    return proc
+
+
+def controller_main(argv: list[str]) -> int:
+    """``python -m harness.launchers controller <folder>``: a local job's controller (what
+    ``python -m submitit.local._local <folder>`` runs), from the environment set above."""
+    from submitit.local.local import Controller
+
+    Controller(Path(argv[0])).run()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"] and len(argv) == 2:
         return worker_main(argv[1:])
-    print("usage: python -m harness.launchers worker '<json overrides>'  (internal: one packed run)", file=sys.stderr)
+    if argv[:1] == ["controller"] and len(argv) == 2:
+        return controller_main(argv[1:])
+    print(
+        "usage: python -m harness.launchers worker '<json overrides>'  (internal: one packed run)\n"
+        "       python -m harness.launchers controller <folder>  (internal: a local job's controller)",
+        file=sys.stderr,
+    )
     return 2
 
 

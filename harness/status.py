@@ -191,7 +191,8 @@ def local_state(job: dict[str, Any]) -> str | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return "ENDED"
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z" or "submitit" not in cmdline:
+    controller = "harness.launchers\0controller" in cmdline or "submitit" in cmdline  # ours, or submitit's own
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z" or not controller:
         return "ENDED"  # a zombie, or the pid was reused by something else
     return "RUNNING"
 

@@ -64,7 +64,14 @@ from harness.config import (
     parse_overrides,
     resolve_run,
 )
-from harness.launchers import RunJob, SlurmConfig, build_slurm_config, cluster_max_array_size, make_executor
+from harness.launchers import (
+    RunJob,
+    SlurmConfig,
+    build_slurm_config,
+    cluster_max_array_size,
+    local_controller,
+    make_executor,
+)
 from harness.rundir import atomic_write_text, now
 
 LAUNCHERS = ("local", "slurm", "debug")
@@ -361,7 +368,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def _signal_local_jobs(jobs: list[Any]) -> None:
     """SIGTERM to each local job's controller, which forwards it to its worker (harness.launchers)."""
     for job in jobs:
-        proc = getattr(job, "_process", None)
+        proc = local_controller(job)
         if proc is not None and proc.poll() is None:
             try:
                 proc.send_signal(signal.SIGTERM)
@@ -518,8 +525,10 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
                 _signal_local_jobs(jobs)
                 print("[stop] stopping at once", file=sys.stderr, flush=True)
                 for job in jobs:
+                    proc = local_controller(job)
                     try:
-                        job._process.wait(timeout=30)
+                        if proc is not None:
+                            proc.wait(timeout=30)
                     except Exception:
                         pass
             print("interrupted; run the same command again to resume", file=sys.stderr)

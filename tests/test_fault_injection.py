@@ -67,7 +67,7 @@ def _processes(runs_dir: Path) -> dict[str, list[int]]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if str(runs_dir) in cmd and "submitit.local._local" in cmd:
+        if str(runs_dir) in cmd and "harness.launchers controller" in cmd:
             kinds["controller"].append(int(entry.name))
     for run in _runs(runs_dir):
         st = RunDir(run).status() or {}

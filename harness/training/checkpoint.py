@@ -12,9 +12,9 @@ It holds:
   ``eval_rows``: the evaluation rows written so far (eval.csv is rewritten from them on resume);
 - ``rng``: the torch (CPU and CUDA), numpy and python global generators and the harness's
   random-action generator;
-- ``env_rng``: the ``numpy.random.RandomState`` of the training environment's task and of every
-  copy of the evaluation environment (dm_control draws initial states from it; TorchRL's
-  ``DMControlEnv`` keeps it at ``base_env._env.task.random``);
+- ``env_rng``: the simulator's random state (``get_rng_state()`` of every family's base env: for
+  dm_control the ``numpy.random.RandomState`` its task draws initial states from) of the training
+  environment and of every copy of the evaluation environment;
 - ``run``: the resolved configuration, to refuse resuming under a different one.
 
 Stopping: Slurm sends SIGUSR2 before a time limit or a preemption (submitit asks for it). The
@@ -70,64 +70,55 @@ def set_rng_state(state: dict[str, Any], action_rng: torch.Generator) -> None:
                 torch.cuda.set_rng_state(s, i)
 
 
-def _leaf_envs(env) -> list:
-    """The single environments behind ``env`` (a SerialEnv's copies, or env itself)."""
-    from torchrl.envs import ParallelEnv, SerialEnv
-
-    if isinstance(env, ParallelEnv):
-        raise CheckpointError("exact resume needs in-process environments (SerialEnv), not ParallelEnv")
-    if isinstance(env, SerialEnv):
-        if env.is_closed:
-            env.start()  # builds (and seeds) the copies; must happen before their state is set
-        return list(env._envs)
-    return [env]
-
-
-def _task_random(env) -> Any:
-    """The RandomState that a single env's task draws its initial states from.
-
-    An env may expose ``get_rng_state()``/``set_rng_state()`` itself (the generic hook); otherwise
-    the dm_control task behind TorchRL's DMControlEnv is used."""
-    base = getattr(env, "base_env", env)
-    if hasattr(base, "get_rng_state") and hasattr(base, "set_rng_state"):
-        return base
-    inner = getattr(base, "_env", None)
-    for candidate in (inner, getattr(inner, "_env", None)):  # dm_control env, or its pixels wrapper
-        task = getattr(candidate, "task", None)
-        rs = getattr(task, "random", None)
-        if isinstance(rs, np.random.RandomState):
-            return rs
+def _random_state_env(env) -> Any:
+    """``env`` itself when it has ``get_rng_state()``/``set_rng_state()`` (every family's base env
+    does; a TransformedEnv or a batched env reaches them through TorchRL's attribute forwarding)."""
+    if hasattr(env, "get_rng_state") and hasattr(env, "set_rng_state"):
+        return env
+    name = type(getattr(env, "base_env", env)).__name__
     raise CheckpointError(
-        f"cannot find the simulator's random state in {type(base).__name__}; exact resume needs it "
+        f"cannot find the simulator's random state in {name}; exact resume needs it "
         "(give the env get_rng_state()/set_rng_state())"
     )
 
 
+def _check_in_process(env) -> None:
+    from torchrl.envs import ParallelEnv
+
+    if isinstance(env, ParallelEnv):
+        raise CheckpointError("exact resume needs in-process environments (SerialEnv), not ParallelEnv")
+
+
 def env_rng_state(env) -> list[Any] | None:
-    """None for a batched env not started yet (it is seeded when it starts, as in a fresh run)."""
+    """One random state per single env behind ``env`` (a SerialEnv's copies, or env itself).
+    None for a batched env not started yet (it is seeded when it starts, as in a fresh run)."""
     from torchrl.envs import SerialEnv
 
-    if isinstance(env, SerialEnv) and env.is_closed:
-        return None
-    out = []
-    for e in _leaf_envs(env):
-        r = _task_random(e)
-        out.append(r.get_rng_state() if not isinstance(r, np.random.RandomState) else r.get_state())
-    return out
+    _check_in_process(env)
+    if isinstance(env, SerialEnv):
+        if env.is_closed:
+            return None
+        return list(_random_state_env(env).get_rng_state())  # TorchRL calls it on every copy, in order
+    return [_random_state_env(env).get_rng_state()]
 
 
 def set_env_rng_state(env, states: list[Any] | None) -> None:
+    from torchrl.envs import SerialEnv
+
     if states is None:
         return
-    leaves = _leaf_envs(env)
-    if len(leaves) != len(states):
-        raise CheckpointError(f"checkpoint has {len(states)} environment random states, the run has {len(leaves)} envs")
-    for e, s in zip(leaves, states):
-        r = _task_random(e)
-        if isinstance(r, np.random.RandomState):
-            r.set_state(s)
-        else:
-            r.set_rng_state(s)
+    _check_in_process(env)
+    batched = isinstance(env, SerialEnv)
+    if batched and env.is_closed:
+        env.start()  # builds (and seeds) the copies; must happen before their state is set
+    count = env.num_workers if batched else 1
+    if count != len(states):
+        raise CheckpointError(f"checkpoint has {len(states)} environment random states, the run has {count} envs")
+    if batched:
+        for i, state in enumerate(states):
+            _random_state_env(env[i]).set_rng_state(state)  # env[i]: a view of copy i alone
+    else:
+        _random_state_env(env).set_rng_state(states[0])
 
 
 # --- files ---------------------------------------------------------------------------------------
