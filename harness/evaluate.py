@@ -25,15 +25,34 @@ seed (the checkpoint run's seed), out, device (auto), threads (0: torch's defaul
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+
+# isort: split
+
+import torch
+
+import algorithms
+from algorithms.base import EnvSpec
+from algorithms.registry import flatten
+from configs.errors import UnknownNameError
+from configs.results import DEFAULT_MODE
+from configs.suites import get_suite
+from envs import get_task, make_batched_env
 from harness.code_version import code_version
-from harness.config import MULTITASK, ConfigError, check_runs_dir, cli_args, parse_overrides
+from harness.config import ConfigError, build_algo_config, check_runs_dir, cli_args, parse_overrides, variant_name
+from harness.devices import resolve_device
+from harness.modes import Mode, get_mode
 from harness.rundir import RunDir, RunStatus, file_problem
-from harness.training.pretrained import Pretrained, PretrainedError, find_pretrained
+from harness.training.episodes import eval_rows, evaluate_episodes
+from harness.training.pretrained import FORMATS, Pretrained, PretrainedError, find_pretrained
+from harness.training.task_view import TaskView
+from harness.training.trainer import seed_everything
 
 KEYS = ("checkpoint", "format", "task", "suite", "episodes", "seed", "out", "device", "threads")
 
@@ -82,9 +101,6 @@ def parse_request(argv: list[str]) -> Request:
         tasks = tuple(str(t) for t in (tasks if isinstance(tasks, list) else [tasks]))
     suite = opts.get("suite")
     if suite is not None:
-        from configs.errors import UnknownNameError
-        from configs.suites import get_suite
-
         try:
             tasks = get_suite(str(suite)).tasks
         except UnknownNameError as exc:
@@ -103,8 +119,6 @@ def parse_request(argv: list[str]) -> Request:
 
 
 def _format(value: Any) -> str:
-    from harness.training.pretrained import FORMATS
-
     if value not in FORMATS:
         raise ConfigError(f"bad value {value!r} for format; valid: {', '.join(FORMATS)}")
     return value
@@ -139,38 +153,28 @@ def plan(request: Request, checkpoint: str) -> Plan:
     else:
         variant_dir = seed_dir.parent.name if seed_dir.name == f"seed_{run['seed']}" else pre.config["variant"]
         name = f"{variant_dir}+eval-{pre.path.stem}"
-    task_dir = MULTITASK if run.get("mode") == "offline" else run["task"]
+    task_dir = _mode_of(run).task_dir(run)
     path = request.out / run["suite"] / task_dir / run["algo"] / name / f"seed_{seed}"
     return Plan(pre, tuple(tasks), seed, path)
 
 
 def _known_tasks(pre: Pretrained) -> tuple[str, ...]:
-    """The tasks the model can be evaluated on: its training tasks (a fine-tuned multi-task model:
-    those of its pretraining plus its target)."""
-    run = pre.config["run"]
-    if run.get("mode") == "finetune":
-        source = find_pretrained_or_none(run.get("checkpoint"), run.get("format") or "auto")
-        if source is not None and source.multitask:
-            return tuple(dict.fromkeys((*source.tasks, run["task"])))
-        return (run["task"],)
-    return pre.tasks
+    """The tasks the model can be evaluated on: its training tasks (harness.modes: a fine-tuned
+    multi-task model knows those of its pretraining and its target)."""
+    return _mode_of(pre.config["run"]).known_tasks(pre)
 
 
-def find_pretrained_or_none(where: str | None, format: str = "auto") -> Pretrained | None:
+def _mode_of(run: dict[str, Any]) -> Mode:
+    """The training mode that made a run (its config.yaml ``run.mode``; absent: the default)."""
     try:
-        return find_pretrained(where, format) if where else None
-    except PretrainedError:
-        return None
+        return get_mode(str(run.get("mode") or DEFAULT_MODE))
+    except ConfigError as exc:
+        raise PretrainedError(f"the checkpoint's config.yaml: {exc}") from None
 
 
 def reference_run_config(pre: Pretrained) -> dict[str, Any]:
     """A reference file's run as our runs record it: its synthesised run, the algorithm variant and
     every algorithm field (the file's shape over the algorithm's defaults), and ``pretrained``."""
-    import dataclasses
-
-    from algorithms.registry import flatten
-    from harness.config import build_algo_config, variant_name
-
     algo = pre.config["run"]["algo"]
     cfg = build_algo_config(algo, flatten(pre.config["algo"]))
     return {
@@ -181,48 +185,23 @@ def reference_run_config(pre: Pretrained) -> dict[str, Any]:
     }
 
 
-def load_weights(agent, weights: dict[str, Any]) -> None:
-    """A world-model agent's networks from ``{"model", "energy", "score_net"}`` (a converted
-    reference file: no optimiser, replay or planner state)."""
-    agent.model.load_state_dict(weights["model"])
-    for name in ("energy", "score_net"):
-        net = getattr(agent, name)
-        if (net is None) != (weights.get(name) is None):
-            raise ValueError(f"{name} is {'absent' if net is None else 'present'} here but not in the checkpoint")
-        if net is not None:
-            net.load_state_dict(weights[name])
-
-
 def build_agent(pre: Pretrained, state: dict[str, Any], device: Any):
     """The checkpoint's agent, rebuilt from its config and spec and loaded with its state (a
     reference file's: its weights)."""
-    import algorithms
-    from algorithms.base import EnvSpec
-    from algorithms.registry import flatten
-    from harness.config import build_algo_config
-
     run = state["run"]["run"]
     cfg = build_algo_config(run["algo"], flatten(state["run"]["algo"]))
     if "spec" in state:
         spec = EnvSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
-    elif run.get("mode") == "offline":
-        from harness.data import suite_layout
-        from harness.training.offline import multitask_spec
-
-        spec = multitask_spec(suite_layout(run["suite"]))
-    elif run.get("mode") == "online":
-        from harness.data import task_dims
-
-        dims = task_dims(run["task"])
-        spec = EnvSpec(obs_dim=dims.obs_dim, action_dim=dims.action_dim, episode_length=dims.episode_length)
     else:
+        spec = _mode_of(run).model_spec(run)
+    if spec is None:
         raise PretrainedError(f"checkpoint {pre.path} records no model spec (written before harness.evaluate existed)")
     agent = algorithms.get_algorithm(run["algo"]).factory(cfg, spec, device, int(run.get("steps") or 1))
     if pre.reference is None:
         agent.load_state_dict(state["agent"])
         return agent
     try:
-        load_weights(agent, state["agent"])
+        agent.load_weights(state["agent"])
     except (RuntimeError, ValueError) as exc:
         raise PretrainedError(
             f"checkpoint {pre.path} does not fit a {run['algo']} agent: {str(exc).splitlines()[0]}"
@@ -232,15 +211,6 @@ def build_agent(pre: Pretrained, state: dict[str, Any], device: Any):
 
 def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
     """Evaluate one checkpoint on its planned tasks; write the run directory; return the rows."""
-    import torch
-
-    from configs.suites import normalised_score
-    from envs import get_task, make_batched_env
-    from harness.devices import resolve_device
-    from harness.training.episodes import evaluate_episodes
-    from harness.training.offline import TaskView
-    from harness.training.trainer import seed_everything
-
     rundir = RunDir(p.path)
     if rundir.state() == "done":
         say(f"[skip] {p.path} is already evaluated (delete it to evaluate again)")
@@ -292,19 +262,15 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
                         episodes = evaluate_episodes(policy, env, get_task(task).episode_length)
                     finally:
                         env.close()
-                    rows += [
-                        {
-                            "suite": run["suite"],
-                            "task": task,
-                            "algo": run["algo"],
-                            "variant": base["variant"],
-                            "seed": p.seed,
-                            "step": int(state["step"]),
-                            **ep,
-                            "score": normalised_score(task, ep["return"], ep["success"]),
-                        }
-                        for ep in episodes
-                    ]
+                    rows += eval_rows(
+                        episodes,
+                        suite=run["suite"],
+                        task=task,
+                        algo=run["algo"],
+                        variant=base["variant"],
+                        seed=p.seed,
+                        step=int(state["step"]),
+                    )
                     mean = sum(r["score"] for r in rows[-len(episodes) :]) / len(episodes)
                     say(f"[eval] {task}: mean score {mean:.1f} over {len(episodes)} episodes ({i + 1}/{len(p.tasks)})")
                 rundir.rewrite_evals(rows)
@@ -321,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         request = parse_request(argv)
         plans = [plan(request, c) for c in request.checkpoints]
         check_runs_dir(request.out)
-        from harness.devices import resolve_device
-
         resolve_device(request.device)
     except (ConfigError, PretrainedError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,6 +6,10 @@ Writes the resolved config, the eval table and a status marker into the run dire
 and ends exactly as if it had never stopped; otherwise the files of an earlier unfinished attempt
 are kept under ``attempts/<k>/`` and the run starts afresh. SIGUSR2 (Slurm's warning before a time
 limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop at once).
+
+``--show-config`` prints the resolved configuration, each value with the layer that set it
+(defaults, configs/algos/*.yaml, the algorithm's changes, preset, mode, command line), and exits;
+``--show-config=algo.planner`` only the fields under that key. Nothing is written.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, cli_args, parse_overrides, resolve_run
+from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, cli_args, parse_overrides
+from harness.modes import get_mode
+from harness.resolve import resolve_run, show_config
 from harness.rundir import (
     CHECKPOINT,
     DONE,
@@ -29,14 +35,9 @@ from harness.rundir import (
 )
 from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
-from harness.training.finetune import FinetuneTrainer
 from harness.training.metric_logger import make_metric_logger
-from harness.training.offline import OfflineTrainer
 from harness.training.stop import Preempted, request_stop, stop_requested
-from harness.training.trainer import OnlineTrainer, Trainer, train
-
-#: run.mode -> its trainer
-TRAINERS: dict[str, type[Trainer]] = {"online": OnlineTrainer, "offline": OfflineTrainer, "finetune": FinetuneTrainer}
+from harness.training.trainer import Trainer, train
 
 #: a Slurm job requeued this many times in a row from the same checkpoint, each time ending before it
 #: wrote a newer one, fails instead of being requeued again (it would loop until max_requeues)
@@ -59,13 +60,11 @@ def stalled_requeues(previous: dict[str, Any], job: dict[str, Any], start: int |
     return int(previous.get("stalled_requeues") or 0) + 1
 
 
+#: print the resolved config, each value with the layer that set it, and exit (``--show-config=KEY``: that field)
+SHOW_CONFIG = "--show-config"
+
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")
-
-
-def run_path_for(overrides: dict[str, Any]) -> Path:
-    r = resolve_run(overrides)
-    return r.path
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -154,14 +153,15 @@ def built_config(config: dict[str, Any], trainer: Trainer) -> dict[str, Any]:
     return out
 
 
-def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
-    """Run, resume or skip one configured run; returns {"state", "path", "final_score", ...}.
+def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
+    """Run, resume or skip one configured run (parsed overrides, or the run they resolve to);
+    returns {"state", "path", "final_score", ...}.
 
     Raises :class:`~harness.training.stop.Preempted` when a stop was requested (the checkpoint is
     saved; status "interrupted"), :class:`~harness.rundir.RunBusyError` when another live process
     works on the same run (after waiting ``lock_wait_s`` for it to end), and re-raises any training
     error after recording it (status "failed"; harness.rundir.RunStatus)."""
-    resolved = resolve_run(overrides)
+    resolved = overrides if isinstance(overrides, ResolvedRun) else resolve_run(overrides)
     run = resolved.run
     path = resolved.path
     rundir = RunDir(path)
@@ -222,7 +222,7 @@ def execute(overrides: dict[str, Any], verbose: bool = True, lock_wait_s: float 
                 # the parameter count goes into config.yaml (the report's scaling figure reads it)
                 "on_built": lambda t: rundir.write_config(built_config(config, t)),
             }
-            rows = train(resolved, rundir, resume_from=resume, trainer=TRAINERS[run.mode], **hooks)
+            rows = train(resolved, rundir, resume_from=resume, trainer=get_mode(run.mode).trainer, **hooks)
         rundir.remove_checkpoints()  # the result is final; its last state (replay buffer too) is in final.pt
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
@@ -268,17 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = cli_args(argv, __doc__)
     if argv is None:
         return 0
+    show = [a for a in argv if a == SHOW_CONFIG or a.startswith(SHOW_CONFIG + "=")]
+    argv = [a for a in argv if a not in show]
     try:
-        overrides = parse_overrides(argv)
-        resolve_run(overrides)  # fail fast on a bad key, name or value
-
-        check_runs_dir(Path(str(overrides.get("runs_dir", "runs"))))
+        resolved = resolve_run(parse_overrides(argv))  # fails fast on a bad key, name or value
+        if show:
+            print(show_config(resolved, show[-1].partition("=")[2]))
+            return 0
+        check_runs_dir(Path(resolved.run.runs_dir))
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _install_stop_handlers()
     try:
-        execute(overrides)
+        execute(resolved)
     except Preempted as exc:
         print(f"stopped: {exc}; run the same command again to resume", file=sys.stderr)
         return 3

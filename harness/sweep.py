@@ -55,14 +55,13 @@ from configs.errors import UnknownNameError
 from configs.suites import get_suite
 from harness import status as status_mod
 from harness.config import (
-    MULTITASK,
     ConfigError,
+    RunConfig,
     algo_defaults,
     check_runs_dir,
     cli_args,
     flatten,
     parse_overrides,
-    resolve_run,
 )
 from harness.launchers import (
     RunJob,
@@ -72,6 +71,8 @@ from harness.launchers import (
     local_controller,
     make_executor,
 )
+from harness.modes import get_mode
+from harness.resolve import resolve_run
 from harness.rundir import atomic_write_text, now
 
 LAUNCHERS = ("local", "slurm", "debug")
@@ -147,23 +148,19 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     opts = {k: overrides[k] for k in SWEEP_KEYS if k in overrides}
     common = {k: v for k, v in overrides.items() if k not in SWEEP_KEYS}
     suite = opts.get("suite")
-    offline = common.get("mode") == "offline"
-    if offline:  # one multi-task run per algorithm and seed, on every task of the suite
-        if "task" in opts:
-            raise ConfigError("task=...: mode=offline trains on every task of suite=...; leave task out")
-        if suite is None:
-            raise ConfigError("mode=offline needs suite=NAME (the tasks to pretrain on), e.g. suite=mt-smoke")
-        tasks = [MULTITASK]
-    elif "task" in opts:
-        tasks = [str(t) for t in _as_list(opts["task"])]
-    elif suite is not None:
+    mode = get_mode(str(common.get("mode", RunConfig.mode)))
+    given_tasks = [str(t) for t in _as_list(opts["task"])] if "task" in opts else None
+    tasks = mode.sweep_tasks(given_tasks, None if suite is None else str(suite))  # offline: one multi-task run
+    if tasks is None:
+        tasks = given_tasks if given_tasks is not None else _suite_tasks(suite)
+    algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
+    for algo in algos:  # an algorithm the mode cannot take: one line before any run is resolved
         try:
-            tasks = list(get_suite(str(suite)).tasks)
+            problem = mode.refuses(algo)
         except UnknownNameError as exc:
             raise ConfigError(str(exc)) from None
-    else:
-        raise ConfigError("a sweep needs suite=NAME or task=[...]")
-    algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
+        if problem:
+            raise ConfigError(problem)
     if "seed" in opts:
         seeds = [_as_int("seed", s) for s in _as_list(opts["seed"])]
         if any(s < 0 for s in seeds):
@@ -203,7 +200,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         settings.notes += [n for n in notes if n not in settings.notes]
         for task, algo, seed in itertools.product(tasks, per_algo, seeds):
             ov = {**per_algo[algo], "algo": algo, "seed": seed, "suite": suite or "none"}
-            if not offline:
+            if task is not None:
                 ov["task"] = task
             if threads is not None:
                 ov["threads"] = _as_int("threads_per_run", threads)
@@ -211,6 +208,15 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             path = r.path
             runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps))
     return runs, settings
+
+
+def _suite_tasks(suite: Any) -> list[str]:
+    if suite is None:
+        raise ConfigError("a sweep needs suite=NAME or task=[...]")
+    try:
+        return list(get_suite(str(suite)).tasks)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _is_list_field(key: str, algos: list[str]) -> bool:

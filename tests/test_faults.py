@@ -17,7 +17,8 @@ import torch
 
 import harness.run as run_mod
 import harness.sweep as sweep_mod
-from harness.config import parse_overrides, resolve_run
+from harness.config import parse_overrides
+from harness.resolve import resolve_run
 from harness.rundir import RunDir, RunStatus, atomic_write_text
 from harness.status import sweep_rows
 from harness.training.checkpoint import atomic_torch_save
@@ -91,7 +92,7 @@ def _fake_checkpoint(path: Path, overrides: dict, step: int) -> None:
 
 def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monkeypatch):
     ov = parse_overrides([*BASE, "seed=1", f"runs_dir={tmp_path}"])
-    path = run_mod.run_path_for(ov)
+    path = resolve_run(ov).path
     path.mkdir(parents=True)
     rd = RunDir(path)
     _fake_checkpoint(rd.checkpoint_path, ov, 500)
@@ -124,7 +125,7 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monk
     assert seen["set_aside"] and not (path / "checkpoint.unreadable.pt").exists()  # removed once finished
 
     # both unreadable: restarted from scratch, and status.json says why
-    path2 = run_mod.run_path_for({**ov, "seed": 2})
+    path2 = resolve_run({**ov, "seed": 2}).path
     path2.mkdir(parents=True)
     (path2 / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut")
     RunDir(path2).write_status("interrupted", 500, 2000, checkpoint_step=500)

@@ -15,8 +15,9 @@ import torch
 import yaml
 from tensordict import TensorDict
 
-from harness.config import ConfigError, parse_overrides, resolve_run
+from harness.config import ConfigError, parse_overrides
 from harness.data.dataset_writer import export_runs
+from harness.resolve import resolve_run
 from harness.run import execute
 from harness.training import checkpoint as ckpt_mod
 from harness.training import stop

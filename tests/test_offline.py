@@ -12,8 +12,9 @@ import torch
 import yaml
 
 from analysis.report import main as report_main
-from harness.config import ConfigError, parse_overrides, resolve_run
+from harness.config import ConfigError, parse_overrides
 from harness.data.dataset_writer import export_runs
+from harness.resolve import resolve_run
 from harness.run import execute
 from harness.rundir import RunDir
 from harness.sweep import expand

@@ -270,7 +270,8 @@ def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
     import algorithms
     from configs import flatten
     from configs.presets import preset_fields, preset_names
-    from harness.config import algo_defaults, resolve_run
+    from harness.config import algo_defaults
+    from harness.resolve import resolve_run
 
     base = {"task": "cartpole-balance", "runs_dir": str(tmp_path)}
     cpu = resolve_run({**base, "algo": "tdmpc2", "preset": "cpu"})

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from configs import load_yaml
+from configs.results import DEFAULT_MODE, RUN_MODES
 from harness.training.reference_checkpoint import (
     REFERENCE_FORMATS,
     ReferenceCheckpoint,
@@ -58,7 +59,8 @@ class Pretrained:
 
     @property
     def multitask(self) -> bool:
-        return self.config["run"].get("mode") == "offline"
+        mode = RUN_MODES.get(str(self.config["run"].get("mode") or DEFAULT_MODE))
+        return mode is not None and mode.multitask
 
     @property
     def tasks(self) -> tuple[str, ...]:

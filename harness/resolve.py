@@ -1,0 +1,147 @@
+"""The one resolution of a run: ``key=value`` overrides -> a validated :class:`ResolvedRun`.
+
+Layers, in order, each recorded as the origin of the values it sets (``--show-config`` prints them):
+the run's dataclass defaults, then the command line; for the algorithm its dataclass defaults (the
+reference's values), its family's YAML, the registered variant's changes, the preset, what the
+training mode derives (harness/modes/: a checkpoint's model shape, a suite's embedding size) and the
+command line. Everything is checked once, here: names, keys and values, the mode's own rules, the
+algorithm's capabilities, and the algorithm config (its ``validate``). Nothing here knows a mode
+by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import OmegaConf
+
+import algorithms
+from configs.errors import UnknownNameError
+from configs.suites import task_family
+from envs import OBS_KINDS, get_task
+from harness.config import (
+    COMMAND_LINE,
+    ConfigError,
+    Layer,
+    ResolvedRun,
+    RunConfig,
+    capability_problem,
+    check_choice,
+    merge_layers,
+    preset_overrides,
+    resolve_algo_config,
+    variant_name,
+)
+from harness.devices import resolve_device
+from harness.modes import all_modes, get_mode
+from harness.rundir import run_dir
+
+LOGGERS = ["csv", "tensorboard", "wandb", "none"]
+RUN_DEFAULT = "default (harness/config.py RunConfig)"
+
+
+def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
+    """Build and validate a run from parsed overrides (``task``, ``seed``, ``algo.model.size``...)."""
+    run_over = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
+    cli_algo = {k[len("algo.") :]: v for k, v in overrides.items() if k.startswith("algo.")}
+    node = OmegaConf.structured(RunConfig)
+    origins = merge_layers(node, RUN_DEFAULT, [Layer(COMMAND_LINE, run_over)], "")
+    run: RunConfig = OmegaConf.to_object(node)
+    mode = get_mode(run.mode)
+    try:
+        algorithms.get_algorithm(run.algo)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
+    _refuse_other_modes_fields(run, mode.name)
+    preset = preset_overrides(run.preset, run.algo)
+    problem = mode.refuses(run.algo)
+    if problem:
+        raise ConfigError(problem)
+    before = dataclasses.asdict(run)
+    derived, why = mode.check(run, set(run_over), {**preset, **cli_algo})
+    for key, value in _flat(dataclasses.asdict(run)).items():  # what the mode's check completed
+        if _flat(before).get(key) != value:
+            origins[key] = f"{origins.get(key, RUN_DEFAULT)}, then mode={mode.name}"
+    _check_run(run, mode.tasks(run))
+    problem = capability_problem(run.algo, run.obs, {**preset, **derived, **cli_algo})
+    if problem:
+        raise ConfigError(problem)
+    layers = [
+        Layer(f"preset {run.preset} (configs/presets/{run.preset}.yaml)", preset),
+        Layer(f"mode={mode.name}: {why}", derived),
+        Layer(COMMAND_LINE, cli_algo),
+    ]
+    algo_cfg, algo_origins = resolve_algo_config(run.algo, [layer for layer in layers if layer.values])
+    variant = variant_name(run.algo, algo_cfg, run.preset)
+    path = run_dir(run.runs_dir, run.suite, run.task, run.algo, mode.variant_dir(run, variant), run.seed)
+    return ResolvedRun(run, algo_cfg, variant, path, {**origins, **algo_origins})
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def _refuse_other_modes_fields(run: RunConfig, mode: str) -> None:
+    """A field only another mode reads, set away from its default, is a mistake: one line."""
+    default = _flat(dataclasses.asdict(RunConfig()))
+    now = _flat(dataclasses.asdict(run))
+    for other in all_modes():
+        if other.name == mode:
+            continue
+        for field in other.reads:
+            for key in [k for k in now if k == field or k.startswith(field + ".")]:
+                if now[key] != default[key]:
+                    raise ConfigError(f"{key}={now[key]} is only read by mode={other.name} (this run: mode={mode})")
+
+
+def _check_run(run: RunConfig, tasks: list[str]) -> None:
+    """The fields every mode shares: task names and families, device, logger, observations, budgets."""
+    for task in tasks:
+        try:
+            registered = get_task(task).family
+            declared = task_family(task)  # the family (and score normalisation) of configs/suites.yaml
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc)) from None
+        if declared != registered:
+            raise ConfigError(
+                f"task {task!r} is registered in family {registered!r} (envs) but listed in family "
+                f"{declared!r}'s suite in configs/suites.yaml"
+            )
+    try:
+        resolve_device(run.device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    check_choice("logger", run.logger, LOGGERS)
+    check_choice("obs", run.obs, list(OBS_KINDS))
+    if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
+        raise ConfigError("steps, eval_every and eval_episodes must be positive")
+    if run.seed < 0:
+        raise ConfigError(f"bad value {run.seed!r} for seed; expected a whole number >= 0")
+    if run.log_every <= 0 or run.threads < 0:
+        raise ConfigError("log_every must be positive and threads 0 (torch's default) or more")
+    if run.checkpoint_every < 0:
+        raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
+
+
+def show_config(resolved: ResolvedRun, key: str = "") -> str:
+    """The resolved run as ``key = value  # origin`` lines: every run field, then every algorithm
+    field (``algo.``), each with the layer that set it; what to read before launching 500 runs.
+    ``key``: only that field, or the fields under it (``algo.planner``)."""
+    run = _flat(dataclasses.asdict(resolved.run))
+    algo = {f"algo.{k}": v for k, v in _flat(dataclasses.asdict(resolved.algo_cfg)).items()}
+    values = {k: v for k, v in {**run, **algo}.items() if not key or k == key or k.startswith(key + ".")}
+    if not values:
+        raise ConfigError(f"--show-config={key}: no such field; e.g. --show-config=algo.planner or --show-config=seed")
+    rows = [(k, OmegaConf.to_yaml({"v": v}).strip()[3:], resolved.origins.get(k, "?")) for k, v in values.items()]
+    width = max(len(k) + len(v) + 3 for k, v, _ in rows)
+    lines = [
+        f"# {resolved.run.algo} [{resolved.variant}] in {resolved.run.mode} mode -> {resolved.path}",
+        "# key = value  # the layer that set it (later layers win: defaults, configs/algos/*.yaml, the "
+        "algorithm's changes, preset, mode, command line)",
+    ]
+    lines += [f"{f'{k} = {v}':<{width}}  # {o}" for k, v, o in rows]
+    return "\n".join(lines)
