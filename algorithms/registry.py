@@ -31,8 +31,8 @@ CAPABILITIES: dict[str, str] = {
     "energy_anchor": "MBDPO's implicit energy anchor (algo.energy.*)",
     "score_network": "a learned score network (algo.score.*)",
     "pixels": "learning from pixel observations (obs=rgb)",
-    "offline_learning": "learning from batches of a dataset (mode=offline: Algorithm.replay_slice, learn)",
-    "pretrained_weights": "starting from another run's weights (mode=finetune: Algorithm.load_weights, freeze, ...)",
+    "offline_learning": "learning from batches of a dataset (Algorithm.replay_slice, learn)",
+    "pretrained_weights": "starting from another run's weights (Algorithm.load_weights, set_task, freeze)",
 }
 #: algorithm config section -> the capability without which its fields change nothing. Setting
 #: ``<section>.enabled=true`` grants it (e.g. TD-MPC2 with MBDPO's anchor added).

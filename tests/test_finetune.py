@@ -212,18 +212,8 @@ def test_copy_task_discount_reaches_the_planners():
 
 
 def _groups(agent) -> list[tuple[set[str], float]]:
-    """The model optimiser's groups as (part names, lr), parts named by FREEZABLE."""
-    m = agent.model
-    parts = {
-        "encoder": m.encoder,
-        "dynamics": m.dynamics,
-        "reward": m.reward_head,
-        "q": m.qs,
-        "task_embedding": m.task_embedding,
-        "energy": agent.energy,
-        "score": agent.score_net,
-    }
-    owner = {id(p): name for name, net in parts.items() if net is not None for p in net.parameters()}
+    """The model optimiser's groups as (part names, lr), parts named by WorldModelAgent.PARTS."""
+    owner = {id(p): name for name, net in agent.parts().items() if net is not None for p in net.parameters()}
     return [({owner[id(p)] for p in g["params"]}, g["lr"]) for g in agent.optim.param_groups]
 
 

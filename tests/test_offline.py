@@ -125,7 +125,7 @@ def test_offline_sweep_expands_one_run_per_algorithm_seed_and_size(dataset, tmp_
         (["-dataset"], "mode=offline needs dataset=DIR"),
         (["dataset=/nonexistent"], "no chunk_\\*.pt files there"),
         (["task=walker-run"], "leave task out"),
-        (["algo=sac"], "sac has none"),
+        (["algo=sac"], "sac lacks it"),
         (["mode=offine"], "bad value 'offine' for mode"),
     ],
 )

@@ -137,7 +137,7 @@ class WorldModelAgent(Algorithm):
         if task is not None:
             return task.to(self.device, torch.long).reshape(batch)
         if self.task_id is None:
-            raise ValueError("a multi-task model needs a task id to act or learn online (agent.task_id)")
+            raise ValueError("a multi-task model needs a task id to act or learn online (set_task)")
         return torch.full((batch,), self.task_id, dtype=torch.long, device=self.device)
 
     def discount_of(self, task: torch.Tensor | None):
