@@ -33,10 +33,10 @@ from torch.utils.flop_counter import FlopCounterMode
 import algorithms
 from algorithms.base import EnvSpec
 from configs.errors import UnknownNameError
+from harness.cli import CliError, command_line, one_line_errors
 from harness.config import (
     ConfigError,
     build_algo_config,
-    cli_args,
     merge_overrides,
     parse_overrides,
     preset_overrides,
@@ -277,24 +277,18 @@ def main_offline(algos: list[str], args: BenchConfig, algo_over: list[str], devi
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = cli_args(argv, __doc__)
-    if argv is None:
-        return 0
-    try:
+@command_line(__doc__)
+def main(argv: list[str]) -> int:
+    with one_line_errors(ConfigError, ValueError, RuntimeError):
         algos, args, algo_over = parse_args(argv)
         device = torch.device(args.device)
-    except (ConfigError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.mode == "offline":
         return main_offline(algos, args, algo_over, device)
     if args.mode != "online":
-        print(f"error: bad value {args.mode!r} for mode; valid: online, offline", file=sys.stderr)
-        return 2
+        raise CliError(f"bad value {args.mode!r} for mode; valid: online, offline")
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
     peak = matmul_peak_gflops()
     print(

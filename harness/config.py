@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,16 +104,6 @@ def parse_overrides(tokens: list[str]) -> dict[str, Any]:
             parsed = OmegaConf.to_container(parsed, resolve=True)
         out[key] = parsed
     return out
-
-
-def cli_args(argv: list[str] | None, doc: str | None) -> list[str] | None:
-    """The command line's ``key=value`` tokens (``sys.argv[1:]`` by default), or None after printing
-    ``doc`` for ``-h`` / ``--help`` (every entry point's ``main`` then returns 0)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(doc)
-        return None
-    return argv
 
 
 def parse_value(text: str) -> Any:

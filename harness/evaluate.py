@@ -44,8 +44,9 @@ from configs.errors import UnknownNameError
 from configs.results import DEFAULT_MODE
 from configs.suites import get_suite
 from envs import get_task, make_batched_env
+from harness.cli import command_line, one_line_errors
 from harness.code_version import code_version
-from harness.config import ConfigError, build_algo_config, check_runs_dir, cli_args, parse_overrides, variant_name
+from harness.config import ConfigError, build_algo_config, check_runs_dir, parse_overrides, variant_name
 from harness.devices import resolve_device
 from harness.modes import Mode, get_mode
 from harness.rundir import RunDir, RunStatus, file_problem
@@ -279,25 +280,17 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = cli_args(argv, __doc__)
-    if argv is None:
-        return 0
-    try:
+@command_line(__doc__)
+def main(argv: list[str]) -> int:
+    with one_line_errors(ConfigError, PretrainedError, ValueError):
         request = parse_request(argv)
         plans = [plan(request, c) for c in request.checkpoints]
         check_runs_dir(request.out)
         resolve_device(request.device)
-    except (ConfigError, PretrainedError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     for k, p in enumerate(plans, 1):
         print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
-        try:
+        with one_line_errors(PretrainedError):
             evaluate_plan(p, request)
-        except PretrainedError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     print(f"report: python -m analysis.report {request.out}")
     return 0
 

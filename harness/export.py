@@ -19,10 +19,12 @@ import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL can
 # isort: split
 
 from configs.suites import UnknownNameError
+from harness.cli import command_line, one_line_errors
 from harness.data.errors import DatasetError
 
 
-def main(argv: list[str] | None = None) -> int:
+@command_line(doc=None)  # argparse prints the help
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run directories or directories holding them")
     parser.add_argument("--suite", required=True, help="the suite whose task order the dataset's task ids follow")
@@ -31,14 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from harness.data.dataset_writer import export_runs
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), one_line_errors(DatasetError, UnknownNameError):
         warnings.simplefilter("always")
         warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
-        try:
-            manifest = export_runs(args.runs, args.suite, args.out, args.episodes_per_chunk)
-        except (DatasetError, UnknownNameError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        manifest = export_runs(args.runs, args.suite, args.out, args.episodes_per_chunk)
     print(
         f"wrote {args.out}: {manifest['episodes']} episodes, {manifest['transitions']} transitions, "
         f"{len(manifest['chunks'])} chunk(s), {len(manifest['sources'])} run(s)"

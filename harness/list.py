@@ -15,6 +15,7 @@ import sys
 
 from configs.errors import UnknownNameError
 from configs.suites import get_suite, suite_names
+from harness.cli import CliError, command_line, one_line_errors
 
 COMMANDS = ("suites", "tasks", "algorithms")
 USAGE = "usage: python -m harness.list suites | tasks [SUITE] | algorithms"
@@ -51,8 +52,8 @@ def algorithms_lines() -> list[str]:
     return _table(rows, ("algorithm", "capabilities", "description"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+@command_line(doc=None)  # its own usage: no command is an error
+def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__ if argv else USAGE, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
@@ -60,18 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     max_args = 1 if command == "tasks" else 0
     if command not in COMMANDS or len(args) > max_args:
         what = f"unknown command {command!r}" if command not in COMMANDS else f"too many arguments: {' '.join(args)}"
-        print(f"error: {what}; {USAGE}", file=sys.stderr)
-        return 2
-    try:
+        raise CliError(f"{what}; {USAGE}")
+    with one_line_errors(UnknownNameError):
         if command == "suites":
             lines = suites_lines()
         elif command == "tasks":
             lines = tasks_lines(args[0] if args else None)
         else:
             lines = algorithms_lines()
-    except UnknownNameError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     print("\n".join(lines))
     return 0
 

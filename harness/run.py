@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli import FAILED, command_line, one_line_errors
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, cli_args, parse_overrides
+from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
 from harness.modes import get_mode
 from harness.resolve import resolve_run, show_config
 from harness.rundir import (
@@ -36,7 +37,7 @@ from harness.rundir import (
 from harness.training import checkpoint as ckpt_mod
 from harness.training.checkpoint import CheckpointError
 from harness.training.metric_logger import make_metric_logger
-from harness.training.stop import Preempted, request_stop, stop_requested
+from harness.training.stop import request_stop, stop_requested
 from harness.training.trainer import Trainer, train
 
 #: a Slurm job requeued this many times in a row from the same checkpoint, each time ending before it
@@ -264,30 +265,19 @@ def _install_stop_handlers() -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = cli_args(argv, __doc__)
-    if argv is None:
-        return 0
+@command_line(__doc__)
+def main(argv: list[str]) -> int:
     show = [a for a in argv if a == SHOW_CONFIG or a.startswith(SHOW_CONFIG + "=")]
     argv = [a for a in argv if a not in show]
-    try:
+    with one_line_errors(ConfigError, ValueError):
         resolved = resolve_run(parse_overrides(argv))  # fails fast on a bad key, name or value
         if show:
             print(show_config(resolved, show[-1].partition("=")[2]))
             return 0
         check_runs_dir(Path(resolved.run.runs_dir))
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     _install_stop_handlers()
-    try:
-        execute(resolved)
-    except Preempted as exc:
-        print(f"stopped: {exc}; run the same command again to resume", file=sys.stderr)
-        return 3
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with one_line_errors(CheckpointError, status=FAILED):
+        execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
     return 0
 
 

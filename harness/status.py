@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cli import CliError, command_line, one_line_errors
 from harness.rundir import RunDir, format_duration
 
 FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
@@ -428,7 +429,8 @@ def watch(
         time.sleep(interval)
 
 
-def main(argv: list[str] | None = None) -> int:
+@command_line(doc=None)  # argparse prints the help
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.status", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -438,24 +440,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors(FileNotFoundError, ManifestError):
         sweep_dir = resolve_sweep_dir(args.sweep_dir)
         load_manifest(sweep_dir)
-    except (FileNotFoundError, ManifestError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     if args.interval <= 0 or (args.timeout is not None and args.timeout < 0):
-        print("error: --interval must be positive and --timeout not negative", file=sys.stderr)
-        return 2
+        raise CliError("--interval must be positive and --timeout not negative")
     if args.wait:
-        try:
+        with one_line_errors(TimeoutError, status=3):
             quiet = open(os.devnull, "w") if args.json else sys.stdout
             rows = watch(sweep_dir, args.interval, args.timeout, live=sys.stdout.isatty() and not args.json, out=quiet)
-        except TimeoutError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        except KeyboardInterrupt:
-            return 130
     else:
         rows = sweep_rows(sweep_dir)
     if args.json:

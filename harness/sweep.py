@@ -54,12 +54,12 @@ import algorithms
 from configs.errors import UnknownNameError
 from configs.suites import get_suite
 from harness import status as status_mod
+from harness.cli import command_line, one_line_errors
 from harness.config import (
     ConfigError,
     RunConfig,
     algo_defaults,
     check_runs_dir,
-    cli_args,
     flatten,
     parse_overrides,
 )
@@ -399,28 +399,20 @@ def manifest_lock(sweep_dir: Path):
         os.close(fd)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = cli_args(argv, __doc__)
-    if argv is None:
-        return 0
-    try:
+@command_line(__doc__)
+def main(argv: list[str]) -> int:
+    with one_line_errors(ConfigError, ValueError):
         overrides = parse_overrides(argv)
         runs, settings = expand(overrides)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     for note in settings.notes:
         print(note)
     runs_dir = Path(runs[0].overrides["runs_dir"])
     sweep_dir = runs_dir / "sweeps" / sweep_id(runs, settings)
     manifest_path = sweep_dir / "manifest.json"
-    try:
+    with one_line_errors(ConfigError, status_mod.ManifestError):
         check_runs_dir(runs_dir)
         if manifest_path.exists():
             status_mod.load_manifest(sweep_dir)  # refuse a damaged record before anything is written
-    except (ConfigError, status_mod.ManifestError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     sweep_dir.mkdir(parents=True, exist_ok=True)
     # One launcher at a time per sweep: two identical sweeps started together submit each run once
     # (the second one sees the first one's jobs in the manifest).

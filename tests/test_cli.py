@@ -79,3 +79,41 @@ def test_bench_names_the_bf16_hardware(tmp_path):
     assert bench.bf16_matmul_hardware(str(tmp_path / "amx")) == "amx_bf16+avx512_bf16"
     assert bench.bf16_matmul_hardware(str(tmp_path / "plain")) == "none"
     assert bench.bf16_matmul_hardware(str(tmp_path / "missing")) == "unknown"
+
+
+def test_every_program_main_is_a_command_line():
+    """One shared -h / error / stop / Ctrl-C handling (harness.cli), not a try/except per program."""
+    import importlib
+
+    for name in ("run", "sweep", "evaluate", "export", "bench", "status", "list"):
+        main = importlib.import_module(f"harness.{name}").main
+        assert getattr(main, "__wrapped__", None) is not None, f"harness.{name}.main is not @command_line"
+
+
+def test_command_line_ends_with_one_line_and_the_status(capsys):
+    from harness.cli import command_line, one_line_errors
+    from harness.training.stop import Preempted
+
+    stop = Preempted(1000)
+
+    @command_line("the doc")
+    def main(argv: list[str]) -> int:
+        with one_line_errors(ValueError):
+            if argv == ["bad"]:
+                raise ValueError("bad value 'x' for k; valid: a, b")
+        if argv == ["stop"]:
+            raise stop
+        if argv == ["ctrl-c"]:
+            raise KeyboardInterrupt
+        if argv == ["bug"]:
+            raise ValueError("a bug keeps its traceback")
+        return 0
+
+    assert main(["x", "--help"]) == 0 and capsys.readouterr().out == "the doc\n"
+    assert main(["bad"]) == 2 and capsys.readouterr().err == "error: bad value 'x' for k; valid: a, b\n"
+    assert main(["stop"]) == 3
+    assert capsys.readouterr().err == f"stopped: {stop}; run the same command again to resume\n"
+    assert main(["ctrl-c"]) == 130 and capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="traceback"):
+        main(["bug"])
+    assert main([]) == 0
