@@ -91,6 +91,25 @@ def test_no_private_name_imported_from_another_module():
     assert not bad, "private names imported across modules:\n" + "\n".join(bad)
 
 
+def folder_graph() -> dict[str, set[str]]:
+    """The import graph with each module of a sub-package folded into it (``harness.training.x`` ->
+    ``harness.training``); top-level modules of a package (``harness.config``) stay themselves."""
+
+    def fold(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    out: dict[str, set[str]] = {}
+    for name, targets in graph().items():
+        out.setdefault(fold(name), set()).update(fold(t) for t in targets if fold(t) != fold(name))
+    return out
+
+
+def test_no_import_cycle_between_folders():
+    """e.g. harness.config must not import harness.training while the trainers import harness.config."""
+    cycle = find_cycle(folder_graph())
+    assert cycle is None, "import cycle between folders: " + " -> ".join(cycle)
+
+
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
