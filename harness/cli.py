@@ -9,7 +9,7 @@
   raises it for the library errors that already say in one line what is wrong, in the part of the
   program where they mean that (a ``ValueError`` from inside a training run is a bug: it keeps its
   traceback);
-- turns :class:`~harness.training.stop.Preempted` into ``stopped: <why>; run the same command again
+- turns :class:`~harness.stop.Preempted` into ``stopped: <why>; run the same command again
   to resume`` and status 3 (:data:`STOPPED`);
 - ends quietly with status 130 on Ctrl-C (``KeyboardInterrupt``), without a traceback.
 """
@@ -21,7 +21,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 
-from harness.training.stop import Preempted
+from harness.stop import Preempted
 
 #: exit statuses
 FAILED, BAD_INPUT, STOPPED, INTERRUPTED = 1, 2, 3, 130

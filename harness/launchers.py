@@ -8,7 +8,7 @@ runs are skipped, interrupted ones continue where they stopped.
 Stopping on a signal. submitit asks Slurm for SIGUSR2 ``signal_delay_s`` seconds before the time
 limit (Slurm sends the same on preemption when so configured) and its own handler would
 checkpoint-and-requeue at once, in the middle of a gradient step. RunJob replaces that handler by
-one that only requests a stop (harness.training.stop.request_stop); the training loop saves a
+one that only requests a stop (harness.stop.request_stop); the training loop saves a
 checkpoint at its next episode end and raises ``Preempted``, and RunJob then calls submitit's
 handler, which requeues the job (``scontrol requeue``; exit code 144 for the local executor).
 If no episode end comes within ``grace_s`` seconds, a watchdog requeues anyway and the run later
@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 # Only light imports at module level: unpickling RunJob in a Slurm job must not load torch, so
 # that submitit's signal handler is installed within a second of the job's start (a time-limit
 # signal that arrives earlier would kill the job instead of requeueing it).
-from harness.training.stop import Preempted, clear_stop, request_stop
+from harness.stop import Preempted, clear_stop, request_stop
 
 #: exit codes of a packed run's worker process
 EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_BUSY = 0, 1, 3, 4

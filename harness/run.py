@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness import checkpoint_file as ckpt_mod
+from harness.checkpoint_file import CheckpointError
 from harness.cli import FAILED, command_line, one_line_errors
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
@@ -34,10 +36,8 @@ from harness.rundir import (
     atomic_write_text,
     job_identity,
 )
-from harness.training import checkpoint as ckpt_mod
-from harness.training.checkpoint import CheckpointError
+from harness.stop import request_stop, stop_requested
 from harness.training.metric_logger import make_metric_logger
-from harness.training.stop import request_stop, stop_requested
 from harness.training.trainer import Trainer, train
 
 #: a Slurm job requeued this many times in a row from the same checkpoint, each time ending before it
@@ -158,7 +158,7 @@ def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_
     """Run, resume or skip one configured run (parsed overrides, or the run they resolve to);
     returns {"state", "path", "final_score", ...}.
 
-    Raises :class:`~harness.training.stop.Preempted` when a stop was requested (the checkpoint is
+    Raises :class:`~harness.stop.Preempted` when a stop was requested (the checkpoint is
     saved; status "interrupted"), :class:`~harness.rundir.RunBusyError` when another live process
     works on the same run (after waiting ``lock_wait_s`` for it to end), and re-raises any training
     error after recording it (status "failed"; harness.rundir.RunStatus)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from configs.results import EVAL_COLUMNS
-from harness.training.stop import Preempted
+from harness.stop import Preempted
 
 ATTEMPTS = "attempts"
 LOCK = ".lock"
@@ -363,7 +363,7 @@ class RunStatus:
 
     Entering writes ``running`` at ``start``; :meth:`progress` and :meth:`checkpointed` update it.
     Leaving writes the outcome: ``done`` (no error), ``interrupted`` (a stop request that saved a
-    checkpoint, :class:`~harness.training.stop.Preempted`; or Ctrl-C / SystemExit) or ``failed``
+    checkpoint, :class:`~harness.stop.Preempted`; or Ctrl-C / SystemExit) or ``failed``
     (any other error, with its traceback). Errors are never swallowed: a failed run never looks
     finished. ``info`` goes into every write (checkpoint_step, resumes, job)."""
 

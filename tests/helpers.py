@@ -60,9 +60,9 @@ def stopped_run(runs_dir: Path, task: str, seed: int, suite: str) -> Path:
     phase covers the episode (algo.seed_steps=500) to keep it fast; the buffer's layout is the same."""
     import pytest
 
+    from harness import stop
     from harness.config import parse_overrides
     from harness.run import execute
-    from harness.training import stop
 
     stop.request_stop("test: stop at the first episode end")
     try:

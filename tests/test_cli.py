@@ -92,7 +92,7 @@ def test_every_program_main_is_a_command_line():
 
 def test_command_line_ends_with_one_line_and_the_status(capsys):
     from harness.cli import command_line, one_line_errors
-    from harness.training.stop import Preempted
+    from harness.stop import Preempted
 
     stop = Preempted(1000)
 

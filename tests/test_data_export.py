@@ -12,10 +12,10 @@ import yaml
 from tensordict import TensorDict
 
 from algorithms.replay import EpisodeReplay
+from harness import checkpoint_file as ckpt_mod
 from harness.data import DatasetError, SuiteLayout, TaskDims, load_offline_replay
 from harness.data.dataset_writer import _pieces
 from harness.export import main
-from harness.training import checkpoint as ckpt_mod
 from tests.helpers import stopped_run
 
 SUITE = "mt-smoke"  # cartpole-balance (5/1), reacher-easy (6/2), cheetah-run (17/6)

@@ -17,11 +17,11 @@ import torch
 
 import harness.run as run_mod
 import harness.sweep as sweep_mod
+from harness.checkpoint_file import atomic_torch_save
 from harness.config import parse_overrides
 from harness.resolve import resolve_run
 from harness.rundir import RunDir, RunStatus, atomic_write_text
 from harness.status import sweep_rows
-from harness.training.checkpoint import atomic_torch_save
 from tests.helpers import TINY_ALGO
 
 BASE = ["task=cartpole-balance", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none", "threads=1"]
@@ -151,7 +151,7 @@ def test_disk_full_during_a_checkpoint_write_names_the_checkpoint(tmp_path, monk
     turns it back into ENOSPC naming the file, and the previous checkpoint is untouched."""
     import io
 
-    from harness.training import checkpoint as ckpt_mod
+    from harness import checkpoint_file as ckpt_mod
 
     path = tmp_path / "checkpoint.pt"
     atomic_torch_save({"step": 1}, path)

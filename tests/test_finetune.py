@@ -15,12 +15,12 @@ import torch
 import yaml
 from tensordict import TensorDict
 
+from harness import checkpoint_file as ckpt_mod
+from harness import stop
 from harness.config import ConfigError, parse_overrides
 from harness.data.dataset_writer import export_runs
 from harness.resolve import resolve_run
 from harness.run import execute
-from harness.training import checkpoint as ckpt_mod
-from harness.training import stop
 from tests.helpers import stopped_run, tiny_algo
 
 SUITE = "mt-smoke"

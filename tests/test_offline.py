@@ -12,13 +12,13 @@ import torch
 import yaml
 
 from analysis.report import main as report_main
+from harness import stop
 from harness.config import ConfigError, parse_overrides
 from harness.data.dataset_writer import export_runs
 from harness.resolve import resolve_run
 from harness.run import execute
 from harness.rundir import RunDir
 from harness.sweep import expand
-from harness.training import stop
 from harness.training.offline import OfflineTrainer
 from tests.helpers import stopped_run, tiny_algo
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.checkpoint_file import atomic_torch_save
 from harness.config import parse_overrides
 from harness.launchers import RunJob
 from harness.run import execute, truncate_train_logs
 from harness.rundir import RunDir
-from harness.training.checkpoint import atomic_torch_save
 from tests.helpers import TINY_ALGO
 
 # 700 steps: episodes end at 500 (checkpoint) and 700 (the end); evaluations at 300, 600 and 700,
@@ -226,7 +226,7 @@ def test_a_run_stuck_in_requeues_fails_with_the_fix(tmp_path, monkeypatch):
 def test_a_checkpoint_from_before_a_new_run_field_still_resumes(tmp_path):
     """A RunConfig field added by an upgrade (here: preset) is taken at its default for a
     checkpoint written without it: the unfinished run resumes instead of starting afresh."""
-    from harness.training import checkpoint as ckpt_mod
+    from harness import checkpoint_file as ckpt_mod
     from tests.helpers import stopped_run, stopped_run_args
 
     path = stopped_run(tmp_path, "cartpole-balance", 1, "none")

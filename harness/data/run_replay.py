@@ -34,7 +34,7 @@ def state_file(run: Path) -> Path | None:
 def complete_episodes(path: Path, episode_length: int) -> tuple[TensorDict, int]:
     """The complete episodes in checkpoint ``path`` as ``[E, episode_length + 1]`` rows (obs,
     action, reward) and the env step the checkpoint was taken at."""
-    from harness.training import checkpoint as ckpt_mod
+    from harness import checkpoint_file as ckpt_mod
 
     try:
         state = ckpt_mod.load(path)

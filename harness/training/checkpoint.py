@@ -1,4 +1,4 @@
-"""Exact resume: what a checkpoint holds, how it is written, and how a run is asked to stop.
+"""Exact resume: what a checkpoint holds (the random states here), and how a run is asked to stop.
 
 A checkpoint (``checkpoint.pt`` in the run directory) is taken only at an *episode boundary*:
 right after an episode ended and before the environment is reset. At that point nothing about the
@@ -20,27 +20,21 @@ It holds:
 Stopping: Slurm sends SIGUSR2 before a time limit or a preemption (submitit asks for it). The
 training loop must not be interrupted mid-update, so the signal only *requests* a stop
 (:func:`request_stop`); the loop checks :func:`stop_requested` at every episode boundary, saves a
-checkpoint there and raises :class:`Preempted` (all in harness.training.stop, which imports no torch).
+checkpoint there and raises :class:`Preempted` (all in harness.stop, which imports no torch).
 The job wrapper (harness.launchers) then hands over
-to submitit, which requeues the job. Writes are atomic (temporary file, fsync, rename).
+to submitit, which requeues the job. The file itself (its format version, atomic writes, loading)
+is harness.checkpoint_file; this module holds the random states.
 """
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-CHECKPOINT = "checkpoint.pt"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be written or does not fit the run."""
+from harness.checkpoint_file import CheckpointError
 
 
 # --- random states -------------------------------------------------------------------------------
@@ -119,44 +113,3 @@ def set_env_rng_state(env, states: list[Any] | None) -> None:
             _random_state_env(env[i]).set_rng_state(state)  # env[i]: a view of copy i alone
     else:
         _random_state_env(env).set_rng_state(states[0])
-
-
-# --- files ---------------------------------------------------------------------------------------
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, rename, fsync the directory."""
-    path = Path(path)
-    from harness.rundir import mkstemp_beside
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except RuntimeError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        cause = exc.__context__
-        if isinstance(cause, OSError):  # torch's zip writer turns a failed write (disk full) into this
-            raise OSError(cause.errno, cause.strerror, str(path)) from exc
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some file systems refuse fsync on a directory; the rename is still atomic
-        pass
-
-
-def load(path: Path) -> dict[str, Any]:
-    # Our own file: it holds numpy random states and TensorDicts, so not weights_only.
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} mbdpo-bench checkpoint")
-    return state

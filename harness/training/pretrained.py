@@ -82,7 +82,7 @@ class Pretrained:
             except ReferenceCheckpointError as exc:
                 raise PretrainedError(f"checkpoint {self.path}: {exc}") from None
             return {"agent": weights, "run": self.config, "step": 0, "spec": spec}
-        from harness.training import checkpoint as ckpt_mod
+        from harness import checkpoint_file as ckpt_mod
 
         try:
             return ckpt_mod.load(self.path)

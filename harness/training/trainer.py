@@ -45,12 +45,12 @@ import torch
 import algorithms
 from algorithms.base import EnvSpec
 from envs import get_task, make_batched_env, make_env
+from harness.checkpoint_file import FORMAT_VERSION, atomic_torch_save
 from harness.config import ResolvedRun
 from harness.devices import resolve_device
 from harness.rundir import RunDir
+from harness.stop import Preempted, stop_reason, stop_requested
 from harness.training.checkpoint import (
-    FORMAT_VERSION,
-    atomic_torch_save,
     env_rng_state,
     rng_state,
     set_env_rng_state,
@@ -58,7 +58,6 @@ from harness.training.checkpoint import (
 )
 from harness.training.collect import TrainingSteps
 from harness.training.episodes import eval_rows, evaluate_episodes
-from harness.training.stop import Preempted, stop_reason, stop_requested
 
 #: ``log(name, value, step)``, as made by harness.training.metric_logger
 MetricLog = Callable[[str, float, int], None]
@@ -225,7 +224,7 @@ class Trainer:
         atomic_torch_save(self.checkpoint_state(self.config.steps), self.rundir.final_path)
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a loaded checkpoint (harness.training.checkpoint.load). The global random
+        """Continue from a loaded checkpoint (harness.checkpoint_file.load). The global random
         states are set last here: a subclass must not draw random numbers after calling this."""
         self.agent.load_state_dict(state["agent"])
         self.restore_env_rng(state["env_rng"])
