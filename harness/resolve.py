@@ -38,6 +38,8 @@ from harness.modes import all_modes, get_mode
 from harness.rundir import run_dir
 
 LOGGERS = ["csv", "tensorboard", "wandb", "none"]
+#: harness.run / harness.sweep: print the resolved config with each value's origin, write nothing
+SHOW_CONFIG = "--show-config"
 RUN_DEFAULT = "default (harness/config.py RunConfig)"
 
 

@@ -26,7 +26,7 @@ from harness.cli import FAILED, command_line, one_line_errors
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
 from harness.modes import get_mode
-from harness.resolve import resolve_run, show_config
+from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import (
     CHECKPOINT,
     DONE,
@@ -60,9 +60,6 @@ def stalled_requeues(previous: dict[str, Any], job: dict[str, Any], start: int |
         return 0
     return int(previous.get("stalled_requeues") or 0) + 1
 
-
-#: print the resolved config, each value with the layer that set it, and exit (``--show-config=KEY``: that field)
-SHOW_CONFIG = "--show-config"
 
 #: run fields that may differ between the attempt that wrote a checkpoint and the one resuming it
 RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "checkpoint_every")

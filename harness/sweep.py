@@ -26,6 +26,9 @@ any of them given a list is an axis of the grid, as in Hydra's multirun
 (``algo.model.size=[1,5,19,48,317]``: five variants per task, algorithm and seed).
 ``mode=offline suite=S dataset=DIR``: one multi-task run per algorithm and seed (and grid point),
 pretrained on every task of S from the dataset (harness/training/offline.py).
+``--show-config`` (``--show-config=KEY``: only that field or section) prints the resolved config of
+the first run of each algorithm variant, each value with the layer that set it, and what varies
+across the runs; nothing is written or submitted.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from harness import status as status_mod
 from harness.cli import command_line, one_line_errors
 from harness.config import (
     ConfigError,
+    ResolvedRun,
     RunConfig,
     algo_defaults,
     check_runs_dir,
@@ -72,7 +76,7 @@ from harness.launchers import (
     make_executor,
 )
 from harness.modes import get_mode
-from harness.resolve import resolve_run
+from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import atomic_write_text, now
 
 LAUNCHERS = ("local", "slurm", "debug")
@@ -100,6 +104,7 @@ class PlannedRun:
     path: Path
     label: str
     total_steps: int = 0
+    resolved: ResolvedRun | None = None
 
 
 @dataclass
@@ -206,7 +211,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
                 ov["threads"] = _as_int("threads_per_run", threads)
             r = resolve_run(ov)  # fails at once on a bad name, key or value
             path = r.path
-            runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps))
+            runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps, r))
     return runs, settings
 
 
@@ -399,11 +404,36 @@ def manifest_lock(sweep_dir: Path):
         os.close(fd)
 
 
+def describe(runs: list[PlannedRun], key: str = "") -> str:
+    """``--show-config``: the resolved config (each value with its origin) of the first run of each
+    algorithm variant, and what varies across the runs."""
+    shown: dict[tuple[str, str], str] = {}
+    values: dict[str, list[str]] = {}
+    for r in runs:
+        assert r.resolved is not None
+        shown.setdefault((r.resolved.run.algo, r.resolved.variant), show_config(r.resolved, key))
+        for name, value in flatten(asdict(r.resolved.run)).items():
+            if str(value) not in values.setdefault(name, []):
+                values[name].append(str(value))
+    varying = [
+        f"{k}: {', '.join(v[:6])}{f' (+{len(v) - 6} more)' if len(v) > 6 else ''}"
+        for k, v in values.items()
+        if len(v) > 1
+    ]
+    summary = f"# {len(runs)} runs, {len(shown)} algorithm configurations (the first run of each shown above)"
+    return "\n\n".join([*shown.values(), summary + ("; varying: " + "; ".join(varying) if varying else "")])
+
+
 @command_line(__doc__)
 def main(argv: list[str]) -> int:
+    show = [a for a in argv if a == SHOW_CONFIG or a.startswith(SHOW_CONFIG + "=")]
+    argv = [a for a in argv if a not in show]
     with one_line_errors(ConfigError, ValueError):
         overrides = parse_overrides(argv)
         runs, settings = expand(overrides)
+        if show:
+            print(describe(runs, show[-1].partition("=")[2]))
+            return 0
     for note in settings.notes:
         print(note)
     runs_dir = Path(runs[0].overrides["runs_dir"])

@@ -135,3 +135,14 @@ def test_a_run_is_resolved_once(tmp_path, monkeypatch):
     assert run_mod.main(args) == 0
     assert len(calls) == 1
     assert len(list(Path(tmp_path).rglob("eval.csv"))) == 1
+
+
+def test_a_sweep_shows_each_algorithms_config_and_what_varies_and_writes_nothing(tmp_path, capsys):
+    from harness import sweep
+
+    args = ["suite=dmc-smoke", "algo=[mbdpo,tdmpc2]", "seeds=2", "preset=cpu", f"runs_dir={tmp_path / 'runs'}"]
+    assert sweep.main([*args, "--show-config=algo.planner.num_samples"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("algo.planner.num_samples = 128  # preset cpu (configs/presets/cpu.yaml)") == 2
+    assert "# 12 runs, 2 algorithm configurations" in out and "seed: 1, 2" in out and "algo: mbdpo, tdmpc2" in out
+    assert not (tmp_path / "runs").exists()
