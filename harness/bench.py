@@ -285,10 +285,13 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.mode == "offline":
-        return main_offline(algos, args, algo_over, device)
-    if args.mode != "online":
-        raise CliError(f"bad value {args.mode!r} for mode; valid: online, offline")
+    benches = {"online": main_online, "offline": main_offline}  # a fine-tune's agent calls are online's
+    if args.mode not in benches:
+        raise CliError(f"bad value {args.mode!r} for mode; valid: {', '.join(benches)}")
+    return benches[args.mode](algos, args, algo_over, device)
+
+
+def main_online(algos: list[str], args: BenchConfig, algo_over: list[str], device: torch.device) -> int:
     spec = EnvSpec(obs_dim=args.obs_dim, action_dim=args.action_dim, episode_length=500)
     peak = matmul_peak_gflops()
     print(

@@ -30,6 +30,7 @@ import algorithms
 from algorithms.registry import CAPABILITIES, flatten
 from configs.errors import UnknownNameError
 from configs.presets import preset_fields
+from configs.results import DEFAULT_MODE
 
 
 class ConfigError(ValueError):
@@ -72,7 +73,7 @@ class RunConfig:
     )
     # a registered training mode (harness/modes/: online, offline, finetune); the fields below are
     # each read by one mode only (Mode.reads), and refused by the others
-    mode: str = "online"
+    mode: str = DEFAULT_MODE
     dataset: str = ""  # mode=offline: a directory of TD-MPC2-layout chunk_*.pt files (harness.export)
     # mode=finetune: a pretrained run directory (its final.pt / checkpoint.pt) or state file, the
     # pretrained task whose embedding a new target task starts from (default: configs/finetune.yaml),

@@ -175,7 +175,8 @@ def _reference_pretrained(where: str, path: Path, format: str, tasks: tuple[str,
             )
     run = {
         "algo": ref.algo,
-        "mode": "offline" if ref.multitask else "online",  # as the reference trained them
+        # as the reference trained them: a multi-task model over its task set, else one task
+        "mode": next(n for n, m in RUN_MODES.items() if m.multitask) if ref.multitask else DEFAULT_MODE,
         "suite": ref.suite if ref.multitask else "none",
         "task": "multitask" if ref.multitask else task,
         "seed": 1,
