@@ -69,7 +69,7 @@ class Finetune(Mode):
         if not pre.multitask:
             if run.source_task:
                 raise ConfigError(f"source_task={run.source_task}: checkpoint={run.checkpoint} is a single-task model")
-            return fields, why  # its dims are checked against the target's when the model is built
+            return fields, why  # its dims were checked above (exactly the target's)
         tasks = pre.tasks
         known = run.task in tasks
         if known and not run.finetune.new_task_row:
