@@ -153,13 +153,17 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     opts = {k: overrides[k] for k in SWEEP_KEYS if k in overrides}
     common = {k: v for k, v in overrides.items() if k not in SWEEP_KEYS}
     suite = opts.get("suite")
-    mode = get_mode(str(common.get("mode", RunConfig.mode)))
+    modes = [get_mode(str(m)) for m in _as_list(common.get("mode", RunConfig.mode))]  # a list is a grid axis
     given_tasks = [str(t) for t in _as_list(opts["task"])] if "task" in opts else None
-    tasks = mode.sweep_tasks(given_tasks, None if suite is None else str(suite))  # offline: one multi-task run
+    own = {m.name: m.sweep_tasks(given_tasks, None if suite is None else str(suite)) for m in modes}
+    fixed = {name: t for name, t in own.items() if t is not None}  # offline: one multi-task run per point
+    if fixed and len(modes) > 1:
+        raise ConfigError(f"mode={'/'.join(fixed)} sets the task axis itself; sweep it on its own, not in mode=[...]")
+    tasks = next(iter(fixed.values())) if fixed else None
     if tasks is None:
         tasks = given_tasks if given_tasks is not None else _suite_tasks(suite)
     algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
-    for algo in algos:  # an algorithm the mode cannot take: one line before any run is resolved
+    for mode, algo in itertools.product(modes, algos):  # a pair the mode cannot take: one line, before any run
         try:
             problem = mode.refuses(algo)
         except UnknownNameError as exc:
