@@ -128,6 +128,18 @@ def test_finetune_a_new_task_from_its_source_tasks_embedding(pretrained, tmp_pat
     assert ckpt_mod.load(ours_path / "final.pt")["agent"]["num_updates"] == 21
 
 
+def test_the_checkpoints_model_shape_is_taken_over(pretrained, tmp_path):
+    """A model made with explicit widths fine-tunes without repeating them (they come from its
+    config.yaml, recorded as the mode's); one given otherwise is refused in one line."""
+    args = {k: v for k, v in _finetune(pretrained, tmp_path, "reacher-hard").items() if not k.startswith("algo.model.")}
+    r = resolve_run(args)
+    assert (r.algo_cfg.model.enc_dim, r.algo_cfg.model.latent_dim) == (64, 32)  # tests.helpers.TINY_ALGO's
+    assert r.origins["algo.model.enc_dim"].startswith("mode=finetune: the model of checkpoint=")
+    assert r.variant == resolve_run(_finetune(pretrained, tmp_path, "reacher-hard")).variant
+    with pytest.raises(ConfigError, match=r"^algo.model.enc_dim=32: checkpoint=.* has model.enc_dim=64; leave it out"):
+        resolve_run({**args, "algo.model.enc_dim": 32})
+
+
 def test_finetune_a_pretrained_task_and_resume_exactly(pretrained, tmp_path):
     whole = Path(execute(_finetune(pretrained, tmp_path / "whole", "cartpole-balance"), verbose=False)["path"])
     config = yaml.safe_load((whole / "config.yaml").read_text())  # a known task: a new row from its own

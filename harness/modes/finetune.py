@@ -18,6 +18,10 @@ from harness.modes.registry import Mode, register_mode
 from harness.training.finetune import FinetuneTrainer
 from harness.training.pretrained import Pretrained, PretrainedError, default_source_task, find_pretrained
 
+#: the model fields a fine-tune takes from one of our checkpoints (its weights' shapes depend on them;
+#: explicit widths too, e.g. a run made with algo.model.enc_dim=64)
+MODEL_SHAPE = ("size", "task_dim", "enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q", "num_bins")
+
 
 def finetune_switches(ft: FinetuneConfig) -> dict[str, Any]:
     """The fine-tune switches (all but ``freeze``) set away from their defaults (the reference's)."""
@@ -107,12 +111,12 @@ class Finetune(Mode):
 
 
 def _our_fields(run: RunConfig, pre: Pretrained, requested: dict[str, Any]) -> dict[str, Any]:
-    """One of our runs: the same algorithm, and its model's size and embedding size."""
+    """One of our runs: the same algorithm, and its model's shape (:data:`MODEL_SHAPE`)."""
     if pre.algo != run.algo:
         raise ConfigError(f"checkpoint={run.checkpoint} was trained by {pre.algo}, not {run.algo}; use algo={pre.algo}")
     model = (pre.config.get("algo") or {}).get("model") or {}
     fields = {}
-    for key in ("size", "task_dim"):
+    for key in MODEL_SHAPE:
         if model.get(key) is None:
             continue
         asked = requested.get(f"model.{key}", model[key])
