@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 import algorithms
+from configs import flatten
 from configs.errors import UnknownNameError
 from configs.suites import task_family
 from envs import OBS_KINDS, get_task
@@ -62,8 +63,9 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         raise ConfigError(problem)
     before = dataclasses.asdict(run)
     derived, why = mode.check(run, set(run_over), {**preset, **cli_algo})
-    for key, value in _flat(dataclasses.asdict(run)).items():  # what the mode's check completed
-        if _flat(before).get(key) != value:
+    before = flatten(before)
+    for key, value in flatten(dataclasses.asdict(run)).items():  # what the mode's check completed
+        if before.get(key) != value:
             origins[key] = f"{origins.get(key, RUN_DEFAULT)}, then mode={mode.name}"
     _check_run(run, mode.tasks(run))
     problem = capability_problem(run.algo, run.obs, {**preset, **derived, **cli_algo})
@@ -80,17 +82,10 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     return ResolvedRun(run, algo_cfg, variant, path, {**origins, **algo_origins})
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
-
-
 def _refuse_other_modes_fields(run: RunConfig, mode: str) -> None:
     """A field only another mode reads, set away from its default, is a mistake: one line."""
-    default = _flat(dataclasses.asdict(RunConfig()))
-    now = _flat(dataclasses.asdict(run))
+    default = flatten(dataclasses.asdict(RunConfig()))
+    now = flatten(dataclasses.asdict(run))
     for other in all_modes():
         if other.name == mode:
             continue
@@ -133,8 +128,8 @@ def show_config(resolved: ResolvedRun, key: str = "") -> str:
     """The resolved run as ``key = value  # origin`` lines: every run field, then every algorithm
     field (``algo.``), each with the layer that set it; what to read before launching 500 runs.
     ``key``: only that field, or the fields under it (``algo.planner``)."""
-    run = _flat(dataclasses.asdict(resolved.run))
-    algo = {f"algo.{k}": v for k, v in _flat(dataclasses.asdict(resolved.algo_cfg)).items()}
+    run = flatten(dataclasses.asdict(resolved.run))
+    algo = {f"algo.{k}": v for k, v in flatten(dataclasses.asdict(resolved.algo_cfg)).items()}
     values = {k: v for k, v in {**run, **algo}.items() if not key or k == key or k.startswith(key + ".")}
     if not values:
         raise ConfigError(f"--show-config={key}: no such field; e.g. --show-config=algo.planner or --show-config=seed")
