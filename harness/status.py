@@ -221,10 +221,12 @@ def classify(st: dict[str, Any] | None, job: dict[str, Any] | None, sched: str |
     s = st.get("state") if st else None
     if s == "done":
         return "done", ""
-    if s == "failed":
-        return "failed", (st.get("error") or "")[:120]
     jid = (job or {}).get("job_id", "")
     same_job = bool(st and job and (st.get("job") or {}).get("job_id") == jid)
+    if s == "failed":
+        if job and not same_job and _active(sched):  # relaunched (retry_failed=true): its new job has not reached it
+            return "pending", "relaunched after its failure; its new job has not reached it yet"
+        return "failed", (st.get("error") or "")[:120]
     ckpt = st.get("checkpoint_step") if st else None
     if sched in SLURM_PENDING:
         if same_job:
