@@ -15,6 +15,8 @@ limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop a
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -30,11 +32,16 @@ from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import (
     CHECKPOINT,
     DONE,
+    FINAL,
     PREVIOUS_CHECKPOINT,
+    RunBusyError,
     RunDir,
     RunStatus,
+    atomic_write_bytes,
     atomic_write_text,
+    eval_csv_text,
     job_identity,
+    now,
 )
 from harness.stop import request_stop, stop_requested
 from harness.training.metric_logger import make_metric_logger
@@ -169,7 +176,8 @@ def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_
     job = job_identity()
     with rundir.lock(owner=job, wait_s=lock_wait_s):
         if rundir.state() == "done":  # finished by another process while we waited for nothing
-            return _skip_done(rundir, say)
+            return _skip_done(rundir, say, locked=True)
+        rundir.remove_stale_tmp()  # of a process that died mid-write (only our own temporary files)
         previous, status_problem = rundir.read_status()
         previous = previous or {}
         if status_problem:
@@ -222,6 +230,7 @@ def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_
             }
             rows = train(resolved, rundir, resume_from=resume, trainer=get_mode(run.mode).trainer, **hooks)
         rundir.remove_checkpoints()  # the result is final; its last state (replay buffer too) is in final.pt
+        rundir.remove_stale_tmp()
     last_rows = [r for r in rows if r["step"] == run.steps]
     final = sum(r["score"] for r in last_rows) / max(len(last_rows), 1)
     say(f"[done] {name}: final score {final:.1f} ({path})")
@@ -234,13 +243,118 @@ def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_
     }
 
 
-def _skip_done(rundir: RunDir, say) -> dict[str, Any]:
-    _, problem = rundir.read_status()
-    if problem:
+def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
+    st, problem = rundir.read_status()
+    conflict = rundir.done_status_conflict()
+    if conflict:
+        say(f"[skip] {rundir.path} is done ({DONE}; {conflict}); nothing retrained")
+    elif problem:
         say(f"[skip] {rundir.path} is done ({rundir.done_evidence()}), but its {problem}; nothing retrained")
     else:
         say(f"[skip] {rundir.path} is already done")
+    if locked:
+        repair_finished_run(rundir, say)
+    else:
+        repair_done_run(rundir.path, say)
     return {"state": "done", "path": str(rundir.path), "skipped": True}
+
+
+def repair_done_run(path: str | Path, say=print) -> None:
+    """:func:`repair_finished_run` under the run's lock, if a done run at ``path`` needs it (a
+    status.json that contradicts done.json, damage after the end, temporary files left by a killed
+    write); a run another process holds is left for later, with a line saying so."""
+    rundir = RunDir(Path(path))
+    if rundir.done_marker() is None:
+        return
+    if rundir.done_status_conflict() or rundir.finished_damage() or rundir.has_stale_tmp():
+        try:
+            with rundir.lock(owner=job_identity()):
+                repair_finished_run(rundir, say)
+        except RunBusyError as exc:
+            say(f"[warn] not repaired now: {exc}")
+
+
+def repair_finished_run(rundir: RunDir, say=print) -> None:
+    """What a relaunch does for a done run (never retrained; call it holding the run's lock): a
+    status.json that says otherwise becomes ``done`` (done.json wins; the old state is recorded in it),
+    an eval.csv that differs from done.json's promise is restored from final.pt's rows, byte for byte
+    (the damaged file is kept beside as ``eval.csv.damaged-<time>``), and temporary files of
+    interrupted writes are removed. What cannot be repaired is said in one line and left in place."""
+    marker = rundir.done_marker()
+    if marker is None:
+        return
+    for tmp in rundir.remove_stale_tmp():
+        say(f"[repair] {rundir.path}: removed {tmp.name} (left by an interrupted write)")
+    conflict = rundir.done_status_conflict()
+    if conflict:
+        st = rundir.status() or {}
+        keep = {k: st[k] for k in ("resumes", "job") if k in st}
+        kept = ""
+        if st:
+            keep["replaced"] = {k: v for k, v in st.items() if k != "traceback"}
+        elif rundir.status_path.exists():  # unreadable: kept beside as it was
+            aside = rundir.path / f"{rundir.status_path.name}.unreadable-{_stamp()}"
+            shutil.copyfile(rundir.status_path, aside)
+            kept = f"; the unreadable one is kept as {aside.name}"
+        total = _total_steps(rundir, st)
+        repaired = f"{conflict}, but {DONE} says the run finished; set to done at {now()}"
+        rundir.write_status("done", total, total, repaired=repaired, **keep)
+        say(f"[repair] {rundir.path}: status.json set to done ({conflict}; {DONE} says it finished){kept}")
+    damage = rundir.eval_damage(marker)
+    if damage:
+        say(restore_eval_table(rundir, marker, damage))
+        return
+    final = rundir.final_problem(marker)
+    if final:
+        say(f"[warn] {rundir.path}: {final}; it cannot be rebuilt without retraining (not done); eval.csv is intact")
+
+
+def restore_eval_table(rundir: RunDir, marker: dict[str, Any], damage: str) -> str:
+    """Rewrite a done run's damaged eval.csv from final.pt's evaluation rows when they give exactly
+    the table done.json describes (its sha256); returns the line that says what happened."""
+    import hashlib
+
+    where = f"{rundir.path}: {damage}"
+    problem = rundir.final_problem(marker) or (None if rundir.final_path.exists() else f"{FINAL} is missing")
+    state = None
+    if problem is None:
+        state, problem = _load_checkpoint(rundir.final_path)
+    if state is not None and not isinstance(state.get("eval_rows"), list):
+        problem = f"{FINAL} holds no evaluation rows"
+    if problem is None:
+        data = eval_csv_text(state["eval_rows"]).encode()
+        if hashlib.sha256(data).hexdigest() != marker.get("eval_sha256"):
+            problem = f"the rows in {FINAL} do not give the table {DONE} describes"
+    if problem is not None:
+        return f"[warn] {where}; cannot restore it: {problem}; left as it is (the run is not retrained)"
+    kept = ""
+    if rundir.eval_path.exists():
+        aside = rundir.path / f"{rundir.eval_path.name}.damaged-{_stamp()}"
+        try:
+            os.link(rundir.eval_path, aside)
+        except OSError:
+            shutil.copyfile(rundir.eval_path, aside)
+        kept = f"; the damaged file is kept as {aside.name}"
+    atomic_write_bytes(rundir.eval_path, data)
+    rows = len(state["eval_rows"])
+    return f"[repair] {where}; restored from {FINAL} ({rows} rows, as {DONE} promises){kept}"
+
+
+def _stamp() -> str:
+    """A file-name-safe UTC time: ``20261207T011500Z``."""
+    return now().replace(":", "").replace("-", "").replace("+0000", "Z")
+
+
+def _total_steps(rundir: RunDir, st: dict[str, Any]) -> int:
+    """A run's step budget: status.json's total_steps, else config.yaml's run.steps, else 0."""
+    if isinstance(st.get("total_steps"), int):
+        return int(st["total_steps"])
+    try:
+        import yaml
+
+        return int(yaml.safe_load((rundir.path / "config.yaml").read_text())["run"]["steps"])
+    except Exception:  # unreadable or without the field
+        return 0
 
 
 def _install_stop_handlers() -> None:

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from configs.results import EVAL_COLUMNS
+from configs.results import EVAL_COLUMNS, eval_table_damage, read_done_marker
 from harness.stop import Preempted
 
 ATTEMPTS = "attempts"
@@ -38,6 +38,8 @@ FINAL = "final.pt"
 #: written last when a run finishes: the run is done even if status.json is later unreadable
 DONE = "done.json"
 STATES = ("running", "interrupted", "done", "failed")
+#: the files of a run directory that are written atomically (through a temporary file beside them)
+RUN_FILES = ("status.json", "eval.csv", "config.yaml", CHECKPOINT, PREVIOUS_CHECKPOINT, FINAL, DONE)
 
 
 class RunBusyError(RuntimeError):
@@ -205,7 +207,8 @@ class RunDir:
         return "missing"
 
     def write_done_marker(self) -> None:
-        """Last write of a finished run (after eval.csv, final.pt and status.json)."""
+        """Last write of a finished run (after eval.csv, final.pt and status.json): what the run left,
+        so that damage after the end can be told (eval.csv's rows and sha256, final.pt's size)."""
         rows = 0
         digest = ""
         if self.eval_path.exists():
@@ -214,7 +217,85 @@ class RunDir:
             data = self.eval_path.read_bytes()
             rows = max(data.count(b"\n") - 1, 0)
             digest = hashlib.sha256(data).hexdigest()
-        atomic_write_text(self.done_path, json.dumps({"eval_rows": rows, "eval_sha256": digest, "at": now()}) + "\n")
+        marker: dict[str, Any] = {"eval_rows": rows, "eval_sha256": digest, "at": now()}
+        if self.final_path.exists():
+            marker["final_bytes"] = self.final_path.stat().st_size
+        atomic_write_text(self.done_path, json.dumps(marker) + "\n")
+
+    def done_marker(self) -> dict[str, Any] | None:
+        """done.json's content, or None if there is none or it is unreadable."""
+        return read_done_marker(self.path)
+
+    def eval_damage(self, marker: dict[str, Any] | None = None) -> str | None:
+        """What is wrong with a finished run's eval.csv by what done.json promises (configs.results)."""
+        return eval_table_damage(self.path, marker)
+
+    def final_problem(self, marker: dict[str, Any] | None = None) -> str | None:
+        """Why a finished run's final.pt is damaged (cheap: its size as done.json recorded it, a whole
+        zip archive), or None. Only where done.json recorded final.pt (older markers did not)."""
+        marker = self.done_marker() if marker is None else marker
+        if not marker or "final_bytes" not in marker:
+            return file_problem(self.final_path) if marker and self.final_path.exists() else None
+        if not self.final_path.exists():
+            return f"{FINAL} is missing"
+        return file_problem(self.final_path, marker.get("final_bytes"))
+
+    def finished_damage(self) -> str | None:
+        """A done run's damage after its end, in one line with what a relaunch does about it; None if
+        its files are as done.json says (or there is no done.json)."""
+        marker = self.done_marker()
+        if marker is None:
+            return None
+        table, final = self.eval_damage(marker), self.final_problem(marker)
+        if table and not final:
+            return f"{table}; a relaunch restores it from {FINAL}"
+        if table:
+            return f"{table}, and {final}: it cannot be restored (the run is not retrained)"
+        if final:
+            return f"{final}; eval.csv is intact, but harness.export and harness.evaluate cannot use this run"
+        return None
+
+    def stale_tmp(self) -> list[Path]:
+        """Temporary files our own atomic writes left here when a process died mid-write
+        (``.<name>.<8 random characters>.tmp`` of a run file or a training log, ``.checkpoint.prev.pt.tmp``)."""
+        found = []
+        train = self.path / "train"  # training logs (truncated on resume, atomically)
+        places = [self.path, *([train, *(p for p in train.rglob("*") if p.is_dir())] if train.is_dir() else [])]
+        for place in places:
+            try:
+                entries = list(place.iterdir())
+            except OSError:
+                continue
+            allowed = RUN_FILES if place == self.path else None
+            found += [p for p in entries if is_our_tmp(p.name, allowed) and p.is_file()]
+        return found
+
+    def has_stale_tmp(self) -> bool:
+        return bool(self.stale_tmp())
+
+    def remove_stale_tmp(self) -> list[Path]:
+        """Remove :meth:`stale_tmp` (call it only while holding the run's lock: a live writer's
+        temporary file is not stale). Nothing else is touched. Returns what it removed."""
+        removed = []
+        for p in self.stale_tmp():
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+        return removed
+
+    def done_status_conflict(self) -> str | None:
+        """``status.json said running`` (or interrupted, failed, or was unreadable) for a run whose
+        done.json says it finished (done.json wins); None if they agree or there is no done.json."""
+        if self.done_marker() is None:
+            return None
+        st, problem = self.read_status()
+        if problem:
+            return problem
+        if st and st["state"] != "done":
+            return f"status.json said {st['state']}"
+        return None
 
     def checkpoint_problem(self, st: dict[str, Any] | None = None) -> str | None:
         """Why the run's checkpoint.pt cannot be resumed from (cheap checks: present when status.json
@@ -232,6 +313,9 @@ class RunDir:
         link, so checkpoint.pt stays in place all the time)."""
         if not self.checkpoint_path.exists():
             return
+        with contextlib.suppress(OSError):
+            if os.path.samefile(self.checkpoint_path, self.previous_checkpoint_path):
+                return  # already kept (a resume from the previous one, or a checkpoint write that failed)
         tmp = self.path / f".{PREVIOUS_CHECKPOINT}.tmp"
         tmp.unlink(missing_ok=True)
         try:
@@ -239,6 +323,7 @@ class RunDir:
         except OSError:
             shutil.copyfile(self.checkpoint_path, tmp)
         os.replace(tmp, self.previous_checkpoint_path)
+        tmp.unlink(missing_ok=True)  # rename() of two links to one file does nothing and leaves tmp
 
     def set_aside_unreadable_checkpoint(self) -> None:
         """checkpoint.pt is unreadable and the run resumes from checkpoint.prev.pt: keep the bad file
@@ -378,6 +463,7 @@ class RunStatus:
         **info: Any,
     ) -> None:
         self.rundir, self.total, self.step = rundir, total_steps, start
+        self.start = start  # this attempt's first step (a resumed run's checkpoint): progress never shows less
         self.label, self.say, self.info = label, say, info
         self._t0, self._step0 = time.monotonic(), start  # this attempt's rate, for the ETA
         self._untimed = False  # the last progress was seed steps or the first-update burst
@@ -396,6 +482,7 @@ class RunStatus:
         its random seed steps, its burst of first updates); status.json and the console show it.
         ``timed=False``: the steps so far say nothing of the rate of the steps to come (seed steps
         are fast, the burst makes none): no ETA, and the rate restarts at the next timed call."""
+        step = max(step, self.start)
         if not timed:
             self._untimed = True
         elif self._untimed:
@@ -486,9 +573,27 @@ def file_problem(path: Path, expected_bytes: Any = None) -> str | None:
     return None
 
 
+def is_our_tmp(name: str, allowed: tuple[str, ...] | None = None) -> bool:
+    """True for the name of a temporary file of our atomic writes (mkstemp_beside's
+    ``.<file>.<8 random characters>.tmp``, keep_previous_checkpoint's ``.checkpoint.prev.pt.tmp``),
+    of one of the files ``allowed`` when given."""
+    if name == f".{PREVIOUS_CHECKPOINT}.tmp":
+        return True
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    target, _, rand = name[1:-4].rpartition(".")
+    ours = len(rand) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in rand) and bool(target)
+    return ours and (allowed is None or target in allowed)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "no detail"
+
+
+def eval_csv_text(rows: list[dict[str, Any]]) -> str:
+    """eval.csv's text for ``rows`` (header included), as the harness writes it."""
+    return _eval_csv(rows, header=True)
 
 
 def _eval_csv(rows: list[dict[str, Any]], header: bool) -> str:

@@ -18,8 +18,11 @@ interrupted, done, failed) with what the scheduler says about its job (Slurm: ``
                  resumes it from its checkpoint (or restarts it; the earlier files are kept)
     not started  never launched, or its job vanished before it started
 
-A finished run whose status.json became unreadable stays ``done`` (its ``done.json`` marker, written
-last, or a complete eval.csv says so), with a note. A damaged checkpoint is named in the note, with
+A finished run whose status.json became unreadable, or says running, interrupted or failed, stays
+``done`` (its ``done.json`` marker, written last, or a complete eval.csv says so; done.json wins),
+with a note. A done run whose eval.csv no longer matches what done.json promises (row count, sha256),
+or whose final.pt is truncated or missing, is named in the note with what a relaunch does about it
+(it restores eval.csv from final.pt; it never retrains a finished run). A damaged checkpoint is named in the note, with
 what a relaunch will do (resume from the previous checkpoint, or restart from scratch). A run whose
 job controller ended but whose worker process still trains is ``running`` (by the worker's pid and
 host in status.json). The manifest's run paths are taken relative to the runs_dir that holds the
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import CliError, command_line, one_line_errors
-from harness.rundir import RunDir, format_duration
+from harness.rundir import DONE, RunDir, format_duration
 
 FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
 ACTIVE = ("pending", "running", "requeued")
@@ -323,13 +326,15 @@ def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, labe
     if problem:
         evidence = rundir.done_evidence()
         if evidence:
-            return "done", f"{problem}; finished ({evidence})"
+            return "done", _with_damage(rundir, f"{problem}; finished ({evidence})")
         if label == "not started":
             ckpt = "resumes from its checkpoint" if rundir.checkpoint_path.exists() else "starts afresh"
             return "unreadable", f"{problem}; relaunching {ckpt} (earlier files kept under attempts/)"
         return label, f"{problem}; {note}" if note else problem
-    if label == "done" and st and st.get("state") != "done":
-        return "done", f"finished ({rundir.done_evidence()}); status.json says {st.get('state')}"
+    if st and st.get("state") != "done" and rundir.done_marker() is not None:  # done.json wins
+        return "done", _with_damage(rundir, f"done ({DONE}; status.json said {st.get('state')}; a relaunch repairs it)")
+    if label == "done":
+        return "done", _with_damage(rundir, note)
     if label == "interrupted" and st and st.get("state") == "running" and _worker_alive(st.get("job")):
         job = st["job"]
         return "running", f"worker pid {job['pid']} on {job['host']} still trains (its job controller ended)"
@@ -350,6 +355,14 @@ def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, labe
     if st and st.get("restart_reason") and label == "running":
         return label, f"restarted: {st['restart_reason']}"[:160]
     return label, note
+
+
+def _with_damage(rundir: RunDir, note: str) -> str:
+    """A done run's note with what is damaged since it finished (RunDir.finished_damage), if anything."""
+    damage = rundir.finished_damage()
+    if not damage:
+        return note
+    return f"{note}; {damage}" if note else f"done, but {damage}"
 
 
 def _worker_alive(job: Any) -> bool:

@@ -492,6 +492,9 @@ def _launch(runs, settings, sweep_dir, manifest_path, argv):
             print(f"[warn] {r.label}: {r.note}")
         elif r.state == "done" and r.note:
             print(f"[warn] {r.label}: {r.note}; kept as done, not retrained")
+            from harness.run import repair_done_run  # status.json set to done, eval.csv from final.pt (issue 26)
+
+            repair_done_run(r.path)
     by_state = status_mod.counts(rows)
     held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
     skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0

@@ -69,9 +69,15 @@ def test_done_run_with_corrupt_status_is_reported_and_never_retrained(finished, 
     out = capsys.readouterr().out
     assert "status.json unreadable" in out and "not retrained" in out and "0 to launch" in out
     assert (path / "eval.csv").read_bytes() == eval_before and not (path / "attempts").exists()
+    # the relaunch repaired status.json (done.json wins); the unreadable one is kept beside
+    assert RunDir(path).status()["state"] == "done" and "status.json unreadable" in RunDir(path).status()["repaired"]
+    (kept,) = path.glob("status.json.unreadable-*")
+    assert kept.read_text() == '{"state": "do'
+    kept.unlink()
     # harness.run directly: skipped too, with the reason
     res = run_mod.execute(parse_overrides([*BASE, *TINY_ALGO, "seed=1", "suite=none", f"runs_dir={root}"]))
     assert res["state"] == "done"
+    (path / "status.json").write_text('{"state": "do')
     # runs written before done.json: a complete eval.csv is the evidence
     (path / "done.json").unlink()
     assert RunDir(path).state() == "done"
