@@ -380,7 +380,9 @@ def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) ->
             error = f": {_first_line(row.error)}" if isinstance(row.error, str) and row.error.strip() else ""
             issues.append(Issue(RUN_PROBLEM, f"{row.state}{progress}{error}", **where))
         if row.eval_rows == 0:
-            issues.append(Issue(NO_EVAL, "no readable evaluation row (eval.csv missing, empty or skipped)", **where))
+            damaged = row.state == "done" and isinstance(row.error, str) and "eval.csv is" in row.error
+            detail = row.error if damaged else "no readable evaluation row (eval.csv missing, empty or skipped)"
+            issues.append(Issue(NO_EVAL, detail, **where))
     with_status = {_relative(p, root) for p in statuses["run_dir"]}
     for row in provenance.itertuples(index=False):
         if row.run not in with_status and not (root / row.run / "eval.csv").is_file():

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, ResultsWarning
-from configs.results import EVAL_COLUMNS, RUN_KEYS
+from configs.results import EVAL_COLUMNS, RUN_KEYS, eval_table_damage, read_done_marker
 
 #: Columns of ``eval.csv`` and of the table returned by :func:`load_results`, in this order
 #: (defined once, in configs/results.py, for the harness that writes them and for us).
@@ -85,17 +85,20 @@ def load_results(runs_dir: str | Path, *, with_run: bool = False) -> pd.DataFram
 
     frames = []
     skipped = 0
+    first_damage = ""
     for path in files:
-        frame = _read_eval_csv(path)
+        damage = _damage(path.parent)
+        frame = _skip(path, damage) if damage else _read_eval_csv(path)
         if frame is None:
             skipped += 1
+            first_damage = first_damage or (f"; {path}: {damage}" if damage else "")
         elif len(frame):
             if with_run:
                 frame = frame.assign(run=run_name(path.parent, root))
             frames.append(frame)
     if not frames:
         detail = (
-            f"{skipped} of {len(files)} eval.csv file(s) unreadable"
+            f"{skipped} of {len(files)} eval.csv file(s) unreadable{first_damage}"
             if skipped
             else (f"{len(files)} eval.csv file(s) with a header only")
         )
@@ -149,6 +152,17 @@ def _read_eval_csv(path: Path) -> pd.DataFrame | None:
     return table[list(RESULT_COLUMNS)]
 
 
+def _damage(run_dir: Path) -> str | None:
+    """A finished run's eval.csv that is not what its done.json promises (configs.results), with
+    how to get it back; None if it is (or there is no done.json)."""
+    damage = eval_table_damage(run_dir)
+    if not damage:
+        return None
+    if (run_dir / "final.pt").is_file():
+        return f"{damage}; relaunching the run (harness.run or its sweep) restores it from final.pt"
+    return f"{damage}, and there is no final.pt to restore it from"
+
+
 def _skip(path: Path, reason: str) -> None:
     warnings.warn(f"skipping {path}: {reason}", ResultsWarning, stacklevel=3)
     return None
@@ -165,7 +179,9 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
     Columns: :data:`STATUS_COLUMNS`. The run identity (suite, task, algo, variant, seed) comes
     from the directory layout ``<suite>/<task>/<algo>/<variant>/seed_<seed>`` (None where the
     path does not follow it). ``state`` is "running", "done" or "failed" as written by the
-    harness, or "unreadable" if the file cannot be parsed (``error`` then says why).
+    harness, or "unreadable" if the file cannot be parsed (``error`` then says why); "done" whatever
+    status.json says where the run's ``done.json`` (written last when it finished) is readable, with
+    ``error`` naming a contradicting status.json or an eval.csv that is not what done.json promises.
     ``eval_rows`` counts the readable rows of the run's ``eval.csv`` (0 if there is none or it
     is unreadable); ``attempts`` counts the earlier attempts archived under ``attempts/``. An
     empty table (with these columns) if no run has a status file.
@@ -188,6 +204,11 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
         row["step"] = status.get("step")
         row["total_steps"] = status.get("total_steps")
         row["error"] = status.get("error")
+        if read_done_marker(run_dir) is not None:  # done.json wins over what status.json says
+            if row["state"] != "done":
+                row["error"] = f"done.json says the run finished; status.json said {row['state']}"
+                row["state"] = "done"
+            row["error"] = _damage(run_dir) or row["error"]
         row["updated"] = status.get("updated")
         row["eval_rows"] = _count_eval_rows(run_dir / "eval.csv")
         archive = run_dir / ARCHIVE_DIR
@@ -232,7 +253,7 @@ def run_name(run_dir: Path, root: Path) -> str:
 
 
 def _count_eval_rows(path: Path) -> int:
-    if not path.is_file():
+    if not path.is_file() or eval_table_damage(path.parent):  # load_results skips a damaged one
         return 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResultsWarning)
