@@ -42,6 +42,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -454,7 +455,7 @@ def main(argv: list[str]) -> int:
         code, jobs, launch = _launch(runs, settings, sweep_dir, manifest_path, argv)
     if code is not None:
         return code
-    return _follow(settings, sweep_dir, jobs, launch)
+    return follow(settings, sweep_dir, jobs, launch)
 
 
 def _launch(runs, settings, sweep_dir, manifest_path, argv):
@@ -516,7 +517,7 @@ def _launch(runs, settings, sweep_dir, manifest_path, argv):
     return None, jobs, launch
 
 
-def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: dict[str, Any]) -> int:
+def follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: dict[str, Any]) -> int:
     """After the launch: wait (local, or wait=true) and print the outcome."""
     if settings.launcher == "slurm" and launch["jobs"]:
         arrays = sorted({j["array_job_id"] or j["job_id"] for j in launch["jobs"]})
@@ -542,11 +543,10 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
         watch = dict(live=False, before_poll=reap if settings.launcher == "local" else None)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            status_mod.watch(sweep_dir, interval=interval, **watch)
+            _watch_jobs(sweep_dir, jobs if settings.launcher == "local" else [], interval, watch)
         except KeyboardInterrupt:
             if settings.launcher != "local" or not jobs:
-                print("\ninterrupted; run the same command again to resume", file=sys.stderr)
-                return 130
+                return _after_interrupt(sweep_dir, jobs_go_on=True)
             # Ctrl-C or SIGTERM: every running run checkpoints at its next episode end; again: at once
             _signal_local_jobs(jobs)
             print(
@@ -555,7 +555,7 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
                 flush=True,
             )
             try:
-                status_mod.watch(sweep_dir, interval=1, **watch)
+                _watch_jobs(sweep_dir, jobs, 1, watch)
             except KeyboardInterrupt:
                 _signal_local_jobs(jobs)
                 print("[stop] stopping at once", file=sys.stderr, flush=True)
@@ -566,8 +566,7 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
                             proc.wait(timeout=30)
                     except Exception:
                         pass
-            print("interrupted; run the same command again to resume", file=sys.stderr)
-            return 130
+            return _after_interrupt(sweep_dir, jobs_go_on=False)
         finally:
             signal.signal(signal.SIGTERM, previous)
     elif not settings.wait:
@@ -580,6 +579,37 @@ def _follow(settings: SweepSettings, sweep_dir: Path, jobs: list[Any], launch: d
     for r in failed:
         print(f"  {r.state.upper():<10} {r.label}: {r.note} (see {r.path}/status.json)")
     return 0 if not failed else 1
+
+
+def _watch_jobs(sweep_dir: Path, jobs: list[Any], interval: float, watch: dict[str, Any]) -> None:
+    """status.watch until every run is final and every local job of this launch has ended: a run's
+    state alone can look final while the job that will rerun it has not reached it yet."""
+    while True:
+        status_mod.watch(sweep_dir, interval=interval, **watch)
+        if all(job.done() for job in jobs):
+            return
+        time.sleep(interval)
+
+
+def _after_interrupt(sweep_dir: Path, jobs_go_on: bool) -> int:
+    """After Ctrl-C (or SIGTERM): the runs' real end state. All done: say so, exit 0. Else name each
+    run that is not done, exit 130. ``jobs_go_on``: only the watching stopped (Slurm jobs run on)."""
+    rows = status_mod.sweep_rows(sweep_dir)
+    left = [r for r in rows if r.state != "done"]
+    if not left:
+        print(status_mod.format_table(rows))
+        print(f"sweep finished: {len(rows)}/{len(rows)} done (the interrupt came after the last run ended)")
+        return 0
+    print(status_mod.format_table(rows), file=sys.stderr)
+    for r in left:
+        print(f"  {r.state.upper():<10} {r.label}" + (f": {r.note}" if r.note else ""), file=sys.stderr)
+    counts = f"{len(rows) - len(left)}/{len(rows)} done, {len(left)} not"
+    if jobs_go_on:
+        watch = f"python -m harness.status {sweep_dir} --wait"
+        print(f"stopped watching ({counts}); the jobs go on: {watch}", file=sys.stderr)
+    else:
+        print(f"interrupted ({counts}); run the same command again to resume", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -338,3 +338,114 @@ def test_progress_reports_rate_and_eta(tmp_path, monkeypatch):
         seeding = Row(1, "s", str(tmp_path), "running", 40, 2000, "-", 0, "random seed steps (100)", None)
         assert "running runs end in" not in summary_line([row, seeding])
         assert "random seed steps (100)" in format_table([row, seeding])
+
+
+def test_a_relaunched_failed_run_is_watched_until_its_new_job_ends(tmp_path, monkeypatch):
+    """retry_failed=true: until the new job reaches the run, its status.json still says failed (the
+    earlier attempt's); the run is pending then, not failed, so the sweep keeps watching its job."""
+    import harness.status as status_mod
+    from harness.rundir import RunDir
+
+    old = {"kind": "local", "job_id": "111"}
+    new = {"kind": "local", "job_id": "222"}
+    failed = {"state": "failed", "error": "no space left on device: /x", "job": old}
+    assert classify(failed, new, "RUNNING") == (
+        "pending",
+        "relaunched after its failure; its new job has not reached it yet",
+    )
+    assert classify(failed, {"kind": "slurm", "job_id": "9_0"}, "PENDING")[0] == "pending"
+    assert classify(failed, new, "ENDED")[0] == "failed"  # the new job ended without touching it: failed
+    assert classify(failed, old, "RUNNING")[0] == "failed"  # its own job goes on with the next run of its chain
+
+    run = tmp_path / "r"
+    RunDir(run).write_status("failed", 300, 600, error="no space left on device: /x", job=old)
+    manifest = {
+        "runs": [{"path": str(run), "label": "r", "total_steps": 600}],
+        "launches": [{"launcher": "local", "jobs": [{"job_id": "111", "runs": [0]}]}],
+    }
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(status_mod, "local_state", lambda job: "RUNNING" if job["job_id"] == "222" else "ENDED")
+    assert sweep_rows(sweep_dir)[0].state == "failed"
+    manifest["launches"].append({"launcher": "local", "jobs": [{"job_id": "222", "runs": [0]}]})
+    (sweep_dir / "manifest.json").write_text(json.dumps(manifest))
+    (row,) = sweep_rows(sweep_dir)
+    assert row.state == "pending" and row.job == "222"
+    assert not status_mod.all_final([row])
+
+
+class _FakeJob:
+    def __init__(self, alive: list[bool]):
+        self.alive = alive
+        self.job_id = "fake"
+
+    def done(self) -> bool:
+        return not (self.alive.pop(0) if self.alive else False)
+
+
+def test_ctrl_c_after_the_runs_ended_reports_their_real_state(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the runs finish: the sweep checks their end state; all done: it says so, exit 0;
+    else it names each run that is not done, exit 130. It also watches on while a job it launched
+    is alive, although every run looks final."""
+    from harness.status import Row
+
+    def row(i, state):
+        return Row(i, f"run {i}", str(tmp_path / str(i)), state, 600, 600, "1", 0, "")
+
+    rows = [row(0, "done"), row(1, "done")]
+    monkeypatch.setattr(sweep_mod.status_mod, "sweep_rows", lambda d, m=None: rows)
+    polls = []
+
+    def watch(sweep_dir, interval, **kw):
+        polls.append(interval)
+        if len(polls) == 1:
+            raise KeyboardInterrupt  # the first Ctrl-C, while the runs finish
+
+    monkeypatch.setattr(sweep_mod.status_mod, "watch", watch)
+    monkeypatch.setattr(sweep_mod.time, "sleep", lambda s: None)
+    settings = sweep_mod.SweepSettings(launcher="local")
+    jobs = [_FakeJob([True, False])]  # still alive at the first look after the interrupt, then ended
+    assert sweep_mod.follow(settings, tmp_path, jobs, {"jobs": []}) == 0
+    out = capsys.readouterr()
+    assert "sweep finished: 2/2 done" in out.out and "run the same command again" not in out.err
+    assert polls == [5, 1, 1]
+
+    polls.clear()
+    rows[1] = row(1, "interrupted")
+    assert sweep_mod.follow(settings, tmp_path, [_FakeJob([])], {"jobs": []}) == 130
+    err = capsys.readouterr().err
+    assert "INTERRUPTED run 1" in err and "interrupted (1/2 done, 1 not); run the same command again" in err
+
+
+def test_progress_after_a_resume_counts_on_from_the_checkpoint(tmp_path, monkeypatch):
+    """A run resumed at the end of its seed steps makes its first-update burst at once: progress
+    then shows the checkpoint's step (not step 1), and RunStatus never reports less than it."""
+    import harness.training.trainer as trainer_mod
+    from harness.checkpoint_file import load
+    from harness.config import parse_overrides
+    from harness.resolve import resolve_run
+    from harness.rundir import RunDir, RunStatus
+    from tests.helpers import stopped_run, stopped_run_args
+
+    path = stopped_run(tmp_path, "cartpole-balance", 1, "test")  # a checkpoint at step 500 = seed steps
+    resolved = resolve_run(parse_overrides(stopped_run_args(tmp_path, "cartpole-balance", 1, "test")))
+    seen = []
+
+    class Enough(Exception):
+        pass
+
+    def progress(step, activity, timed):
+        seen.append((step, activity))
+        raise Enough
+
+    monkeypatch.setattr(trainer_mod, "PROGRESS_EVERY_S", 0.0)
+    with pytest.raises(Enough):
+        trainer_mod.train(resolved, RunDir(path), resume_from=load(path / "checkpoint.pt"), progress=progress)
+    assert seen == [(501, "first updates 1/500")]
+
+    lines = []
+    rd = RunDir(tmp_path / "status")
+    with RunStatus(rd, 1000, 500, say=lambda text, **k: lines.append(text)) as status:
+        status.progress(1, "first updates 1/500", timed=False)
+        assert rd.status()["step"] == 500 and lines == ["[] step 500/1000: first updates 1/500"]

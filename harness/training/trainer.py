@@ -124,7 +124,7 @@ class Trainer:
         self._envs: list[Any] = []
         self._clock = (time.perf_counter(), 0)
         self._last_progress = time.perf_counter()
-        self._steps_done = 0
+        self._steps_done = 0  # the steps done so far (after_step's; the checkpoint's step on resume)
 
     # --- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Trainer:
@@ -230,6 +230,7 @@ class Trainer:
         self.restore_env_rng(state["env_rng"])
         set_rng_state(state["rng"], self.rng)  # last: nothing may draw after it
         self.start = self.last_checkpoint = int(state["step"])
+        self._steps_done = self.start  # progress (e.g. the first-update burst right after it) counts on from here
         if state.get("threads") not in (None, self.threads):
             print(
                 f"[note] resuming with {self.threads} torch threads, the checkpoint was written with "
