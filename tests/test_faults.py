@@ -125,8 +125,11 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monk
         return []
 
     monkeypatch.setattr(run_mod, "train", fake_train)
+    for stale in (".checkpoint.prev.pt.tmp", ".eval.csv.abcdefgh.tmp"):  # of an attempt killed mid-write
+        (path / stale).write_bytes(b"x")
     run_mod.execute(ov, verbose=False)
     assert seen["step"] == 500
+    assert not list(path.glob(".*.tmp"))  # removed under the run's lock
     assert "resumed from the previous checkpoint at step 500" in seen["status"]["restart_reason"]
     assert seen["set_aside"] and not (path / "checkpoint.unreadable.pt").exists()  # removed once finished
 
@@ -194,3 +197,128 @@ def test_live_orphan_worker_is_running(tmp_path):
     atomic_write_text(sweep_dir / "manifest.json", json.dumps(manifest))
     (row,) = sweep_rows(sweep_dir)
     assert row.state == "running" and f"worker pid {os.getpid()}" in row.note
+
+
+def test_status_json_saying_running_beside_done_json_is_done_and_repaired(finished, tmp_path, capsys):
+    """Issue 26, item 4: done.json wins over a contradicting status.json in RunDir.state, status and
+    the sweep, and a relaunch sets status.json to done instead of starting a job that never ends."""
+    root = tmp_path / "runs"
+    shutil.copytree(finished, root)
+    path = _only_run(root)
+    eval_before = (path / "eval.csv").read_bytes()
+    st = json.loads((path / "status.json").read_text())
+    (path / "status.json").write_text(json.dumps({**st, "state": "running"}))
+    assert RunDir(path).state() == "done"
+    (sweep_dir,) = (root / "sweeps").iterdir()
+    (row,) = sweep_rows(sweep_dir)
+    assert row.state == "done" and row.note.startswith("done (done.json; status.json said running")
+    proc = subprocess.run([sys.executable, "-m", "harness.status", str(root)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "status.json said running" in proc.stdout and "interrupted" not in proc.stdout
+    from analysis.results import load_statuses
+
+    (status_row,) = load_statuses(root).itertuples()
+    assert status_row.state == "done" and "status.json said running" in status_row.error
+    capsys.readouterr()
+    assert sweep_mod.main(_sweep(root)) == 0
+    out = capsys.readouterr().out
+    assert "status.json set to done (status.json said running" in out and "0 to launch" in out
+    assert "sweep finished: 1/1 done" in out or "1 already done" in out
+    st = RunDir(path).status()
+    assert st["state"] == "done" and st["replaced"]["state"] == "running" and "repaired" in st
+    assert (path / "eval.csv").read_bytes() == eval_before and not (path / "attempts").exists()
+    assert sweep_rows(sweep_dir)[0].note == ""
+
+
+def test_damage_after_the_end_is_reported_and_repaired_from_final_pt(finished, tmp_path, capsys):
+    """Issue 26, item 3: an eval.csv cut short or deleted after the run finished is named by status,
+    the sweep and the report, and a relaunch restores it from final.pt byte for byte (never
+    retraining; the damaged file kept beside); a truncated final.pt is flagged; what cannot be
+    repaired is said in one line and left in place."""
+    import warnings
+
+    from analysis.errors import ResultsWarning
+    from analysis.results import load_results, load_statuses
+
+    root = tmp_path / "runs"
+    shutil.copytree(finished, root)
+    path = _only_run(root)
+    marker = json.loads((path / "done.json").read_text())
+    assert marker["final_bytes"] == (path / "final.pt").stat().st_size
+    good = (path / "eval.csv").read_bytes()
+    (sweep_dir,) = (root / "sweeps").iterdir()
+    os.truncate(path / "eval.csv", len(good) - 20)
+    (row,) = sweep_rows(sweep_dir)
+    rows = marker["eval_rows"]
+    assert row.state == "done"
+    assert row.note == (
+        f"done, but eval.csv is damaged ({rows - 1} of {rows} rows, the last one cut off; done.json's sha256 differs); "
+        "a relaunch restores it from final.pt"
+    )
+    shutil.copytree(path, tmp_path / "other" / path.relative_to(root))  # the report: skipped, saying why
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(Exception, match="eval.csv is damaged"):
+            load_results(tmp_path / "other")
+    assert any("restores it from final.pt" in str(w.message) for w in caught if w.category is ResultsWarning)
+    (status_row,) = load_statuses(tmp_path / "other").itertuples()
+    assert status_row.state == "done" and status_row.eval_rows == 0 and "eval.csv is damaged" in status_row.error
+
+    capsys.readouterr()
+    assert sweep_mod.main(_sweep(root)) == 0  # the sweep repairs it (and launches nothing)
+    out = capsys.readouterr().out
+    assert "restored from final.pt" in out and "0 to launch" in out
+    assert (path / "eval.csv").read_bytes() == good and not (path / "attempts").exists()
+    (aside,) = path.glob("eval.csv.damaged-*")
+    assert aside.read_bytes() == good[:-20]
+    assert sweep_rows(sweep_dir)[0].note == ""
+
+    # deleted: harness.run restores it
+    (path / "eval.csv").unlink()
+    assert "eval.csv is missing (done.json promises" in sweep_rows(sweep_dir)[0].note
+    args = [*BASE, *TINY_ALGO, "seed=1", "suite=none", f"runs_dir={root}"]
+    assert run_mod.execute(parse_overrides(args))["skipped"]
+    assert (path / "eval.csv").read_bytes() == good and "restored from final.pt" in capsys.readouterr().out
+
+    # final.pt truncated: flagged by status; eval.csv damaged too: cannot be restored, said once, left in place
+    final = (path / "final.pt").read_bytes()
+    os.truncate(path / "final.pt", len(final) - 100)
+    assert "final.pt is truncated or damaged" in sweep_rows(sweep_dir)[0].note
+    (path / "eval.csv").write_bytes(good[:-20])
+    before = sorted(p.name for p in path.iterdir())
+    assert run_mod.execute(parse_overrides(args))["skipped"]
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "cannot restore" in x]
+    assert "final.pt is truncated or damaged" in line and "not retrained" in line
+    assert sorted(p.name for p in path.iterdir()) == before and (path / "eval.csv").read_bytes() == good[:-20]
+
+    # a done.json written before it recorded final.pt's size still works (a cheap zip check instead)
+    (path / "final.pt").write_bytes(final)
+    (path / "done.json").write_text(json.dumps({k: v for k, v in marker.items() if k != "final_bytes"}))
+    assert "a relaunch restores it from final.pt" in sweep_rows(sweep_dir)[0].note
+    assert run_mod.execute(parse_overrides(args))["skipped"] and (path / "eval.csv").read_bytes() == good
+
+
+def test_no_temporary_file_is_left_in_a_run_directory(tmp_path):
+    """Issue 26, item 6: keeping the previous checkpoint when checkpoint.pt and checkpoint.prev.pt are
+    one file (after a resume from the previous one, or a checkpoint write that failed) leaves no
+    .checkpoint.prev.pt.tmp; stale temporary files of our own writes are removed, nothing else."""
+    rd = RunDir(tmp_path)
+    atomic_torch_save({"step": 1}, rd.checkpoint_path)
+    rd.keep_previous_checkpoint()  # a checkpoint write that then failed: checkpoint.pt is the previous one
+    rd.keep_previous_checkpoint()
+    atomic_torch_save({"step": 2}, rd.checkpoint_path)
+    os.truncate(rd.checkpoint_path, 10)
+    rd.set_aside_unreadable_checkpoint()  # a resume from the previous checkpoint
+    rd.keep_previous_checkpoint()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.prev.pt",
+        "checkpoint.pt",
+        "checkpoint.unreadable.pt",
+    ]
+    ours = [".checkpoint.prev.pt.tmp", ".eval.csv.k3_9abcd.tmp", ".status.json.a1b2c3d4.tmp"]
+    others = [".notes.a1b2c3d4.tmp", ".eval.csv.tmp", "eval.csv.tmp", ".eval.csv.k3_9abcd.tmp.keep"]
+    (tmp_path / "train").mkdir()
+    for name in ours + others:
+        (tmp_path / name).write_text("x")
+    (tmp_path / "train" / ".train.csv.abcdefgh.tmp").write_text("x")
+    assert sorted(p.name for p in rd.remove_stale_tmp()) == sorted([*ours, ".train.csv.abcdefgh.tmp"])
+    assert all((tmp_path / name).exists() for name in others) and not list((tmp_path / "train").iterdir())
