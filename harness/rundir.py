@@ -464,7 +464,6 @@ class RunStatus:
     ) -> None:
         self.rundir, self.total, self.step = rundir, total_steps, start
         self.start = start  # this attempt's first step (a resumed run's checkpoint): progress never shows less
-        self.start = start  # this attempt's first step (a resumed run's checkpoint): progress never shows less
         self.label, self.say, self.info = label, say, info
         self._t0, self._step0 = time.monotonic(), start  # this attempt's rate, for the ETA
         self._untimed = False  # the last progress was seed steps or the first-update burst
@@ -483,7 +482,6 @@ class RunStatus:
         its random seed steps, its burst of first updates); status.json and the console show it.
         ``timed=False``: the steps so far say nothing of the rate of the steps to come (seed steps
         are fast, the burst makes none): no ETA, and the rate restarts at the next timed call."""
-        step = max(step, self.start)
         step = max(step, self.start)
         if not timed:
             self._untimed = True

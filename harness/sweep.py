@@ -26,6 +26,8 @@ any of them given a list is an axis of the grid, as in Hydra's multirun
 (``algo.model.size=[1,5,19,48,317]``: five variants per task, algorithm and seed).
 ``mode=offline suite=S dataset=DIR``: one multi-task run per algorithm and seed (and grid point),
 pretrained on every task of S from the dataset (harness/training/offline.py).
+A value listed twice on any axis runs once (with a note); an empty list, or two runs that would
+share one run directory (a key the directory does not name, ``steps=[a,b]``), is refused.
 ``--show-config`` (``--show-config=KEY``: only that field or section) prints the resolved config of
 the first run of each algorithm variant, each value with the layer that set it, and what varies
 across the runs; nothing is written or submitted.
@@ -154,8 +156,12 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     opts = {k: overrides[k] for k in SWEEP_KEYS if k in overrides}
     common = {k: v for k, v in overrides.items() if k not in SWEEP_KEYS}
     suite = opts.get("suite")
+    notes: list[str] = []  # a value listed twice: run once, and say so (the same for every axis)
+    algos = once("algo", [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))], notes)
+    for key in [k for k, v in common.items() if isinstance(v, (list, tuple)) and not k.startswith("algo.")]:
+        common[key] = once(key, list(common[key]), notes)  # axes: mode, steps, ... (algo.* ones below)
     modes = [get_mode(str(m)) for m in _as_list(common.get("mode", RunConfig.mode))]  # a list is a grid axis
-    given_tasks = [str(t) for t in _as_list(opts["task"])] if "task" in opts else None
+    given_tasks = once("task", [str(t) for t in _as_list(opts["task"])], notes) if "task" in opts else None
     own = {m.name: m.sweep_tasks(given_tasks, None if suite is None else str(suite)) for m in modes}
     fixed = {name: t for name, t in own.items() if t is not None}  # offline: one multi-task run per point
     if fixed and len(modes) > 1:
@@ -163,7 +169,6 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     tasks = next(iter(fixed.values())) if fixed else None
     if tasks is None:
         tasks = given_tasks if given_tasks is not None else _suite_tasks(suite)
-    algos = [str(a) for a in _as_list(opts.get("algo", "tdmpc2"))]
     for mode, algo in itertools.product(modes, algos):  # a pair the mode cannot take: one line, before any run
         try:
             problem = mode.refuses(algo)
@@ -171,8 +176,10 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             raise ConfigError(str(exc)) from None
         if problem:
             raise ConfigError(problem)
+    for key in [k for k in _axis_keys(common, algos) if k.startswith("algo.")]:  # once the algorithms are known
+        common[key] = once(key, list(common[key]), notes)
     if "seed" in opts:
-        seeds = [_as_int("seed", s) for s in _as_list(opts["seed"])]
+        seeds = once("seed", [_as_int("seed", s) for s in _as_list(opts["seed"])], notes)
         if any(s < 0 for s in seeds):
             raise ConfigError(f"bad value {opts['seed']!r} for seed; expected whole numbers >= 0")
     else:
@@ -194,6 +201,7 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         retry_failed=_as_bool("retry_failed", opts.get("retry_failed", False)),
         sweep_name=str(opts.get("sweep_name", "")),
         slurm=slurm if launcher == "slurm" else None,
+        notes=notes,
     )
     if settings.max_parallel < 1:
         raise ConfigError("max_parallel must be at least 1")
@@ -217,7 +225,51 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             r = resolve_run(ov)  # fails at once on a bad name, key or value
             path = r.path
             runs.append(PlannedRun(ov, path, f"{r.run.task} {algo}[{r.variant}] seed {seed}", r.run.steps, r))
-    return runs, settings
+    return one_per_directory(runs, settings.notes), settings
+
+
+def once(key: str, values: list[Any], notes: list[str]) -> list[Any]:
+    """The values of one list axis (task, algo, seed, mode or any grid key), each once, in their
+    order; a value listed more than once gets a note. An empty list sweeps nothing: refused."""
+    if not values:
+        raise ConfigError(f"{key}=[]: an empty list sweeps nothing; give at least one value")
+    kept: list[Any] = []
+    for v in values:
+        times = sum(type(w) is type(v) and w == v for w in values)
+        if not any(type(k) is type(v) and k == v for k in kept):
+            kept.append(v)
+            if times > 1:
+                given = ",".join(str(w) for w in values)
+                notes.append(
+                    f"[dup] {key}=[{given}]: {v} listed {'twice' if times == 2 else f'{times} times'}; running it once"
+                )
+    return kept
+
+
+def one_per_directory(runs: list[PlannedRun], notes: list[str]) -> list[PlannedRun]:
+    """Never two planned runs in one run directory: the same resolved run twice is run once (with a
+    note); two different runs that share a directory (a run key the directory does not name, such
+    as ``steps=[1000,2000]``) are refused."""
+    first: dict[Path, PlannedRun] = {}
+    kept = []
+    for r in runs:
+        other = first.setdefault(r.path, r)
+        if other is r:
+            kept.append(r)
+            continue
+        assert r.resolved is not None and other.resolved is not None
+        a, b = flatten(other.resolved.to_dict()), flatten(r.resolved.to_dict())
+        differ = [k for k in a if a[k] != b.get(k)] + [k for k in b if k not in a]
+        if not differ:
+            notes.append(f"[dup] {r.label}: the same run as an earlier one of this sweep ({r.path}); running it once")
+            continue
+        keys = [k.removeprefix("run.") for k in differ]
+        shown = ", ".join(f"{k}=[{a.get(d)},{b.get(d)}]" for k, d in zip(keys, differ))
+        raise ConfigError(
+            f"{shown}: these runs would share one run directory ({r.path}), which does not depend on "
+            f"{' or '.join(keys)}; sweep one value at a time, each with its own runs_dir"
+        )
+    return kept
 
 
 def _suite_tasks(suite: Any) -> list[str]:
@@ -245,18 +297,24 @@ def grid(common: dict[str, Any], algos: list[str]) -> list[dict[str, Any]]:
     grid, except a list-valued field given one list (``algo.hidden_dims=[64,64]``), which a list of
     lists sweeps (``algo.hidden_dims=[[64,64],[256,256]]``). -> one override dict per grid point."""
     axes: dict[str, list[Any]] = {}
-    for key, value in common.items():
-        if not isinstance(value, (list, tuple)):
-            continue
-        if _is_list_field(key, algos) and not all(isinstance(v, (list, tuple)) for v in value):
-            continue
-        if not value:
+    for key in _axis_keys(common, algos):
+        if not common[key]:
             raise ConfigError(f"{key}=[]: an empty list sweeps nothing; give at least one value")
-        axes[key] = list(value)
+        axes[key] = list(common[key])
     points = []
     for values in itertools.product(*axes.values()):
         points.append({**common, **dict(zip(axes, values))})
     return points
+
+
+def _axis_keys(common: dict[str, Any], algos: list[str]) -> list[str]:
+    """The keys of ``common`` that are grid axes (see :func:`grid`)."""
+    return [
+        key
+        for key, value in common.items()
+        if isinstance(value, (list, tuple))
+        and not (_is_list_field(key, algos) and not all(isinstance(v, (list, tuple)) for v in value))
+    ]
 
 
 def _per_algorithm(common: dict[str, Any], algos: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -438,6 +496,8 @@ def main(argv: list[str]) -> int:
         runs, settings = expand(overrides)
         if show:
             print(describe(runs, show[-1].partition("=")[2]))
+            for note in settings.notes:
+                print(note)
             return 0
     for note in settings.notes:
         print(note)

@@ -51,6 +51,10 @@ CASES = [
     ("sweep", ["algo.planner.temperature=-1"], "planner.temperature"),
     ("sweep", ["runs_dir={file}"], "runs_dir"),
     ("sweep", ["suite=no-such-suite", "task=null"], "no-such-suite"),
+    ("sweep", ["algo=[]"], "algo=[]"),
+    ("sweep", ["task=[]"], "task=[]"),
+    ("sweep", ["seed=[]"], "seed=[]"),
+    ("sweep", ["steps=[10,20]"], "steps=[10,20]"),  # two runs in one run directory (it does not name steps)
 ]
 
 

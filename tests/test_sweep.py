@@ -449,3 +449,36 @@ def test_progress_after_a_resume_counts_on_from_the_checkpoint(tmp_path, monkeyp
     with RunStatus(rd, 1000, 500, say=lambda text, **k: lines.append(text)) as status:
         status.progress(1, "first updates 1/500", timed=False)
         assert rd.status()["step"] == 500 and lines == ["[] step 500/1000: first updates 1/500"]
+
+
+def test_a_value_listed_twice_runs_once_and_says_so(tmp_path, monkeypatch, capsys):
+    """task=[x,x], seed=[1,1], algo=[a,a] and any grid key listed twice: one run, one note each
+    (the same rule on every axis); never two planned runs in one run directory. Two different
+    runs that would share one (a key the directory does not name) are refused in one line."""
+    runs, settings = _expand(
+        tmp_path,
+        "task=[cartpole-balance,cartpole-balance]",
+        "seed=[1,1]",
+        "algo=[tdmpc2,tdmpc2]",
+        "mode=[online,online]",
+    )
+    assert len(runs) == 1
+    assert settings.notes == [
+        "[dup] algo=[tdmpc2,tdmpc2]: tdmpc2 listed twice; running it once",
+        "[dup] mode=[online,online]: online listed twice; running it once",
+        "[dup] task=[cartpole-balance,cartpole-balance]: cartpole-balance listed twice; running it once",
+        "[dup] seed=[1,1]: 1 listed twice; running it once",
+    ]
+    runs, settings = _expand(tmp_path, "algo.model.size=[1,5,1,1]", "seed=[2,1]")
+    assert [r.overrides["algo.model.size"] for r in runs] == [1, 1, 5, 5]
+    assert settings.notes == ["[dup] algo.model.size=[1,5,1,1]: 1 listed 3 times; running it once"]
+    assert len({r.path for r in runs}) == len(runs)
+    with pytest.raises(ConfigError, match=r"^steps=\[10,20\]: these runs would share one run directory \(.*seed_1\)"):
+        _expand(tmp_path, "steps=[10,20]")
+
+    calls = []
+    monkeypatch.setattr(run_mod, "train", lambda resolved, rundir, **kw: calls.append(resolved.run.seed) or [])
+    args = [*BASE, "task=[cartpole-balance,cartpole-balance]", "seed=[1,1]", "launcher=debug", f"runs_dir={tmp_path}"]
+    assert sweep_mod.main(args) == 0 and calls == [1]
+    out = capsys.readouterr().out
+    assert "listed twice; running it once" in out and "1 runs; 1 to launch" in out
