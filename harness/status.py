@@ -297,7 +297,7 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
         if label == "running" and not note and st and isinstance(st.get("activity"), str):
             note = st["activity"]  # e.g. "random seed steps (2500)", "first updates 300/2500"
         total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
-        step = int((st or {}).get("step") or 0)
+        step = going_on_from(label, st)
         rows.append(
             Row(
                 i,
@@ -313,6 +313,19 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
             )
         )
     return rows
+
+
+def going_on_from(label: str, st: dict[str, Any] | None) -> int:
+    """A run's progress in steps: its last step; for a run that waits to go on (pending, requeued,
+    interrupted, cancelled, timeout), the step it goes on from, its checkpoint's (0 for a failed run
+    relaunched without one), so that a sweep's percentage does not fall when the run resumes."""
+    step = int((st or {}).get("step") or 0)
+    if label not in ("pending", "requeued", "interrupted", "cancelled", "timeout") or not st:
+        return step
+    ckpt = st.get("checkpoint_step")
+    if isinstance(ckpt, int) and not isinstance(ckpt, bool):
+        return max(min(step, ckpt), 0)
+    return 0 if st.get("state") == "failed" else step
 
 
 def _eta(st: dict[str, Any] | None) -> float | None:

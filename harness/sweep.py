@@ -646,9 +646,12 @@ def _watch_jobs(sweep_dir: Path, jobs: list[Any], interval: float, watch: dict[s
     state alone can look final while the job that will rerun it has not reached it yet."""
     while True:
         status_mod.watch(sweep_dir, interval=interval, **watch)
-        if all(job.done() for job in jobs):
+        while not all(job.done() for job in jobs):
+            time.sleep(interval)
+            if not status_mod.all_final(status_mod.sweep_rows(sweep_dir)):
+                break  # a job of this launch reached a run that looked final: watch on
+        else:
             return
-        time.sleep(interval)
 
 
 def _after_interrupt(sweep_dir: Path, jobs_go_on: bool) -> int:

@@ -358,7 +358,7 @@ def test_a_relaunched_failed_run_is_watched_until_its_new_job_ends(tmp_path, mon
     assert classify(failed, old, "RUNNING")[0] == "failed"  # its own job goes on with the next run of its chain
 
     run = tmp_path / "r"
-    RunDir(run).write_status("failed", 300, 600, error="no space left on device: /x", job=old)
+    RunDir(run).write_status("failed", 300, 600, error="no space left on device: /x", job=old, checkpoint_step=200)
     manifest = {
         "runs": [{"path": str(run), "label": "r", "total_steps": 600}],
         "launches": [{"launcher": "local", "jobs": [{"job_id": "111", "runs": [0]}]}],
@@ -367,11 +367,12 @@ def test_a_relaunched_failed_run_is_watched_until_its_new_job_ends(tmp_path, mon
     sweep_dir.mkdir()
     (sweep_dir / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(status_mod, "local_state", lambda job: "RUNNING" if job["job_id"] == "222" else "ENDED")
-    assert sweep_rows(sweep_dir)[0].state == "failed"
+    assert (sweep_rows(sweep_dir)[0].state, sweep_rows(sweep_dir)[0].step) == ("failed", 300)
     manifest["launches"].append({"launcher": "local", "jobs": [{"job_id": "222", "runs": [0]}]})
     (sweep_dir / "manifest.json").write_text(json.dumps(manifest))
     (row,) = sweep_rows(sweep_dir)
     assert row.state == "pending" and row.job == "222"
+    assert row.step == 200  # it goes on from its checkpoint: the sweep's percentage does not fall when it resumes
     assert not status_mod.all_final([row])
 
 
@@ -409,7 +410,7 @@ def test_ctrl_c_after_the_runs_ended_reports_their_real_state(tmp_path, monkeypa
     assert sweep_mod.follow(settings, tmp_path, jobs, {"jobs": []}) == 0
     out = capsys.readouterr()
     assert "sweep finished: 2/2 done" in out.out and "run the same command again" not in out.err
-    assert polls == [5, 1, 1]
+    assert polls == [5, 1]
 
     polls.clear()
     rows[1] = row(1, "interrupted")
