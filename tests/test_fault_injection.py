@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -175,3 +176,145 @@ def test_kills_ctrl_c_and_concurrent_launches_lose_and_duplicate_nothing(tmp_pat
     print("\n".join([*log, f"restarts + resumes per run: {interrupted}"]))  # shown with pytest -s
     for text in got.values():  # one row per evaluation step: none lost, none twice
         assert [int(r["step"]) for r in csv.DictReader(text.splitlines())] == [500, 1000]
+
+
+# --- kill -9 of an offline run, a fine-tune run and an export (issue 26) --------------------------
+MT = "mt-smoke"
+
+
+def _tiny(algo: str, *drop: str) -> list[str]:
+    from tests.helpers import tiny_algo
+
+    return [t for t in tiny_algo(algo) if not t.startswith(("algo.seed_steps", *drop))]
+
+
+def _kill_after_checkpoint(args: list[str], at_least: int, delay: float) -> tuple[threading.Thread, list[str]]:
+    """Start ``python -m harness.run ARGS`` and, from a thread, kill it with SIGKILL ``delay`` seconds
+    after it wrote a checkpoint at step ``at_least`` or later (so that a relaunch resumes from it,
+    mid-training). Returns the thread and a list that gets what happened (or the failure)."""
+    from harness.config import parse_overrides
+    from harness.resolve import resolve_run
+
+    path = resolve_run(parse_overrides(args)).path
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.run", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    said: list[str] = []
+
+    def kill() -> None:
+        def checkpointed() -> bool:
+            st = RunDir(path).status() or {}
+            return (st.get("checkpoint_step") or 0) >= at_least or proc.poll() is not None
+
+        try:
+            _wait_until(checkpointed, 400, f"a checkpoint at step {at_least} in {path}")
+            time.sleep(delay)
+        finally:
+            proc.kill()
+            out, _ = proc.communicate()
+        st = RunDir(path).status() or {}
+        if proc.returncode != -signal.SIGKILL or st.get("state") != "running":
+            said.append(f"not killed mid-run: exit {proc.returncode}, {st}, {out[-2000:]}")
+        else:
+            said.append(f"kill -9 after the checkpoint at step {st.get('checkpoint_step')}")
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread, said
+
+
+def _export_killed_after_its_first_chunk(argv: list[str]) -> subprocess.Popen:
+    """``python -m harness.export ARGV`` that kills itself (SIGKILL) right after writing its first chunk."""
+    code = (
+        "import os, signal, sys, torch\n"
+        "save = torch.save\n"
+        "def save_then_die(*a, **k):\n"
+        "    save(*a, **k)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "torch.save = save_then_die\n"
+        "from harness.export import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_kill_9_of_offline_and_finetune_runs_and_of_an_export(tmp_path):
+    """An offline run and a fine-tune run killed with SIGKILL mid-training (after a checkpoint) and
+    relaunched end with the uninterrupted run's eval.csv byte for byte; an export killed mid-write
+    leaves no dataset, and running it again succeeds and leaves no temporary directory. (Each killed
+    process runs beside the uninterrupted run it is compared with.)"""
+    from harness.config import parse_overrides
+    from harness.data.dataset_writer import export_runs
+    from harness.export import main as export_main
+    from harness.run import execute
+    from tests.helpers import stopped_run
+
+    rng = random.Random(26)
+    online = stopped_run(tmp_path / "online", "cartpole-balance", 1, MT)  # one real 500-step episode
+    dataset = tmp_path / "data"
+    export_runs([tmp_path / "online"], MT, dataset)
+    out = tmp_path / "exported" / "data"
+    export_argv = [str(online), "--suite", MT, "--out", str(out), "--episodes-per-chunk", "1"]
+    export = _export_killed_after_its_first_chunk(export_argv)
+
+    # offline: a checkpoint every 20 updates, the evaluation of every task at the end
+    offline = [
+        "mode=offline",
+        f"suite={MT}",
+        f"dataset={dataset}",
+        "steps=60",
+        "eval_every=60",
+        "eval_at_start=false",
+        "checkpoint_every=20",
+        "eval_episodes=1",
+        "logger=none",
+        "threads=1",
+        "algo=tdmpc2-pi",
+        *_tiny("tdmpc2-pi"),
+        "algo.batch_size=16",
+    ]
+    cut_args = [*offline, f"runs_dir={tmp_path / 'off-cut'}"]
+    killer, log = _kill_after_checkpoint(cut_args, 20, rng.uniform(0.0, 0.3))
+    whole = Path(execute(parse_overrides([*offline, f"runs_dir={tmp_path / 'off-whole'}"]), verbose=False)["path"])
+    killer.join()
+    assert log and log[-1].startswith("kill -9"), log
+    res = execute(parse_overrides(cut_args), verbose=False)
+    assert res["resumed_from"] and res["resumed_from"] >= 20, log
+    assert (Path(res["path"]) / "eval.csv").read_bytes() == (whole / "eval.csv").read_bytes(), log
+
+    # fine-tune of the offline model on cartpole-balance: a checkpoint at the first episode end (500)
+    finetune = [
+        "mode=finetune",
+        f"checkpoint={whole}",
+        "task=cartpole-balance",
+        "algo=tdmpc2-pi",
+        "steps=520",
+        "eval_every=520",
+        "checkpoint_every=500",
+        "eval_at_start=false",
+        "eval_episodes=1",
+        "logger=none",
+        "threads=1",
+        *_tiny("tdmpc2-pi", "algo.model.size"),
+    ]
+    cut_args = [*finetune, f"runs_dir={tmp_path / 'ft-cut'}"]
+    killer, said = _kill_after_checkpoint(cut_args, 500, rng.uniform(0.0, 0.3))
+    ft_whole = Path(execute(parse_overrides([*finetune, f"runs_dir={tmp_path / 'ft-whole'}"]), verbose=False)["path"])
+    killer.join()
+    log += said
+    assert said and said[-1].startswith("kill -9"), log
+    res = execute(parse_overrides(cut_args), verbose=False)
+    assert res["resumed_from"] == 500, log
+    assert (Path(res["path"]) / "eval.csv").read_bytes() == (ft_whole / "eval.csv").read_bytes(), log
+    for run in (whole, ft_whole, Path(res["path"])):  # finished: no temporary file left
+        assert not list(run.rglob("*.tmp")), run
+
+    # the export killed right after its first chunk: no dataset; run again, it succeeds and cleans up
+    export.communicate(timeout=300)
+    assert export.returncode == -signal.SIGKILL
+    assert not out.exists()  # no half-written dataset
+    assert [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]  # it did die mid-write
+    assert export_main(export_argv) == 0 and (out / "dataset.json").is_file()
+    left = [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+    assert not left, f"the rerun left the killed export's temporary directory: {left}"
+    print("\n".join(log))  # shown with pytest -s
