@@ -661,7 +661,7 @@ def _after_interrupt(sweep_dir: Path, jobs_go_on: bool) -> int:
     left = [r for r in rows if r.state != "done"]
     if not left:
         print(status_mod.format_table(rows))
-        print(f"sweep finished: {len(rows)}/{len(rows)} done (the interrupt came after the last run ended)")
+        print(f"sweep finished: {len(rows)}/{len(rows)} done (the interrupt came as they finished: nothing to resume)")
         return 0
     print(status_mod.format_table(rows), file=sys.stderr)
     for r in left:
