@@ -198,16 +198,16 @@ def load_statuses(runs_dir: str | Path) -> pd.DataFrame:
                 raise ValueError("not a JSON object")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             status = {"state": "unreadable", "error": f"{type(exc).__name__}: {_first_line(exc)}"}
-            if (run_dir / "done.json").is_file():  # harness.rundir: written last when a run finishes
-                status["error"] += "; done.json says the run finished (its eval.csv is final)"
         row["state"] = str(status.get("state", "unknown"))
         row["step"] = status.get("step")
         row["total_steps"] = status.get("total_steps")
         row["error"] = status.get("error")
-        if read_done_marker(run_dir) is not None:  # done.json wins over what status.json says
-            if row["state"] != "done":
+        if read_done_marker(run_dir) is not None:  # written last when the run finished: it wins
+            if row["state"] == "unreadable":
+                row["error"] = f"status.json unreadable ({row['error']}); done.json says the run finished"
+            elif row["state"] != "done":
                 row["error"] = f"done.json says the run finished; status.json said {row['state']}"
-                row["state"] = "done"
+            row["state"] = "done"
             row["error"] = _damage(run_dir) or row["error"]
         row["updated"] = status.get("updated")
         row["eval_rows"] = _count_eval_rows(run_dir / "eval.csv")
