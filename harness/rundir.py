@@ -319,11 +319,13 @@ class RunDir:
         tmp = self.path / f".{PREVIOUS_CHECKPOINT}.tmp"
         tmp.unlink(missing_ok=True)
         try:
-            os.link(self.checkpoint_path, tmp)
-        except OSError:
-            shutil.copyfile(self.checkpoint_path, tmp)
-        os.replace(tmp, self.previous_checkpoint_path)
-        tmp.unlink(missing_ok=True)  # rename() of two links to one file does nothing and leaves tmp
+            try:
+                os.link(self.checkpoint_path, tmp)
+            except OSError:
+                shutil.copyfile(self.checkpoint_path, tmp)  # no hard links here (a full disk fails it)
+            os.replace(tmp, self.previous_checkpoint_path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed copy; or rename() of two links to one file, which does nothing
 
     def set_aside_unreadable_checkpoint(self) -> None:
         """checkpoint.pt is unreadable and the run resumes from checkpoint.prev.pt: keep the bad file
