@@ -286,6 +286,11 @@ def _copy_dataset(fx, case_dir: Path) -> Path:
     return ds
 
 
+#: what a case's ``setup`` may name (each prepares files in the case's temp dir)
+SETUPS = ("ds", "garbage_chunk", "corrupt_json", "empty_dir", "nonempty_dir", "random_final", "truncated_final")
+SETUPS += ("manifest", "corrupt_manifest", "busy")
+
+
 def _setup(name: str, fx, case_dir: Path) -> dict:
     extra: dict = {}
     if name in ("ds", "garbage_chunk", "corrupt_json"):
@@ -312,7 +317,7 @@ def _setup(name: str, fx, case_dir: Path) -> dict:
         sweep.mkdir(parents=True)
         (sweep / "manifest.json").write_text('{"runs": [], "launches": []}' if name == "manifest" else '{"runs": [')
     elif name == "busy":
-        args = [a.format(runs=case_dir / "runs") for a in RUN_BASE if not a.startswith("steps=")]
+        args = [a.replace("{runs}", str(case_dir / "runs")) for a in RUN_BASE if not a.startswith("steps=")]
         bg = Background(py("harness.run", *args, "steps=100000"), case_dir.parent / f"{case_dir.name}.busy.log")
         ok = wait_for(
             lambda: any(read_json(p / "status.json").get("state") == "running" for p in run_dirs(case_dir / "runs")),
@@ -327,6 +332,8 @@ def _setup(name: str, fx, case_dir: Path) -> dict:
 
 # ----------------------------------------------------------------------------- one case
 ERROR_LINE = re.compile(r"^(\S+: )?error: ")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+DEDUP_SAID = re.compile(r"duplicate|twice|more than once|\[dup\]", re.I)
 
 
 def _key(arg: str) -> str | None:
@@ -357,7 +364,8 @@ def command(case: Case, values: dict) -> list[str]:
         args.append(a)
     args += case.args
     fmt = {k: str(v) for k, v in values.items() if not k.startswith("_")}
-    return py(MODULES[case.program], *(a.format(**fmt) if "{" in a else a for a in args))
+    fill = lambda a: PLACEHOLDER.sub(lambda m: fmt.get(m.group(1), m.group(0)), a)  # noqa: E731  ({x: 1} stays)
+    return py(MODULES[case.program], *(fill(a) for a in args))
 
 
 def classify(case: Case, rc: int | None, out: str, err: str, created: list[str]) -> tuple[str, list[str]]:
@@ -377,7 +385,7 @@ def classify(case: Case, rc: int | None, out: str, err: str, created: list[str])
         flags.append("created-files")
     if rc not in (0, None) and case.needle.lower() not in err.lower():
         flags.append("key-not-named")
-    if case.dedup and rc == 0 and "duplicate" in (out + err).lower() and "traceback" not in flags:
+    if case.dedup and rc == 0 and DEDUP_SAID.search(out + err) and "traceback" not in flags:
         return "ok", ["de-duplicated and said so", *[f for f in flags if f not in ("accepted", "created-files")]]
     order = ["hang", "traceback", "accepted", "wrong-exit", "multi-line", "created-files", "key-not-named"]
     for outcome in order:
@@ -484,7 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     fx = fixtures(work / "fixtures")
     t0 = time.time()
     (work / "cases").mkdir(exist_ok=True)
-    rows = [run_case(c, fx, work / "cases", args.timeout, args.keep) for c in cases]
+    rows = []
+    for c in cases:
+        try:
+            rows.append(run_case(c, fx, work / "cases", args.timeout, args.keep))
+        except Exception as exc:  # the campaign's own trouble: recorded, the campaign goes on
+            say(f"    -> ERROR (the campaign's): {type(exc).__name__}: {exc}")
+            rows.append({"id": c.id, "program": c.program, "outcome": "ERROR", "note": f"{type(exc).__name__}: {exc}"})
     summary = counts([r["outcome"] for r in rows])
     failing = [r for r in rows if r["outcome"] != "ok"]
     notes = (
