@@ -244,7 +244,7 @@ def execute(overrides: dict[str, Any] | ResolvedRun, verbose: bool = True, lock_
 
 
 def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
-    st, problem = rundir.read_status()
+    _, problem = rundir.read_status()
     conflict = rundir.done_status_conflict()
     if conflict:
         say(f"[skip] {rundir.path} is done ({DONE}; {conflict}); nothing retrained")
@@ -252,6 +252,9 @@ def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
         say(f"[skip] {rundir.path} is done ({rundir.done_evidence()}), but its {problem}; nothing retrained")
     else:
         say(f"[skip] {rundir.path} is already done")
+    final = None if rundir.eval_damage() else rundir.final_problem()
+    if final:  # (with eval.csv damaged too, restore_eval_table says it)
+        say(f"[warn] {rundir.path}: {final}; eval.csv is intact; a finished run is not retrained")
     if locked:
         repair_finished_run(rundir, say)
     else:
@@ -261,12 +264,13 @@ def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
 
 def repair_done_run(path: str | Path, say=print) -> None:
     """:func:`repair_finished_run` under the run's lock, if a done run at ``path`` needs it (a
-    status.json that contradicts done.json, damage after the end, temporary files left by a killed
-    write); a run another process holds is left for later, with a line saying so."""
+    status.json that contradicts done.json, an eval.csv that is not what done.json promises,
+    temporary files left by a killed write); a run another process holds is left for later, with a
+    line saying so."""
     rundir = RunDir(Path(path))
     if rundir.done_marker() is None:
         return
-    if rundir.done_status_conflict() or rundir.finished_damage() or rundir.has_stale_tmp():
+    if rundir.done_status_conflict() or rundir.eval_damage() or rundir.has_stale_tmp():
         try:
             with rundir.lock(owner=job_identity()):
                 repair_finished_run(rundir, say)
@@ -303,10 +307,6 @@ def repair_finished_run(rundir: RunDir, say=print) -> None:
     damage = rundir.eval_damage(marker)
     if damage:
         say(restore_eval_table(rundir, marker, damage))
-        return
-    final = rundir.final_problem(marker)
-    if final:
-        say(f"[warn] {rundir.path}: {final}; it cannot be rebuilt without retraining (not done); eval.csv is intact")
 
 
 def restore_eval_table(rundir: RunDir, marker: dict[str, Any], damage: str) -> str:

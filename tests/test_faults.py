@@ -283,6 +283,9 @@ def test_damage_after_the_end_is_reported_and_repaired_from_final_pt(finished, t
     final = (path / "final.pt").read_bytes()
     os.truncate(path / "final.pt", len(final) - 100)
     assert "final.pt is truncated or damaged" in sweep_rows(sweep_dir)[0].note
+    assert run_mod.execute(parse_overrides(args))["skipped"]
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "final.pt" in x]
+    assert "final.pt is truncated or damaged" in line and "eval.csv is intact" in line and "not retrained" in line
     (path / "eval.csv").write_bytes(good[:-20])
     before = sorted(p.name for p in path.iterdir())
     assert run_mod.execute(parse_overrides(args))["skipped"]
