@@ -6,7 +6,9 @@ often it was resumed. A run's state combines what the run wrote (``status.json``
 interrupted, done, failed) with what the scheduler says about its job (Slurm: ``squeue``, then
 ``sacct``; local: whether the job's process is alive):
 
-    pending      waiting for its job to start (or for its turn in a local chain)
+    pending      waiting for its job to start (or for its turn in a local chain; a failed run relaunched
+                 with retry_failed=true, until its new job reaches it). Progress of a run waiting
+                 to go on: the step it goes on from (its checkpoint's)
     running      training (progress = its last reported step)
     requeued     stopped by a time limit or preemption, checkpointed, waiting to resume
     done         finished; eval.csv is final
