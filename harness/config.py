@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL can
 
 # isort: split
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -31,6 +31,7 @@ from algorithms.registry import CAPABILITIES, flatten
 from configs.errors import UnknownNameError
 from configs.presets import preset_fields
 from configs.results import DEFAULT_MODE
+from harness.cli import number_problem, output_dir_problem
 
 
 class ConfigError(ValueError):
@@ -86,6 +87,39 @@ class RunConfig:
     finetune: FinetuneConfig = dataclasses.field(default_factory=lambda: FinetuneConfig())
 
 
+#: the largest step count (steps, eval_every, log_every, checkpoint_every): the largest whole
+#: number a float64 holds exactly (eval.csv's steps are read back as floats by the report)
+MAX_STEPS = 2**53
+#: the largest seed: numpy's seeds are below 2**32 and a run seeds its eval envs with seed + 100000
+#: + the task's index (harness/training)
+MAX_SEED = 2**31 - 1
+#: evaluation episodes run at once, one environment each
+MAX_EVAL_EPISODES = 10_000
+#: torch threads: more than any machine has cores
+MAX_THREADS = 1024
+#: the largest evaluation schedule (steps / eval_every evaluations): it is held as a list
+MAX_EVALUATIONS = 10**6
+#: the largest whole number an algorithm field may hold (torch's int64)
+MAX_INT64 = 2**63 - 1
+#: every numeric RunConfig field's allowed range, inclusive (harness.resolve checks them)
+RUN_RANGES: dict[str, tuple[int, int]] = {
+    "seed": (0, MAX_SEED),
+    "steps": (1, MAX_STEPS),
+    "eval_every": (1, MAX_STEPS),
+    "eval_episodes": (1, MAX_EVAL_EPISODES),
+    "log_every": (1, MAX_STEPS),
+    "threads": (0, MAX_THREADS),
+    "checkpoint_every": (0, MAX_STEPS),
+}
+
+
+def check_range(key: str, value: Any, low: int | None, high: int | None) -> None:
+    """ConfigError naming ``key`` unless ``value`` is a whole number in ``[low, high]``."""
+    problem = number_problem(value, low, high)
+    if problem:
+        raise ConfigError(f"bad value {value!r} for {key}: {problem}")
+
+
 def parse_overrides(tokens: list[str]) -> dict[str, Any]:
     """``["a=1", "algo.x.y=[2,3]"]`` -> ``{"a": 1, "algo.x.y": [2, 3]}``: the command-line grammar of
     every entry point. Values are parsed by OmegaConf's dotlist grammar (YAML scalars, ``[lists]``,
@@ -98,9 +132,18 @@ def parse_overrides(tokens: list[str]) -> dict[str, Any]:
         if not eq or not key:
             raise ConfigError(f"bad argument {tok!r}; expected key=value, e.g. task=cartpole-balance")
         try:
+            tok.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes on the command line (surrogate escapes)
+            name = key.encode("utf-8", "backslashreplace").decode()
+            raise ConfigError(f"bad value for {name}: {tok!r} holds bytes that are not UTF-8 text") from None
+        try:
             parsed = OmegaConf.select(OmegaConf.from_dotlist([f"{key}={value.strip()}"]), key)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"bad argument {tok!r}: {str(exc).splitlines()[0]}") from None
+        except yaml.YAMLError:  # e.g. a YAML tag (!!python/...): never constructed, refused
+            raise ConfigError(
+                f"bad value {value.strip()!r} for {key}: not a valid value (a YAML tag or syntax OmegaConf cannot read)"
+            ) from None
         if isinstance(parsed, (DictConfig, ListConfig)):
             parsed = OmegaConf.to_container(parsed, resolve=True)
         out[key] = parsed
@@ -139,14 +182,34 @@ def merge_overrides(base: DictConfig, overrides: dict[str, Any], prefix: str, or
     for key, value in overrides.items():
         try:
             OmegaConf.update(base, key, value, merge=True, force_add=False)
-        except (ConfigKeyError, ConfigAttributeError):
-            valid = ", ".join(sorted(_valid_keys(base, prefix)))
-            raise ConfigError(f"unknown config key {prefix + key!r}{where}; valid: {valid}") from None
+        except (ConfigKeyError, ConfigAttributeError) as exc:
+            name = _inner_key(key, exc)  # a dict value's own bad key: algo.planner={bogus: 1} -> planner.bogus
+            parent = name.rpartition(".")[0]
+            node = OmegaConf.select(base, parent, default=None) if parent else None
+            under = isinstance(node, DictConfig) and _valid_keys(node, f"{prefix}{parent}.")
+            valid = ", ".join(sorted(under or _valid_keys(base, prefix)))
+            raise ConfigError(f"unknown config key {prefix + name!r}{where}; valid: {valid}") from None
         except ValidationError as exc:
-            raise ConfigError(f"bad value {value!r} for {prefix + key}{where}: {exc.msg.splitlines()[0]}") from None
+            name = _inner_key(key, exc)
+            shown = _inner_value(value, name[len(key) + 1 :]) if name != key else value
+            raise ConfigError(f"bad value {shown!r} for {prefix + name}{where}: {exc.msg.splitlines()[0]}") from None
         except OmegaConfBaseException as exc:
             raise ConfigError(f"bad override {prefix + key}={value!r}{where}: {str(exc).splitlines()[0]}") from None
     return base
+
+
+def _inner_key(key: str, exc: OmegaConfBaseException) -> str:
+    """The dotted key OmegaConf blamed when it lies under ``key`` (a dict value's field), else ``key``."""
+    full = str(getattr(exc, "full_key", "") or "")
+    return full if full.startswith(key + ".") else key
+
+
+def _inner_value(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return value
+        value = value[part]
+    return value
 
 
 def merge_layers(base: DictConfig, base_origin: str, layers: list[Layer], prefix: str) -> dict[str, str]:
@@ -183,6 +246,10 @@ def resolve_algo_config(name: str, layers: list[Layer]) -> tuple[Any, dict[str, 
     layers and then ``layers``."""
     cfg, base_origin, own = algo_layers(name)
     origins = merge_layers(cfg, base_origin, [*own, *layers], "algo.")
+    for key, value in flatten(OmegaConf.to_container(cfg)).items():  # beyond int64 nothing can hold it
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, int) and not isinstance(item, bool):
+                check_range(f"algo.{key}", item, -MAX_INT64, MAX_INT64)
     obj = OmegaConf.to_object(cfg)
     if hasattr(obj, "validate"):
         try:
@@ -278,13 +345,9 @@ def check_choice(key: str, value: str, valid: list[str]) -> None:
         raise ConfigError(f"bad value {value!r} for {key}; valid: {', '.join(valid)}")
 
 
-def check_runs_dir(runs_dir: Path) -> None:
-    """ConfigError (one line) unless ``runs_dir`` is, or can be created as, a writable directory."""
-    path = Path(runs_dir)
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError(f"bad value for runs_dir: {probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"bad value for runs_dir: {probe} is not writable")
+def check_runs_dir(runs_dir: Path, key: str = "runs_dir") -> None:
+    """ConfigError (one line naming ``key``) unless ``runs_dir`` is, or can be created as, a
+    writable directory (harness.cli.output_dir_problem; nothing is left created)."""
+    problem = output_dir_problem(runs_dir)
+    if problem:
+        raise ConfigError(f"bad value {str(runs_dir)!r} for {key}: {problem}")

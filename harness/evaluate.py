@@ -46,7 +46,15 @@ from configs.suites import get_suite
 from envs import get_task, make_batched_env
 from harness.cli import command_line, one_line_errors
 from harness.code_version import code_version
-from harness.config import ConfigError, build_algo_config, check_runs_dir, parse_overrides, variant_name
+from harness.config import (
+    RUN_RANGES,
+    ConfigError,
+    build_algo_config,
+    check_range,
+    check_runs_dir,
+    parse_overrides,
+    variant_name,
+)
 from harness.devices import resolve_device
 from harness.modes import Mode, get_mode
 from harness.rundir import RunDir, RunStatus, file_problem
@@ -81,9 +89,9 @@ class Plan:
     path: Path
 
 
-def _whole(key: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"bad value {value!r} for {key}; expected a whole number >= {low}")
+def _whole(key: str, value: Any) -> int:
+    low, high = RUN_RANGES[{"episodes": "eval_episodes"}.get(key, key)]  # the ranges of a run's fields
+    check_range(key, value, low, high)
     return value
 
 
@@ -110,11 +118,11 @@ def parse_request(argv: list[str]) -> Request:
         checkpoints=tuple(str(c) for c in ckpts),
         tasks=tasks,
         suite=None if suite is None else str(suite),
-        episodes=_whole("episodes", opts.get("episodes", 10), 1),
-        seed=None if opts.get("seed") is None else _whole("seed", opts["seed"], 0),
+        episodes=_whole("episodes", opts.get("episodes", 10)),
+        seed=None if opts.get("seed") is None else _whole("seed", opts["seed"]),
         out=Path(str(opts.get("out", "evaluations"))).expanduser(),
         device=str(opts.get("device", "auto")),
-        threads=_whole("threads", opts.get("threads", 0), 0),
+        threads=_whole("threads", opts.get("threads", 0)),
         format=_format(opts.get("format", "auto")),
     )
 
@@ -285,7 +293,7 @@ def main(argv: list[str]) -> int:
     with one_line_errors(ConfigError, PretrainedError, ValueError):
         request = parse_request(argv)
         plans = [plan(request, c) for c in request.checkpoints]
-        check_runs_dir(request.out)
+        check_runs_dir(request.out, "out")
         resolve_device(request.device)
     for k, p in enumerate(plans, 1):
         print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)

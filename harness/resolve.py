@@ -23,12 +23,15 @@ from configs.suites import task_family
 from envs import OBS_KINDS, get_task
 from harness.config import (
     COMMAND_LINE,
+    MAX_EVALUATIONS,
+    RUN_RANGES,
     ConfigError,
     Layer,
     ResolvedRun,
     RunConfig,
     capability_problem,
     check_choice,
+    check_range,
     merge_layers,
     preset_overrides,
     resolve_algo_config,
@@ -114,14 +117,13 @@ def _check_run(run: RunConfig, tasks: list[str]) -> None:
         raise ConfigError(str(exc)) from None
     check_choice("logger", run.logger, LOGGERS)
     check_choice("obs", run.obs, list(OBS_KINDS))
-    if run.steps <= 0 or run.eval_every <= 0 or run.eval_episodes <= 0:
-        raise ConfigError("steps, eval_every and eval_episodes must be positive")
-    if run.seed < 0:
-        raise ConfigError(f"bad value {run.seed!r} for seed; expected a whole number >= 0")
-    if run.log_every <= 0 or run.threads < 0:
-        raise ConfigError("log_every must be positive and threads 0 (torch's default) or more")
-    if run.checkpoint_every < 0:
-        raise ConfigError("checkpoint_every must be 0 (only on stop signals) or a positive number of steps")
+    for key, (low, high) in RUN_RANGES.items():  # threads 0: torch's default; checkpoint_every 0: only when stopped
+        check_range(key, getattr(run, key), low, high)
+    if run.steps // run.eval_every > MAX_EVALUATIONS:
+        raise ConfigError(
+            f"bad value {run.eval_every} for eval_every: steps={run.steps} would be evaluated "
+            f"{run.steps // run.eval_every} times; at most {MAX_EVALUATIONS}"
+        )
 
 
 def show_config(resolved: ResolvedRun, key: str = "") -> str:

@@ -24,9 +24,10 @@ from typing import Any
 
 from harness import checkpoint_file as ckpt_mod
 from harness.checkpoint_file import CheckpointError
-from harness.cli import FAILED, command_line, one_line_errors
+from harness.cli import FAILED, command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
+from harness.data.errors import DatasetError
 from harness.modes import get_mode
 from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import (
@@ -387,8 +388,11 @@ def main(argv: list[str]) -> int:
             return 0
         check_runs_dir(Path(resolved.run.runs_dir))
     _install_stop_handlers()
-    with one_line_errors(CheckpointError, status=FAILED):
-        execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
+    # one line each: another process in the run directory (exit 2, nothing touched); a dataset that
+    # fails its deeper checks or a full disk inside the run (status.json says failed, exit 1)
+    with one_line_errors(RunBusyError), one_line_errors(CheckpointError, DatasetError, status=FAILED):
+        with disk_full_errors():
+            execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
     return 0
 
 

@@ -1,5 +1,6 @@
 """The dataset layer of offline multi-task pretraining: TD-MPC2's ``chunk_*.pt`` datasets.
 
+- :func:`check_dataset` checks what a run can check of a dataset before it starts;
 - :func:`load_offline_replay` validates a dataset, memory-maps it once and returns an
   :class:`OfflineReplay` whose ``sample()`` has :class:`algorithms.replay.EpisodeReplay`'s layout
   plus ``task`` [B];
@@ -10,13 +11,14 @@
 
 from harness.data.errors import DatasetError
 from harness.data.layout import SuiteLayout, TaskDims, suite_layout, task_dims
-from harness.data.offline_replay import OfflineReplay, load_offline_replay
+from harness.data.offline_replay import OfflineReplay, check_dataset, load_offline_replay
 
 __all__ = [
     "DatasetError",
     "OfflineReplay",
     "SuiteLayout",
     "TaskDims",
+    "check_dataset",
     "load_offline_replay",
     "suite_layout",
     "task_dims",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +64,12 @@ def _fail(path: Path, what: str) -> DatasetError:
     return DatasetError(f"{path}: {what}")
 
 
-def open_chunk(path: Path, layout: SuiteLayout) -> Chunk:
-    """Memory-map ``path`` and validate it against ``layout``; raises :class:`DatasetError`."""
+def read_chunk(path: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Memory-map ``path``: its ``obs, action, reward, task``, checked as far as no suite is needed
+    (keys, tensors, shapes, dtypes); raises :class:`DatasetError`. Cheap: reads no rows."""
     path = Path(path)
+    if not zipfile.is_zipfile(path):  # cheap; torch's own words for it are about mmap
+        raise _fail(path, "unreadable (not a torch.save file: truncated, damaged or not a chunk)")
     try:  # TD-MPC2 saved a TensorDict (a pickled object), hence weights_only=False
         obj = torch.load(path, mmap=True, weights_only=False, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 (unpickling can raise anything)
@@ -80,7 +84,15 @@ def open_chunk(path: Path, layout: SuiteLayout) -> Chunk:
     obs, action, reward, task = (obj[k] for k in KEYS)
     if not all(isinstance(t, torch.Tensor) for t in (obs, action, reward, task)):
         raise _fail(path, f"expected tensors under {', '.join(KEYS)}")
-    _check_shapes(path, obs, action, reward, task, layout)
+    _check_shapes(path, obs, action, reward, task)
+    return obs, action, reward, task
+
+
+def open_chunk(path: Path, layout: SuiteLayout) -> Chunk:
+    """Memory-map ``path`` and validate it against ``layout``; raises :class:`DatasetError`."""
+    path = Path(path)
+    obs, action, reward, task = read_chunk(path)
+    _check_dims(path, obs, action, layout)
     E, L = obs.shape[:2]
     data = TensorDict(obs=obs, action=action, reward=reward.reshape(E, L), task=task, batch_size=[E, L])
     episode_tasks = task[:, 0].long()
@@ -94,7 +106,7 @@ def open_chunk(path: Path, layout: SuiteLayout) -> Chunk:
     return Chunk(path, data, episode_tasks)
 
 
-def _check_shapes(path, obs, action, reward, task, layout: SuiteLayout) -> None:
+def _check_shapes(path, obs, action, reward, task) -> None:
     if obs.ndim != 3:
         raise _fail(path, f"obs has shape {list(obs.shape)}; expected [episodes, L, obs_dim]")
     E, L, D = obs.shape
@@ -111,6 +123,10 @@ def _check_shapes(path, obs, action, reward, task, layout: SuiteLayout) -> None:
             raise _fail(path, f"{name} has dtype {t.dtype}; expected float32")
     if task.dtype.is_floating_point or task.dtype.is_complex or task.dtype == torch.bool:
         raise _fail(path, f"task has dtype {task.dtype}; expected an integer dtype (int64)")
+
+
+def _check_dims(path, obs, action, layout: SuiteLayout) -> None:
+    D = obs.shape[-1]
     if D > layout.max_obs_dim:
         raise _fail(path, f"obs dim {D} is larger than suite {layout.suite}'s largest obs dim {layout.max_obs_dim}")
     A = action.shape[-1]

@@ -10,7 +10,9 @@ L - 1 is the suite's shortest episode (:attr:`SuiteLayout.segment_length`); long
 cut into consecutive pieces, as TD-MPC2's mt80 data are.
 
 Everything is checked before anything is written, and the dataset is written under a temporary
-name and renamed into place, so a refused or failed export leaves nothing behind.
+name (``.<out>.<random>.tmp``, locked while it is written: harness.data.tmpdirs) and renamed into
+place, so a refused or failed export (a full disk: an ``OSError``) leaves nothing behind; one killed
+with ``kill -9`` leaves its temporary directory, which the next export to the same place removes.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +29,15 @@ import torch
 import yaml
 from tensordict import TensorDict
 
+from harness.checkpoint_file import atomic_torch_save
+from harness.cli import output_dir_problem
+from harness.data import tmpdirs
 from harness.data.chunks import CHUNK_GLOB
 from harness.data.errors import DatasetError
 from harness.data.layout import SuiteLayout, suite_layout
 from harness.data.offline_replay import DATASET_JSON
 from harness.data.run_replay import complete_episodes, state_file
+from harness.rundir import atomic_write_text
 
 EXPORT_FORMAT = "tdmpc2-chunks"
 EXPORT_FORMAT_VERSION = 1
@@ -98,12 +102,18 @@ def _check_out(out: Path) -> None:
         holds = out.is_dir() and (any(out.glob(CHUNK_GLOB)) or (out / DATASET_JSON).exists())
         what = "already holds a dataset" if holds else "is not an empty directory"
         raise DatasetError(f"{out}: {what}; expected a new or empty output directory")
+    problem = output_dir_problem(out)
+    if problem:
+        raise DatasetError(f"{out}: {problem}; expected a new or empty output directory")
 
 
 def export_runs(runs: Sequence[str | Path], suite: str, out: str | Path, episodes_per_chunk: int = 10_000) -> dict:
     """Write the complete episodes of ``runs`` as a dataset of ``suite`` into ``out``; returns the
-    manifest written to ``out/dataset.json``. Raises :class:`DatasetError` (nothing written)."""
+    manifest written to ``out/dataset.json``. Raises :class:`DatasetError` (nothing written), or
+    ``OSError`` when a write fails (a full disk: ENOSPC, naming the file; nothing left behind)."""
     out = Path(out)
+    if isinstance(episodes_per_chunk, bool) or not isinstance(episodes_per_chunk, int) or episodes_per_chunk < 1:
+        raise DatasetError(f"episodes_per_chunk={episodes_per_chunk!r}: expected a whole number >= 1")
     layout = suite_layout(suite)
     _check_out(out)
     with_state, without = find_runs(runs)
@@ -117,15 +127,14 @@ def export_runs(runs: Sequence[str | Path], suite: str, out: str | Path, episode
         warnings.warn(f"{run}: no final.pt or checkpoint.pt; skipped", stacklevel=2)
     sources = [_source(r, layout) for r in with_state]  # every run's task is checked before any is read
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
+    for stale in tmpdirs.remove_stale(out.parent, out.name):
+        warnings.warn(f"removed {stale}, left by an export that did not finish", stacklevel=2)
+    with tmpdirs.locked_tmpdir(out.parent, out.name) as tmp:
         manifest = _write(sources, layout, tmp, episodes_per_chunk)
+        tmpdirs.release(tmp)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
@@ -141,7 +150,7 @@ def _write(sources: list[RunSource], layout: SuiteLayout, tmp: Path, episodes_pe
             data = torch.cat(pending)
             head, rest = data[:episodes_per_chunk], data[episodes_per_chunk:]
             name = f"chunk_{len(chunks)}.pt"
-            torch.save(head, tmp / name)  # TD-MPC2 saved TensorDicts with torch.save
+            atomic_torch_save(head, tmp / name)  # TD-MPC2 saved TensorDicts with torch.save; a full disk: OSError
             chunks.append({"file": name, "episodes": int(head.batch_size[0])})
             pending[:] = [rest] if rest.batch_size[0] else []
 
@@ -182,5 +191,5 @@ def _write(sources: list[RunSource], layout: SuiteLayout, tmp: Path, episodes_pe
         "chunks": chunks,
         "sources": source_rows,
     }
-    (tmp / DATASET_JSON).write_text(json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(tmp / DATASET_JSON, json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -18,6 +18,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import TensorStorage
 
 from algorithms.replay import slice_buffer, time_major
+from harness.data.chunks import find_chunks, read_chunk
 from harness.data.errors import DatasetError
 from harness.data.layout import SuiteLayout, suite_layout
 from harness.data.memmap_store import open_or_build
@@ -80,24 +81,37 @@ def load_offline_replay(
     reuses it while the chunk files are unchanged."""
     dataset_dir = Path(dataset_dir)
     layout = suite_layout(suite)
-    _check_manifest(dataset_dir, layout)
+    check_manifest(dataset_dir, layout.suite, layout.version)
     rows, _ = open_or_build(dataset_dir, layout, cache_root)
     return OfflineReplay(rows, layout, batch_size, horizon, device)
 
 
-def _check_manifest(dataset_dir: Path, layout: SuiteLayout) -> None:
+def check_dataset(dataset_dir: str | Path, suite: str, version: int) -> None:
+    """What can be checked of a dataset without building the suite's envs, before a run starts:
+    its manifest (if any) names ``suite`` at ``version``, and every chunk file is readable, with
+    the keys, shapes and dtypes of TD-MPC2's layout (reads no rows); raises :class:`DatasetError`.
+    The suite's dims and the rows themselves are checked when the storage is built."""
+    dataset_dir = Path(dataset_dir)
+    check_manifest(dataset_dir, suite, version)
+    for path in find_chunks(dataset_dir):
+        read_chunk(path)
+
+
+def check_manifest(dataset_dir: Path, suite: str, version: int) -> None:
     """An exported dataset (harness.export) names its suite; TD-MPC2's published ones have none."""
-    path = dataset_dir / DATASET_JSON
+    path = Path(dataset_dir) / DATASET_JSON
     if not path.exists():
         return
     try:
         meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(
             f"{path}: unreadable ({type(exc).__name__}); expected the JSON harness.export writes"
         ) from None
-    if meta.get("suite") != layout.suite or meta.get("suite_version") != layout.version:
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path}: a JSON {type(meta).__name__}; expected the object harness.export writes")
+    if meta.get("suite") != suite or meta.get("suite_version") != version:
         raise DatasetError(
             f"{path}: made for suite {meta.get('suite')!r} version {meta.get('suite_version')}; "
-            f"expected {layout.suite!r} version {layout.version}"
+            f"expected {suite!r} version {version}"
         )

@@ -15,6 +15,7 @@ import algorithms
 from harness.config import ConfigError, FinetuneConfig, RunConfig, check_choice
 from harness.data import suite_layout, task_dims
 from harness.modes.registry import Mode, register_mode
+from harness.rundir import file_problem
 from harness.training.finetune import FinetuneTrainer
 from harness.training.pretrained import Pretrained, PretrainedError, default_source_task, find_pretrained
 
@@ -58,6 +59,9 @@ class Finetune(Mode):
             pre = find_pretrained(run.checkpoint, run.format, (run.task,))
         except PretrainedError as exc:
             raise ConfigError(str(exc)) from None
+        problem = file_problem(pre.path) if pre.reference is None else None  # a reference file was read already
+        if problem:  # cheap (no unpickling): random bytes or a cut-off file beside a config.yaml
+            raise ConfigError(f"checkpoint={run.checkpoint}: {problem}")
         run.checkpoint = str(pre.path)
         fields = (
             _reference_fields(run, pre, requested) if pre.reference is not None else _our_fields(run, pre, requested)

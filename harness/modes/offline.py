@@ -15,7 +15,7 @@ from configs.errors import UnknownNameError
 from configs.results import MULTITASK_DIR
 from configs.suites import get_suite
 from harness.config import ConfigError, RunConfig
-from harness.data import suite_layout
+from harness.data import DatasetError, check_dataset, suite_layout
 from harness.modes.registry import Mode, register_mode
 from harness.training.offline import OfflineTrainer, multitask_spec
 
@@ -52,6 +52,10 @@ class Offline(Mode):
             raise ConfigError(
                 f"dataset={run.dataset}: no chunk_*.pt files there (make one with python -m harness.export)"
             )
+        try:  # its manifest and chunk files, before the run directory is made (the rows: when building its storage)
+            check_dataset(path, suite.name, suite.version)
+        except DatasetError as exc:
+            raise ConfigError(f"dataset={run.dataset}: {exc}") from None
         run.dataset = str(path.absolute())
         run.task = MULTITASK_DIR
         # the suite's published models use another embedding (and, mt30 at 19, latent) size
