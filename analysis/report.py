@@ -169,7 +169,14 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _int_at_least(minimum: int):
+#: upper bounds of the numeric options: bootstrap replications are held in memory at once;
+#: numpy's seeds are below 2**32; steps beyond 2**53 are not whole in float64 (eval tables)
+MAX_REPS = 1_000_000
+MAX_SEED = 2**32 - 1
+MAX_STEP = 2**53
+
+
+def _int_at_least(minimum: int, maximum: int = 2**31 - 1):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -177,6 +184,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {value}")
         return value
 
     return parse
@@ -188,8 +197,8 @@ def parse_step(text: str) -> int:
         value = float(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a step such as 1000000 or 1e6, got {text!r}") from None
-    if not value.is_integer() or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 0, got {text!r}")
+    if not value.is_integer() or value < 0 or value > MAX_STEP:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps from 0 to {MAX_STEP}, got {text!r}")
     return int(value)
 
 
@@ -249,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--reps",
-        type=_int_at_least(1),
+        type=_int_at_least(1, MAX_REPS),
         default=DEFAULT_REPS,
         help=f"bootstrap replications for aggregate CIs (default {DEFAULT_REPS})",
     )
@@ -260,11 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         parser.add_argument(
             f"--{name}-reps",
-            type=_int_at_least(1),
+            type=_int_at_least(1, MAX_REPS),
             default=None,
             help=f"bootstrap replications {what} (default min(reps, {DEFAULT_CURVE_REPS}))",
         )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
         "--task-bootstrap",
         action="store_true",

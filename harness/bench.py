@@ -32,11 +32,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import algorithms
 from algorithms.base import EnvSpec
+from algorithms.world_model.config import MODEL_SIZES
 from configs.errors import UnknownNameError
+from configs.suites import get_suite
 from harness.cli import CliError, command_line, one_line_errors
 from harness.config import (
+    MAX_THREADS,
     ConfigError,
     build_algo_config,
+    check_range,
     merge_overrides,
     parse_overrides,
     preset_overrides,
@@ -55,6 +59,17 @@ class BenchConfig:
     suite: str = "mt-smoke"  # mode=offline: the task set of the multi-task model
     episodes: int = 8  # mode=offline: synthetic episodes per task in the dataset
     preset: str = ""  # a named preset's algorithm fields (configs/presets/), under algo.<field>=
+
+
+#: each numeric setting's allowed range, inclusive: dims beyond any task's (humanoid 67, dog 223),
+#: ``episodes`` synthetic episodes per task held in RAM (mt80 at 1000: some 8 GB)
+BENCH_RANGES = {
+    "obs_dim": (1, 4096),
+    "action_dim": (1, 4096),
+    "repeats": (1, 1_000_000),
+    "threads": (0, MAX_THREADS),
+    "episodes": (1, 1000),
+}
 
 
 def flags_to_tokens(argv: list[str]) -> list[str]:
@@ -103,6 +118,15 @@ def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
             raise ConfigError(f"{exc}, algo, algo.<field>") from None
         raise
 
+    for key, (low, high) in BENCH_RANGES.items():
+        check_range(key, getattr(cfg, key), low, high)
+    bad = [s for s in cfg.sizes if s not in MODEL_SIZES] or ([] if cfg.sizes else ["[]"])
+    if bad:
+        raise ConfigError(f"bad value {bad[0]!r} for sizes; valid model sizes: {', '.join(map(str, MODEL_SIZES))}")
+    try:
+        get_suite(cfg.suite)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None
     if cfg.preset:
         preset_overrides(cfg.preset, "random")  # the name is checked before anything runs
     return algos or algorithms.algorithm_names(), cfg, algo_over

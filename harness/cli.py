@@ -121,12 +121,16 @@ def number_problem(
     else:
         what = "a number"
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    def shown(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
     if low is not None and high is not None:
-        what += f" from {low:g} to {high:g}" if not whole else f" from {low} to {high}"
+        what += f" from {shown(low)} to {shown(high)}"
     elif low is not None:
-        what += f" >= {low}"
+        what += f" >= {shown(low)}"
     elif high is not None:
-        what += f" <= {high}"
+        what += f" <= {shown(high)}"
     if ok and (low is None or value >= low) and (high is None or value <= high):
         return None
     return f"must be {what}"

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cli import CliError, command_line, one_line_errors
+from harness.cli import ArgumentParser, CliError, command_line, one_line_errors, real_number
 from harness.rundir import DONE, RunDir, format_duration
 
 FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
@@ -461,13 +461,17 @@ def watch(
 
 @command_line(doc=None)  # argparse prints the help
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # harness.cli's: its errors are one line
         prog="python -m harness.status", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("sweep_dir", help="<runs_dir>/sweeps/<id>, or a runs_dir (its latest sweep)")
     parser.add_argument("--wait", action="store_true", help="block until every run is in a final state")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between polls with --wait")
-    parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    parser.add_argument(
+        "--interval", type=real_number(0.01, 86_400), default=10.0, help="seconds between polls with --wait"
+    )
+    parser.add_argument(
+        "--timeout", type=real_number(0, 1e9), default=None, help="give up waiting after this many seconds"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     with one_line_errors(FileNotFoundError, ManifestError):

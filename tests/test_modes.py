@@ -93,7 +93,11 @@ def test_every_value_records_the_layer_that_set_it(tmp_path):
 def test_the_mode_layer_sits_under_the_command_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    (data / "chunk_0.pt").write_bytes(b"")  # the check looks for chunk files only
+    import torch
+
+    # the check reads the chunk files' keys, shapes and dtypes, not their rows or dims
+    z = torch.zeros(1, 2)
+    torch.save({"obs": z[..., None], "action": z[..., None], "reward": z, "task": z.long()}, data / "chunk_0.pt")
     base = ["mode=offline", "suite=dmc-mt30", f"dataset={data}", "algo.model.size=5", f"runs_dir={tmp_path}"]
     r = resolve_run(parse_overrides(base))
     assert r.algo_cfg.model.task_dim == 64 and r.origins["algo.model.task_dim"].startswith(

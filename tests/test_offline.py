@@ -36,6 +36,16 @@ def dataset(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def bare_dataset(dataset, tmp_path_factory) -> Path:
+    """The dataset's chunk files without its dataset.json, as TD-MPC2's published ones: any suite
+    may read them (the dims are checked when the storage is built)."""
+    out = tmp_path_factory.mktemp("bare")
+    for chunk in dataset.glob("chunk_*.pt"):
+        (out / chunk.name).symlink_to(chunk)
+    return out
+
+
 def _offline(runs_dir: Path, dataset: Path, algo: str, *extra: str) -> dict:
     tiny = [t for t in tiny_algo(algo) if not t.startswith("algo.seed_steps")]  # no seed steps offline
     args = [
@@ -146,17 +156,17 @@ def test_bad_offline_settings_fail_in_one_line(dataset, tmp_path, extra, message
     "suite, size, task_dim",
     [("dmc-mt30", 1, 96), ("dmc-mt30", 5, 64), ("dmc-mt30", 48, 64), ("mt80", 5, 96), ("mt-smoke", 5, 96)],
 )
-def test_task_embedding_size_follows_tdmpc2s_rule(dataset, tmp_path, suite, size, task_dim):
-    overrides = {**_offline(tmp_path, dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
+def test_task_embedding_size_follows_tdmpc2s_rule(bare_dataset, tmp_path, suite, size, task_dim):
+    overrides = {**_offline(tmp_path, bare_dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
     assert resolve_run(overrides).algo_cfg.model.task_dim == task_dim
     overrides["algo.model.task_dim"] = 32  # a user's choice wins
     assert resolve_run(overrides).algo_cfg.model.task_dim == 32
 
 
 @pytest.mark.parametrize("suite, size, latent_dim", [("dmc-mt30", 19, 512), ("dmc-mt30", 48, 768), ("mt80", 19, 768)])
-def test_latent_size_follows_tdmpc2s_rule(dataset, tmp_path, suite, size, latent_dim):
+def test_latent_size_follows_tdmpc2s_rule(bare_dataset, tmp_path, suite, size, latent_dim):
     """TD-MPC2's parser: its mt30 model at size 19 has latent_dim 512 (configs/suites.yaml latent_dim_by_size)."""
-    overrides = {**_offline(tmp_path, dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
+    overrides = {**_offline(tmp_path, bare_dataset, "tdmpc2", "steps=2"), "suite": suite, "algo.model.size": size}
     overrides.pop("algo.model.latent_dim")  # the tiny model's; the rule fills in what the command line leaves out
     assert resolve_run(overrides).algo_cfg.model.resolved().latent_dim == latent_dim
     overrides["algo.model.latent_dim"] = 256  # a user's choice wins

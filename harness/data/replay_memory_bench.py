@@ -14,7 +14,6 @@ count towards its RSS although the kernel may drop them at any time.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import resource
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 
+from harness.cli import ArgumentParser, command_line, whole_number
 from harness.data.layout import SuiteLayout, TaskDims
 
 ROWS, OBS, ACT, TASKS = 101, 39, 6, 80
@@ -122,11 +122,14 @@ def run_bench(transitions: int, directory: Path | None = None) -> dict[str, dict
         return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.data.replay_memory_bench", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--transitions", type=int, default=1_000_000)
+#: the most transitions: each of the 4 chunks is made in RAM (at this many, some 4.7 GB each)
+MAX_TRANSITIONS = 100_000_000
+
+
+@command_line(doc=None)  # argparse prints the help
+def main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="python -m harness.data.replay_memory_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transitions", type=whole_number(1, MAX_TRANSITIONS), default=1_000_000)
     parser.add_argument(
         "--dir", type=Path, default=None, help="where to write the synthetic dataset (default: a temp dir)"
     )
