@@ -257,7 +257,7 @@ class RunDir:
 
     def stale_tmp(self) -> list[Path]:
         """Temporary files our own atomic writes left here when a process died mid-write
-        (``.<name>.<8 random characters>.tmp`` of a run file or a training log, ``.checkpoint.prev.pt.tmp``)."""
+        (``.<name>.<random characters>.tmp`` of a run file or a training log, ``.checkpoint.prev.pt.tmp``)."""
         found = []
         train = self.path / "train"  # training logs (truncated on resume, atomically)
         places = [self.path, *([train, *(p for p in train.rglob("*") if p.is_dir())] if train.is_dir() else [])]
@@ -577,14 +577,14 @@ def file_problem(path: Path, expected_bytes: Any = None) -> str | None:
 
 def is_our_tmp(name: str, allowed: tuple[str, ...] | None = None) -> bool:
     """True for the name of a temporary file of our atomic writes (mkstemp_beside's
-    ``.<file>.<8 random characters>.tmp``, keep_previous_checkpoint's ``.checkpoint.prev.pt.tmp``),
+    ``.<file>.<random lower-case letters, digits, _>.tmp``, keep_previous_checkpoint's ``.checkpoint.prev.pt.tmp``),
     of one of the files ``allowed`` when given."""
     if name == f".{PREVIOUS_CHECKPOINT}.tmp":
         return True
     if not (name.startswith(".") and name.endswith(".tmp")):
         return False
     target, _, rand = name[1:-4].rpartition(".")
-    ours = len(rand) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in rand) and bool(target)
+    ours = bool(rand) and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in rand) and bool(target)
     return ours and (allowed is None or target in allowed)
 
 

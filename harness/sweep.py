@@ -553,7 +553,8 @@ def _launch(runs, settings, sweep_dir, manifest_path, argv):
             print(f"[warn] {r.label}: {r.note}")
         elif r.state == "done" and r.note:
             print(f"[warn] {r.label}: {r.note}; kept as done, not retrained")
-            from harness.run import repair_done_run  # status.json set to done, eval.csv from final.pt (issue 26)
+        if r.state == "done":  # status.json set to done, eval.csv from final.pt, stale tmp removed (issue 26)
+            from harness.run import repair_done_run
 
             repair_done_run(r.path)
     by_state = status_mod.counts(rows)

@@ -299,6 +299,10 @@ def test_damage_after_the_end_is_reported_and_repaired_from_final_pt(finished, t
     assert "a relaunch restores it from final.pt" in sweep_rows(sweep_dir)[0].note
     assert run_mod.execute(parse_overrides(args))["skipped"] and (path / "eval.csv").read_bytes() == good
 
+    # nothing damaged but a temporary file a killed write left: the sweep's relaunch removes it
+    (path / ".checkpoint.prev.pt.tmp").write_bytes(b"x")
+    assert sweep_mod.main(_sweep(root)) == 0 and not list(path.glob(".*.tmp"))
+
 
 def test_no_temporary_file_is_left_in_a_run_directory(tmp_path):
     """Issue 26, item 6: keeping the previous checkpoint when checkpoint.pt and checkpoint.prev.pt are
@@ -317,8 +321,8 @@ def test_no_temporary_file_is_left_in_a_run_directory(tmp_path):
         "checkpoint.pt",
         "checkpoint.unreadable.pt",
     ]
-    ours = [".checkpoint.prev.pt.tmp", ".eval.csv.k3_9abcd.tmp", ".status.json.a1b2c3d4.tmp"]
-    others = [".notes.a1b2c3d4.tmp", ".eval.csv.tmp", "eval.csv.tmp", ".eval.csv.k3_9abcd.tmp.keep"]
+    ours = [".checkpoint.prev.pt.tmp", ".eval.csv.k3_9abcd.tmp", ".status.json.a1b2c3d4.tmp", ".final.pt.x1y2z3.tmp"]
+    others = [".notes.a1b2c3d4.tmp", ".eval.csv.tmp", "eval.csv.tmp", ".eval.csv.k3_9abcd.tmp.keep", ".eval.csv.A.tmp"]
     (tmp_path / "train").mkdir()
     for name in ours + others:
         (tmp_path / name).write_text("x")
