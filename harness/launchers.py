@@ -75,10 +75,23 @@ class SlurmConfig:
 
 
 SLURM_KEYS = [f.name for f in dataclasses.fields(SlurmConfig)]
+#: the largest value of each numeric slurm.<key> (sbatch's own limits are 32-bit; a year of minutes)
+SLURM_MAX = {
+    "timeout_min": 366 * 24 * 60,
+    "gpus_per_task": 1024,
+    "cpus_per_task": 1 << 16,
+    "mem_gb": 1 << 20,
+    "array_parallelism": 2**31 - 1,
+    "runs_per_job": 1024,
+    "max_array_size": 2**31 - 1,
+    "signal_delay_s": 366 * 24 * 3600,
+    "max_requeues": 2**31 - 1,
+}
 
 
 def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
     """``{"partition": "gpu", ...}`` (already without the ``slurm.`` prefix) -> SlurmConfig."""
+    from harness.cli import number_problem
     from harness.config import ConfigError, merge_overrides
 
     cfg = OmegaConf.to_object(merge_overrides(OmegaConf.structured(SlurmConfig), overrides, "slurm."))
@@ -88,6 +101,10 @@ def build_slurm_config(overrides: dict[str, Any]) -> SlurmConfig:
     for key in ("gpus_per_task", "cpus_per_task", "mem_gb", "max_array_size", "signal_delay_s"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"slurm.{key} must not be negative")
+    for key, high in SLURM_MAX.items():  # and what sbatch can take (finite: mem_gb=nan or inf too)
+        problem = number_problem(getattr(cfg, key), 0, high, whole=key != "mem_gb")
+        if problem:
+            raise ConfigError(f"bad value {getattr(cfg, key)!r} for slurm.{key}: {problem}")
     for line in cfg.sbatch_lines:
         if not _sbatch_option(line).startswith("--"):
             raise ConfigError(
