@@ -55,6 +55,18 @@ CASES = [
     ("sweep", ["task=[]"], "task=[]"),
     ("sweep", ["seed=[]"], "seed=[]"),
     ("sweep", ["steps=[10,20]"], "steps=[10,20]"),  # two runs in one run directory (it does not name steps)
+    # issue 26, item 8: values the code cannot hold, paths that cannot be made, parser errors
+    ("run", ["steps=99999999999999999999"], "steps"),
+    ("run", ["seed=99999999999999999999"], "seed"),
+    ("run", ["eval_every=1", "steps=100000000"], "eval_every"),
+    ("run", ["algo.batch_size=99999999999999999999"], "algo.batch_size"),
+    ("run", ["runs_dir=/proc/x"], "runs_dir"),
+    ("sweep", ["runs_dir=/proc/x"], "runs_dir"),
+    ("sweep", ["slurm.mem_gb=nan", "launcher=slurm"], "slurm.mem_gb"),
+    ("run", ["task=!!python/object/apply:os.system [echo hacked]"], "for task: not a valid value"),
+    ("run", ["task=\udcff\udcfe"], "for task"),  # bytes that are not UTF-8, as Python hands them over
+    ("run", ["algo.planner={num_samples: 8, bogus: 1}"], "'algo.planner.bogus'"),
+    ("run", ["algo.planner={num_samples: x}"], "'x' for algo.planner.num_samples"),
 ]
 
 
@@ -90,7 +102,7 @@ def test_bad_command_line(tmp_path, capsys, cmd, args, needle):
     runs = tmp_path / "runs"
     plain = tmp_path / "a-file"
     plain.write_text("not a directory\n")
-    args = [a.format(runs=runs, file=plain) for a in args]
+    args = [a.replace("{runs}", str(runs)).replace("{file}", str(plain)) for a in args]  # not format: {a: 1} values
     if not any(a.startswith("runs_dir=") for a in args):
         args.append(f"runs_dir={runs}")
     if args[0].startswith("suite=") and cmd == "sweep":
@@ -272,3 +284,127 @@ def test_bad_checkpoint_file(tmp_path, capsys, cmd, args, needle):
     _check(capsys, main([*args, f"out={out}" if cmd == "evaluate" else f"runs_dir={out}"]), needle)
     assert not out.exists()  # nothing created
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in stamps} == stamps  # the files only read
+
+
+# ----------------------------------------------------------------------------- issue 26: items 1 and 8
+def _program(name: str):
+    import harness.bench
+    import harness.data.replay_memory_bench
+    import harness.evaluate
+
+    return {
+        "evaluate": harness.evaluate.main,
+        "bench": harness.bench.main,
+        "memory-bench": harness.data.replay_memory_bench.main,
+    }.get(name) or _cli(name)
+
+
+# (program, arguments, what the message must name); {out} is a path under tmp_path, {runs} a missing one
+OPTION_CASES = [
+    (
+        "export",
+        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk", "0"],
+        "--episodes-per-chunk 0",
+    ),
+    (
+        "export",
+        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk=-1"],
+        "--episodes-per-chunk -1",
+    ),
+    (
+        "export",
+        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk", "x"],
+        "--episodes-per-chunk x",
+    ),
+    ("export", ["{runs}", "--out", "{out}"], "--suite"),  # argparse's own error, in one line
+    ("export", ["{runs}", "--suite", "mt-smoke", "--out", "/proc/x"], "/proc/x"),
+    ("status", ["{out}", "--interval", "nan"], "--interval nan"),
+    ("status", ["{out}", "--timeout", "-1"], "--timeout -1"),
+    ("memory-bench", ["--transitions", "0", "--dir", "{out}"], "--transitions 0"),
+    ("bench", ["algo=tdmpc2", "obs_dim=0"], "obs_dim"),
+    ("bench", ["algo=tdmpc2", "--repeats", "99999999999999999999"], "repeats"),
+    ("bench", ["algo=tdmpc2", "sizes=[7]"], "sizes"),
+    ("bench", ["algo=tdmpc2", "threads=-1"], "threads"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "out=/proc/x"], "for out"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "seed=99999999999999999999", "out={out}"], "seed"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "episodes=0", "out={out}"], "episodes"),
+    ("report", ["{runs}", "--out", "{out}", "--seed", "99999999999999999999"], "--seed"),
+]
+
+
+@pytest.mark.parametrize("cmd,args,needle", OPTION_CASES, ids=[f"{c}:{' '.join(a[-2:])}" for c, a, _ in OPTION_CASES])
+def test_numeric_options_have_ranges(tmp_path, capsys, cmd, args, needle):
+    """Every program's numeric options are range-checked before anything is written (issue 26,
+    item 1: --episodes-per-chunk 0 wrote chunk files until the disk was full)."""
+    out = tmp_path / "out"
+    args = [a.replace("{out}", str(out)).replace("{runs}", str(tmp_path / "runs")) for a in args]
+    _check(capsys, _program(cmd)(args), needle)
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def _chunk(path: Path, episodes: int = 1) -> Path:
+    import torch
+    from tensordict import TensorDict
+
+    obs, action, reward = torch.zeros(episodes, 501, 17), torch.zeros(episodes, 501, 6), torch.zeros(episodes, 501)
+    action[:, 0], reward[:, 0] = float("nan"), float("nan")
+    task = torch.zeros(episodes, 501, dtype=torch.int64)
+    torch.save(TensorDict(obs=obs, action=action, reward=reward, task=task, batch_size=[episodes, 501]), path)
+    return path
+
+
+OFFLINE = ["mode=offline", "suite=mt-smoke", "steps=10", "eval_every=10", "eval_episodes=1", "logger=none"]
+
+
+@pytest.mark.parametrize("damage", ["garbage chunk", "corrupt dataset.json", "another suite's dataset"])
+def test_a_bad_dataset_is_refused_before_the_run_starts(tmp_path, capsys, damage):
+    """mode=offline reads the dataset's manifest and every chunk's header in its check: one line,
+    exit 2, no run directory (was a DatasetError traceback and a failed run)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    _chunk(data / "chunk_0.pt")
+    (data / "dataset.json").write_text(json.dumps({"suite": "mt-smoke", "suite_version": 1}))
+    suite = "mt-smoke"
+    if damage == "garbage chunk":
+        (data / "chunk_1.pt").write_bytes(os.urandom(3000))
+        needle = "chunk_1.pt: unreadable"
+    elif damage == "corrupt dataset.json":
+        (data / "dataset.json").write_text('{"suite": "mt-sm')
+        needle = "dataset.json: unreadable"
+    else:
+        suite, needle = "dmc-smoke", "made for suite 'mt-smoke'"
+    runs = tmp_path / "runs"
+    before = _tree(data)
+    args = [*OFFLINE, f"suite={suite}", f"dataset={data}", f"runs_dir={runs}"]
+    _check(capsys, _cli("run")(args), needle)
+    assert not runs.exists() and _tree(data) == before  # no run directory, no .memmap
+
+
+def test_finetune_from_random_bytes_beside_a_config_is_one_line(tmp_path, capsys):
+    ours = tmp_path / "pretrained"
+    ours.mkdir()
+    run = {"algo": "tdmpc2", "task": "cartpole-balance", "mode": "online", "suite": "none", "seed": 1}
+    (ours / "config.yaml").write_text(json.dumps({"run": run, "algo": {}}))  # JSON is YAML
+    (ours / "final.pt").write_bytes(os.urandom(3000))
+    runs = tmp_path / "runs"
+    args = [*FINETUNE, "task=cartpole-balance", f"checkpoint={ours}", f"runs_dir={runs}"]
+    _check(capsys, _cli("run")(args), "final.pt is truncated or damaged")
+    assert not runs.exists()
+
+
+def test_a_second_identical_run_while_the_first_runs_is_one_line(tmp_path, capsys):
+    """The run directory's lock is held (as by a first harness.run): the second says so in one
+    line naming the directory and the holder, exit 2, and touches nothing."""
+    from harness.config import parse_overrides
+    from harness.resolve import resolve_run
+    from harness.rundir import RunDir
+
+    args = [*RUN, f"runs_dir={tmp_path / 'runs'}"]
+    path = resolve_run(parse_overrides(args)).path
+    with RunDir(path).lock(owner={"pid": 424242, "note": "the first run"}):
+        before = _tree(path)
+        code = _cli("run")(args)
+        err = capsys.readouterr().err.strip()
+        assert _tree(path) == before == [".lock"]
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert str(path) in err and "in use by another process" in err and "424242" in err, err
