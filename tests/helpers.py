@@ -4,6 +4,7 @@ No test module imports another test module: what two of them share is here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -278,3 +279,17 @@ def own_runs(root: Path) -> Path:
                 root, task, "mbdpo", seed, {s: [base + seed + s / 10000] for s in PUBLISHED_STEPS}, suite="dmc-smoke"
             )
     return root
+
+
+@contextlib.contextmanager
+def signal_handlers_kept():
+    """Restore SIGINT, SIGTERM and SIGUSR2's handlers after the block: harness.run's main installs
+    its own (a stop request at the next episode end), which must not outlive a test that calls it."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)

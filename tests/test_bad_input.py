@@ -398,10 +398,11 @@ def test_a_second_identical_run_while_the_first_runs_is_one_line(tmp_path, capsy
     from harness.config import parse_overrides
     from harness.resolve import resolve_run
     from harness.rundir import RunDir
+    from tests.helpers import signal_handlers_kept
 
     args = [*RUN, f"runs_dir={tmp_path / 'runs'}"]
     path = resolve_run(parse_overrides(args)).path
-    with RunDir(path).lock(owner={"pid": 424242, "note": "the first run"}):
+    with RunDir(path).lock(owner={"pid": 424242, "note": "the first run"}), signal_handlers_kept():
         before = _tree(path)
         code = _cli("run")(args)
         err = capsys.readouterr().err.strip()

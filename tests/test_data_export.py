@@ -154,3 +154,47 @@ def test_long_episodes_are_cut_into_pieces_with_a_nan_row_0():
     assert torch.isnan(pieces["action"][:, 0]).all() and torch.isnan(pieces["reward"][:, 0]).all()
     assert torch.equal(pieces["action"][:, 1:, 0], starts[:, None] + torch.arange(1, 101))
     assert (pieces["obs"][..., 2] == 0).all() and (pieces["action"][:, 1:, 1] == 0).all()
+
+
+def test_a_full_disk_and_a_killed_export_leave_nothing(runs, tmp_path: Path, capsys, monkeypatch):
+    """Issue 26, items 2 and 6. A full disk (ENOSPC from a write) is one line naming the output,
+    exit 1, nothing left; the temporary directories a killed export left (its lock no longer held)
+    are removed by the next export to the same place, never one a live export holds; a non-empty
+    output is still refused."""
+    import errno
+    import fcntl
+    import os
+
+    import harness.data.dataset_writer as writer
+
+    run, out = str(runs["cartpole"]), tmp_path / "ds"
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as m:
+        m.setattr(writer, "atomic_torch_save", full)
+        assert main([run, "--suite", SUITE, "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: no space left on device: {out}", err
+    assert sorted(tmp_path.iterdir()) == []
+
+    killed = tmp_path / ".ds.k1lled00.tmp"  # kill -9 mid-write: a chunk, the lock file nobody holds
+    killed.mkdir()
+    (killed / ".lock").write_text("")
+    (killed / "chunk_0.pt").write_bytes(b"half")
+    old = tmp_path / ".ds.olderv01.tmp"  # written before the lock file existed, a minute and more ago
+    old.mkdir()
+    os.utime(old, (1, 1))
+    live = tmp_path / ".ds.l1vewr1t.tmp"  # another export, still writing
+    live.mkdir()
+    fd = os.open(live / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert main([run, "--suite", SUITE, "--out", str(out)]) == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "ds"]
+        assert sorted(p.name for p in out.iterdir()) == ["chunk_0.pt", "dataset.json"]  # no .lock inside
+        assert f"removed {killed}" in capsys.readouterr().err
+        assert "already holds a dataset" in _refused(capsys, [run, "--suite", SUITE, "--out", str(out)])
+    finally:
+        os.close(fd)

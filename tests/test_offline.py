@@ -20,7 +20,7 @@ from harness.run import execute
 from harness.rundir import RunDir
 from harness.sweep import expand
 from harness.training.offline import OfflineTrainer
-from tests.helpers import stopped_run, tiny_algo
+from tests.helpers import signal_handlers_kept, stopped_run, tiny_algo
 
 SUITE = "mt-smoke"
 TASKS = ["cartpole-balance", "reacher-easy", "cheetah-run"]
@@ -171,3 +171,46 @@ def test_latent_size_follows_tdmpc2s_rule(bare_dataset, tmp_path, suite, size, l
     assert resolve_run(overrides).algo_cfg.model.resolved().latent_dim == latent_dim
     overrides["algo.model.latent_dim"] = 256  # a user's choice wins
     assert resolve_run(overrides).algo_cfg.model.resolved().latent_dim == 256
+
+
+def test_a_full_disk_while_building_the_storage_fails_the_run_in_one_line(dataset, tmp_path, capsys, monkeypatch):
+    """Issue 26, item 2: the memory-mapped storage's blocks are allocated before the copy, so a full
+    disk is an OSError (ENOSPC), not a bus error while writing through the map: the run fails
+    (status failed, one line, exit 1) and leaves no storage and no temporary directory. The free
+    space is checked first, too."""
+    import errno
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    import harness.data.memmap_store as store
+    from harness.run import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("chunk_0.pt", "dataset.json"):
+        shutil.copy(dataset / name, data / name)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "posix_fallocate", full)
+    runs = tmp_path / "runs"
+    args = [f"{k}={v}" for k, v in _offline(runs, data, "tdmpc2", "steps=2", "eval_every=2").items()]
+    with signal_handlers_kept():
+        assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: no space left on device: {data / '.memmap'}", err
+    assert sorted(p.name for p in data.iterdir()) == ["chunk_0.pt", "dataset.json"]
+    (status,) = runs.rglob("status.json")
+    st = json.loads(status.read_text())
+    assert st["state"] == "failed" and st["error"] == f"no space left on device: {data / '.memmap'}"
+
+    from harness.data import suite_layout
+
+    layout = suite_layout(SUITE)
+    monkeypatch.setattr(store.os, "statvfs", lambda p: SimpleNamespace(f_bavail=10, f_frsize=4096))
+    with pytest.raises(OSError, match="MiB needed") as info:
+        store.open_or_build(data, layout)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(data / ".memmap")
+    assert sorted(p.name for p in data.iterdir()) == ["chunk_0.pt", "dataset.json"]
