@@ -124,7 +124,7 @@ CASES: list[Case] = [
     C("run-precision", "run", "algo.matmul_precision=fp8", "matmul_precision"),
     # ------------------------------------------------------------------ harness.run: names, keys, shapes
     C("run-unknown-key", "run", "stepz=10", "stepz", quick=True),
-    C("run-empty-token", "run", "", "empty"),
+    C("run-empty-token", "run", "", "''"),
     C("run-unknown-algo-field", "run", "algo.bogus=1", "bogus"),
     C("run-nested-unknown", "run", ["algo=tdmpc2", "algo.planner={num_samples: 8, bogus: 1}"], "bogus", issue="8"),
     C("run-nested-unknown-model", "run", "algo.model={size: 1, nope: 2}", "nope", issue="8"),
@@ -203,7 +203,7 @@ CASES: list[Case] = [
     C("evaluate-checkpoint-missing", "evaluate", "checkpoint={dir}/missing", "missing"),
     C("evaluate-checkpoint-text", "evaluate", "checkpoint={file}", "checkpoint"),
     C("evaluate-checkpoint-empty-list", "evaluate", "checkpoint=[]", "checkpoint"),
-    C("evaluate-checkpoint-dup", "evaluate", "checkpoint=[{ckpt},{ckpt}]", "checkpoint", dedup=True),
+    C("evaluate-checkpoint-dup", "evaluate", "checkpoint=['{ckpt}','{ckpt}']", "checkpoint", dedup=True),
     C("evaluate-random-final", "evaluate", "checkpoint={bad}", "final.pt", setup="random_final", issue="8"),
     C("evaluate-non-utf8", "evaluate", f"task={NON_UTF8}", "task", issue="8"),
     # ------------------------------------------------------------------ harness.export
@@ -212,7 +212,7 @@ CASES: list[Case] = [
     C("export-chunk-huge", "export", ["--episodes-per-chunk", HUGE], "episodes-per-chunk", issue="1"),
     C("export-chunk-text", "export", ["--episodes-per-chunk", "abc"], "episodes-per-chunk"),
     C("export-suite-unknown", "export", ["--suite", "nope"], "nope"),
-    C("export-suite-other", "export", ["--suite", "dmc-smoke"], "dmc-smoke"),
+    C("export-suite-other", "export", ["--suite", "metaworld-smoke"], "metaworld-smoke"),
     C("export-out-proc", "export", ["--out", "/proc/x"], "/proc/x", issue="8", quick=True),
     C("export-out-file", "export", ["--out", "{file}"], "file"),
     C("export-out-under-file", "export", ["--out", "{file}/sub"], "file"),
@@ -274,7 +274,7 @@ CASES: list[Case] = [
     C("report-runs-missing", "report", ["{dir}/missing", "--out", "{out}/report"], "missing", base="none"),
     C("report-suite-unknown", "report", ["--suite", "nope"], "nope"),
     C("report-pair-one", "report", ["--pair", "x"], "pair"),
-    C("report-baselines-missing", "report", ["--baselines", "{dir}/missing"], "missing"),
+    C("report-reps-text", "report", ["--reps", "abc"], "reps"),
     C("report-config-corrupt", "report", ["--config", "{file}"], "config"),
 ]
 
@@ -419,6 +419,7 @@ def run_case(case: Case, fx, work: Path, timeout: float, keep: bool = False) -> 
         bg = extra.get("_background")
         if bg is not None:
             bg.stop()
+            bg.log.unlink(missing_ok=True)
         kill_mentioning(str(case_dir))
     after = tree(*watched)
     busy_run = None

@@ -157,10 +157,9 @@ def finishing(runs: Path) -> bool:
 
 
 def worker_pid(runs: Path) -> int | None:
-    for pid, cmd in processes_mentioning(str(runs)).items():
-        if "harness.launchers worker" in cmd:
-            return pid
-    return None
+    """The process training the run: the pid its status.json names (submitit's job process)."""
+    pid = (status_of(runs).get("job") or {}).get("pid")
+    return pid if isinstance(pid, int) and Path(f"/proc/{pid}").exists() else None
 
 
 def controller_pid(runs: Path) -> int | None:
