@@ -22,6 +22,7 @@ them, and the report is still made from the rest.
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 import warnings
@@ -202,6 +203,29 @@ def parse_step(text: str) -> int:
     return int(value)
 
 
+def _out_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot be (or become) a directory, or None; a missing one is created and removed
+    again to find out (``os.access`` says yes to root everywhere, then ``mkdir /proc/x`` fails)."""
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe == out:
+        return None if out.is_dir() else f"output path is not a directory: {out}"
+    if not probe.is_dir():
+        return f"output path is under a file: {probe}"
+    first = out
+    while first.parent != probe:
+        first = first.parent
+    try:
+        first.mkdir()
+        first.rmdir()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        return f"--out {out}: cannot create {first} ({exc.strerror or exc})"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -288,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        problem = _out_problem(args.out)
+        if problem:
+            raise _UsageError(problem)
         settings = Settings(
             step=args.step,
             last_k=args.last_k,
@@ -314,6 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, AnalysisError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a failed write (a full disk), after the checks: one line, exit 1
+        where = exc.filename or args.out
+        what = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
+        print(f"{PROG}: error: {what}: {where}", file=sys.stderr)
+        return 1
     for w in caught:  # unusable files etc. on one line each; other warnings as Python shows them
         if issubclass(w.category, ResultsWarning):
             print(f"{PROG}: warning: {w.message}", file=sys.stderr)

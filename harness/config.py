@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,10 +247,12 @@ def resolve_algo_config(name: str, layers: list[Layer]) -> tuple[Any, dict[str, 
     layers and then ``layers``."""
     cfg, base_origin, own = algo_layers(name)
     origins = merge_layers(cfg, base_origin, [*own, *layers], "algo.")
-    for key, value in flatten(OmegaConf.to_container(cfg)).items():  # beyond int64 nothing can hold it
-        for item in value if isinstance(value, list) else [value]:
+    for key, value in flatten(OmegaConf.to_container(cfg)).items():  # what no algorithm can hold:
+        for item in value if isinstance(value, list) else [value]:  # beyond int64, nan or inf
             if isinstance(item, int) and not isinstance(item, bool):
                 check_range(f"algo.{key}", item, -MAX_INT64, MAX_INT64)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(f"bad value {item!r} for algo.{key}: must be a finite number")
     obj = OmegaConf.to_object(cfg)
     if hasattr(obj, "validate"):
         try:

@@ -77,6 +77,7 @@ class Request:
     device: str = "auto"
     threads: int = 0
     format: str = "auto"
+    notes: tuple[str, ...] = ()  # what was made of the request (a checkpoint listed twice: once)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ def parse_request(argv: list[str]) -> Request:
     if not opts.get("checkpoint"):
         raise ConfigError("checkpoint= is required: a run directory or a final.pt / checkpoint.pt file")
     ckpts = opts["checkpoint"] if isinstance(opts["checkpoint"], list) else [opts["checkpoint"]]
+    twice = sorted({str(c) for c in ckpts if ckpts.count(c) > 1})
+    notes = tuple(f"[dup] checkpoint={c} listed twice; evaluating it once" for c in twice)
+    ckpts = list(dict.fromkeys(ckpts))
     if "task" in opts and "suite" in opts:
         raise ConfigError("give task= or suite=, not both")
     tasks = opts.get("task")
@@ -124,6 +128,7 @@ def parse_request(argv: list[str]) -> Request:
         device=str(opts.get("device", "auto")),
         threads=_whole("threads", opts.get("threads", 0)),
         format=_format(opts.get("format", "auto")),
+        notes=notes,
     )
 
 
@@ -295,6 +300,8 @@ def main(argv: list[str]) -> int:
         plans = [plan(request, c) for c in request.checkpoints]
         check_runs_dir(request.out, "out")
         resolve_device(request.device)
+    for note in request.notes:
+        print(note)
     for k, p in enumerate(plans, 1):
         print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
         with one_line_errors(PretrainedError):

@@ -67,6 +67,7 @@ CASES = [
     ("run", ["task=\udcff\udcfe"], "for task"),  # bytes that are not UTF-8, as Python hands them over
     ("run", ["algo.planner={num_samples: 8, bogus: 1}"], "'algo.planner.bogus'"),
     ("run", ["algo.planner={num_samples: x}"], "'x' for algo.planner.num_samples"),
+    ("run", ["algo.lr=nan"], "nan for algo.lr: must be a finite number"),
 ]
 
 
@@ -329,6 +330,7 @@ OPTION_CASES = [
     ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "seed=99999999999999999999", "out={out}"], "seed"),
     ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "episodes=0", "out={out}"], "episodes"),
     ("report", ["{runs}", "--out", "{out}", "--seed", "99999999999999999999"], "--seed"),
+    ("report", ["{runs}", "--out", "/proc/x"], "--out /proc/x: cannot create /proc/x"),
 ]
 
 
@@ -340,6 +342,14 @@ def test_numeric_options_have_ranges(tmp_path, capsys, cmd, args, needle):
     args = [a.replace("{out}", str(out)).replace("{runs}", str(tmp_path / "runs")) for a in args]
     _check(capsys, _program(cmd)(args), needle)
     assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_a_checkpoint_listed_twice_is_evaluated_once():
+    from harness.evaluate import parse_request
+
+    request = parse_request([f"checkpoint=[{SINGLE},{MULTI},{SINGLE}]"])
+    assert request.checkpoints == (str(SINGLE), str(MULTI))
+    assert request.notes == (f"[dup] checkpoint={SINGLE} listed twice; evaluating it once",)
 
 
 def _chunk(path: Path, episodes: int = 1) -> Path:

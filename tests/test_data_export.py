@@ -191,10 +191,12 @@ def test_a_full_disk_and_a_killed_export_leave_nothing(runs, tmp_path: Path, cap
     fd = os.open(live / ".lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        assert main([run, "--suite", SUITE, "--out", str(out)]) == 0
+        assert main([run, run, "--suite", SUITE, "--out", str(out)]) == 0  # the same run twice: exported once
         assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "ds"]
         assert sorted(p.name for p in out.iterdir()) == ["chunk_0.pt", "dataset.json"]  # no .lock inside
-        assert f"removed {killed}" in capsys.readouterr().err
+        assert json.loads((out / "dataset.json").read_text())["episodes"] == 1
+        err = capsys.readouterr().err
+        assert f"removed {killed}" in err and f"removed {old}" in err and "given twice" in err, err
         assert "already holds a dataset" in _refused(capsys, [run, "--suite", SUITE, "--out", str(out)])
     finally:
         os.close(fd)

@@ -61,7 +61,10 @@ def find_runs(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
         configs = [p / "config.yaml"] if (p / "config.yaml").is_file() else sorted(p.rglob("config.yaml"))
         for cfg in configs:
             if "attempts" not in cfg.relative_to(p).parts[:-1]:
-                found[cfg.parent.resolve()] = None
+                run = cfg.parent.resolve()
+                if run in found:
+                    warnings.warn(f"{cfg.parent}: given twice (by {p} too); exported once", stacklevel=2)
+                found[run] = None
     runs = list(found)
     return [r for r in runs if state_file(r)], [r for r in runs if not state_file(r)]
 
