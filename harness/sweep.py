@@ -97,6 +97,8 @@ SWEEP_KEYS = (
     "retry_failed",
     "sweep_name",
 )
+#: the most seeds a sweep takes (seeds=N): every run is resolved and listed up front
+MAX_SEEDS = 10_000
 #: states in which a relaunch submits a run again (failed: only with retry_failed=true)
 RELAUNCH = ("not started", "interrupted", "cancelled", "timeout", "unreadable")
 
@@ -184,8 +186,8 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
             raise ConfigError(f"bad value {opts['seed']!r} for seed; expected whole numbers >= 0")
     else:
         n = _as_int("seeds", opts.get("seeds", 1))
-        if n < 1:
-            raise ConfigError(f"bad value {n!r} for seeds; expected a positive number of seeds")
+        if n < 1 or n > MAX_SEEDS:
+            raise ConfigError(f"bad value {n!r} for seeds; expected a number of seeds from 1 to {MAX_SEEDS}")
         seeds = list(range(1, n + 1))
     launcher = str(opts.get("launcher", "local"))
     if launcher not in LAUNCHERS:

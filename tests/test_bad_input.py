@@ -63,6 +63,7 @@ CASES = [
     ("run", ["runs_dir=/proc/x"], "runs_dir"),
     ("sweep", ["runs_dir=/proc/x"], "runs_dir"),
     ("sweep", ["slurm.mem_gb=nan", "launcher=slurm"], "slurm.mem_gb"),
+    ("sweep", ["seeds=99999999999999999999"], "seeds"),
     ("run", ["task=!!python/object/apply:os.system [echo hacked]"], "for task: not a valid value"),
     ("run", ["task=\udcff\udcfe"], "for task"),  # bytes that are not UTF-8, as Python hands them over
     ("run", ["algo.planner={num_samples: 8, bogus: 1}"], "'algo.planner.bogus'"),
