@@ -62,10 +62,12 @@ from configs.suites import get_suite
 from harness import status as status_mod
 from harness.cli import command_line, one_line_errors
 from harness.config import (
+    RUN_RANGES,
     ConfigError,
     ResolvedRun,
     RunConfig,
     algo_defaults,
+    check_range,
     check_runs_dir,
     flatten,
     parse_overrides,
@@ -99,6 +101,8 @@ SWEEP_KEYS = (
 )
 #: the most seeds a sweep takes (seeds=N): every run is resolved and listed up front
 MAX_SEEDS = 10_000
+#: the most local processes at once (launcher=local's max_parallel)
+MAX_PARALLEL = 1024
 #: states in which a relaunch submits a run again (failed: only with retry_failed=true)
 RELAUNCH = ("not started", "interrupted", "cancelled", "timeout", "unreadable")
 
@@ -207,11 +211,14 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     )
     if settings.max_parallel < 1:
         raise ConfigError("max_parallel must be at least 1")
+    check_range("max_parallel", settings.max_parallel, 1, MAX_PARALLEL)
     if "runs_dir" in common:  # jobs may start in another directory: give them absolute paths
         common["runs_dir"] = str(Path(str(common["runs_dir"])).expanduser().absolute())
     else:
         common["runs_dir"] = str(Path("runs").absolute())
     threads = opts.get("threads_per_run")
+    if threads is not None:
+        check_range("threads_per_run", _as_int("threads_per_run", threads), *RUN_RANGES["threads"])
     if threads is None and launcher == "slurm" and slurm.cpus_per_task:
         threads = max(1, slurm.cpus_per_task // slurm.runs_per_job)  # torch would otherwise use the whole node
     runs = []

@@ -64,6 +64,8 @@ CASES = [
     ("sweep", ["runs_dir=/proc/x"], "runs_dir"),
     ("sweep", ["slurm.mem_gb=nan", "launcher=slurm"], "slurm.mem_gb"),
     ("sweep", ["seeds=99999999999999999999"], "seeds"),
+    ("sweep", ["max_parallel=99999999999999999999"], "max_parallel"),
+    ("sweep", ["threads_per_run=-1"], "threads_per_run"),
     ("run", ["task=!!python/object/apply:os.system [echo hacked]"], "for task: not a valid value"),
     ("run", ["task=\udcff\udcfe"], "for task"),  # bytes that are not UTF-8, as Python hands them over
     ("run", ["algo.planner={num_samples: 8, bogus: 1}"], "'algo.planner.bogus'"),
@@ -245,6 +247,7 @@ CHECKPOINT_CASES = [
     ("run", [*FINETUNE, f"checkpoint={REFERENCE / 'mbdpo_mt80.pt'}"], "which algo=tdmpc2 lacks; use algo=mbdpo"),
     ("run", [*FINETUNE, f"checkpoint={MULTI}", "format=pt"], "bad value 'pt' for format"),
     ("run", [*FINETUNE, f"checkpoint={SINGLE}"], "task=reacher-easy has 6 observations and 2 actions"),
+    ("run", [*FINETUNE, f"checkpoint={MULTI}", "finetune.freeze=[encoder,encoder]"], "encoder listed twice"),
     ("run", [*RUN, "format=tdmpc2"], "format=tdmpc2 is only read by mode=finetune"),
 ]
 

@@ -70,6 +70,9 @@ class Finetune(Mode):
         bad = [p for p in run.finetune.freeze if p not in parts]
         if bad:
             raise ConfigError(f"unknown finetune.freeze part {bad[0]!r}; valid: {', '.join(parts)}")
+        twice = [p for p in parts if run.finetune.freeze.count(p) > 1]
+        if twice:  # the run directory's name would differ from the same list given once
+            raise ConfigError(f"finetune.freeze={run.finetune.freeze}: {twice[0]} listed twice; give each part once")
         for key in ("action_mask", "discount"):
             check_choice(f"finetune.{key}", getattr(run.finetune, key), ["source", "target"])
         _check_dims(run, pre)
