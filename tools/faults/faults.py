@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,7 @@ from tools.faults.common import (
 )
 
 TRAINING_TIMEOUT = 300  # one launch of a tiny run, generously
+ENOSPC_NAMED = re.compile(r"no space left on device:? \(?(in )?/", re.I)  # the message names a path
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -344,14 +346,14 @@ def submitted_jobs(runs: Path) -> int:
     return n
 
 
-def disk_full_runs(ctx: Ctx, fault, mode: str, how: str) -> dict:
+def disk_full_runs(ctx: Ctx, fault, mode: str, how: str, size: int | None = None) -> dict:
     """runs_dir on a tmpfs too small for the first checkpoint; then the disk is grown and the run
     relaunched (a sweep with retry_failed=true)."""
     ref = reference(ctx, mode, how)
     runs = ctx.case / "runs"
     fresh_dataset(ctx)
     final_size = (ref["runs"] / ref["rel"] / "final.pt").stat().st_size
-    size = max(64 * 1024, final_size // 2)
+    size = size or max(64 * 1024, final_size // 2)
     cmd = run_cmd(ctx, mode, runs) if how == "run" else sweep_cmd(ctx, mode, runs)
     with tmpfs(runs, f"{size // 1024}k"):
         res = run(cmd, timeout=TRAINING_TIMEOUT)
@@ -359,8 +361,8 @@ def disk_full_runs(ctx: Ctx, fault, mode: str, how: str) -> dict:
         settle(ctx, 30)
         st = status_of(runs)
         ctx.notes.append(f"full disk: exit {res.rc}, state {st.get('state')!r}, error {st.get('error')!r}")
-        if "no space left on device" not in res.console.lower():
-            ctx.untruthful.append("the console does not say 'no space left on device'")
+        if not ENOSPC_NAMED.search(res.console):
+            ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
         if st.get("state") != "failed" or "no space left on device" not in str(st.get("error")):
             ctx.untruthful.append(f"status.json: {st.get('state')!r} / {st.get('error')!r}")
         left = tmp_files(runs)
@@ -398,8 +400,8 @@ def disk_full_memmap(ctx: Ctx, fault) -> dict:
         console_of(ctx, res, cmd)
         st = status_of(runs)
         ctx.notes.append(f"full dataset disk: exit {res.rc}, state {st.get('state')!r}")
-        if "no space left on device" not in res.console.lower():
-            ctx.untruthful.append("the console does not say 'no space left on device'")
+        if not ENOSPC_NAMED.search(res.console):
+            ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
         if st and st.get("state") not in ("failed",):
             ctx.untruthful.append(f"status.json says {st.get('state')!r}")
         left = tmp_files(ctx.dataset)
@@ -509,8 +511,8 @@ def export_fault(ctx: Ctx, fault, when: str, sigs: tuple[int, ...], full_disk: b
             res = run(cmd, timeout=120)
             console_of(ctx, res, cmd)
             ctx.notes.append(f"full disk: exit {res.rc}")
-            if "no space left on device" not in res.console.lower():
-                ctx.untruthful.append("the console does not say 'no space left on device'")
+            if not ENOSPC_NAMED.search(res.console):
+                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
             if res.rc == 0:
                 ctx.untruthful.append("exit 0 on a full disk")
         else:
@@ -593,8 +595,8 @@ def evaluate_fault(ctx: Ctx, fault, sigs: tuple[int, ...], full_disk: bool = Fal
             res = run(cmd, timeout=300)
             console_of(ctx, res, cmd)
             ctx.notes.append(f"full disk: exit {res.rc}")
-            if "no space left on device" not in res.console.lower():
-                ctx.untruthful.append("the console does not say 'no space left on device'")
+            if not ENOSPC_NAMED.search(res.console):
+                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
             grow_tmpfs(out)
         else:
             bg = Background(cmd, ctx.case / "evaluate.log")
@@ -648,8 +650,8 @@ def report_fault(ctx: Ctx, fault, full_disk: bool) -> dict:
             res = run(cmd, timeout=300)
             console_of(ctx, res, cmd)
             ctx.notes.append(f"full disk: exit {res.rc}")
-            if "no space left on device" not in res.console.lower():
-                ctx.untruthful.append("the console does not say 'no space left on device'")
+            if not ENOSPC_NAMED.search(res.console):
+                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
             grow_tmpfs(parent)
         else:
             bg = Background(cmd, ctx.case / "report.log")
@@ -791,6 +793,8 @@ FAULTS += [
           ("online", "sweep")),
     Fault("onl-sweep-disk-full-retry", "online", "sweep", "runs_dir full, grown, retry_failed=true",
           disk_full_runs, ("online", "sweep"), needs_root=True),
+    Fault("onl-run-disk-full-at-start", "online", "run", "runs_dir on an 8 kB disk (status.json cannot be written)",
+          disk_full_runs, ("online", "run", 8192), needs_root=True),
     Fault("off-run-disk-full-memmap", "offline", "run", "dataset dir full (the .memmap cache), then grown",
           disk_full_memmap, (), needs_root=True, quick=True),
     Fault("onl-damage-truncate-final", "online", "after", "final.pt of a done run cut in half", damage,
