@@ -102,6 +102,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
     overrides = parse_overrides(argv)
     algo_over = [tok.strip().removeprefix("algo.") for tok in argv if tok.strip().startswith("algo.")]
     names = overrides.pop("algo", None)
+    if names == []:
+        raise ConfigError("algo=[]: an empty list; give at least one algorithm (or leave algo out: every one)")
     algos = [str(a) for a in (names if isinstance(names, list) else [names])] if names is not None else []
     try:
         for algo in algos:

@@ -23,6 +23,9 @@ from configs.suites import UnknownNameError
 from harness.cli import FAILED, ArgumentParser, CliError, command_line, one_line_errors, os_error_line, whole_number
 from harness.data.errors import DatasetError
 
+#: a chunk is one file written at once (an episode of 501 rows: some 50 kB; a billion: 50 TB)
+MAX_EPISODES_PER_CHUNK = 10**9
+
 
 @command_line(doc=None)  # argparse prints the help
 def main(argv: list[str]) -> int:
@@ -30,7 +33,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("runs", nargs="+", help="run directories or directories holding them")
     parser.add_argument("--suite", required=True, help="the suite whose task order the dataset's task ids follow")
     parser.add_argument("--out", required=True, help="the dataset directory to create (new or empty)")
-    parser.add_argument("--episodes-per-chunk", type=whole_number(1), default=10_000)
+    parser.add_argument("--episodes-per-chunk", type=whole_number(1, MAX_EPISODES_PER_CHUNK), default=10_000)
     args = parser.parse_args(argv)
     from harness.data.dataset_writer import export_runs
 

@@ -54,9 +54,11 @@ def algorithms_lines() -> list[str]:
 
 @command_line(doc=None)  # its own usage: no command is an error
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__ if argv else USAGE, file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+    if not argv:
+        raise CliError(f"no command given; {USAGE}")
+    if argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
     command, args = argv[0], argv[1:]
     max_args = 1 if command == "tasks" else 0
     if command not in COMMANDS or len(args) > max_args:

@@ -296,31 +296,23 @@ def _program(name: str):
     import harness.bench
     import harness.data.replay_memory_bench
     import harness.evaluate
+    import harness.list
 
     return {
         "evaluate": harness.evaluate.main,
         "bench": harness.bench.main,
         "memory-bench": harness.data.replay_memory_bench.main,
+        "list": harness.list.main,
     }.get(name) or _cli(name)
 
 
 # (program, arguments, what the message must name); {out} is a path under tmp_path, {runs} a missing one
+EXPORT = ["{runs}", "--suite", "mt-smoke", "--out", "{out}"]
 OPTION_CASES = [
-    (
-        "export",
-        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk", "0"],
-        "--episodes-per-chunk 0",
-    ),
-    (
-        "export",
-        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk=-1"],
-        "--episodes-per-chunk -1",
-    ),
-    (
-        "export",
-        ["{runs}", "--suite", "mt-smoke", "--out", "{out}", "--episodes-per-chunk", "x"],
-        "--episodes-per-chunk x",
-    ),
+    ("export", [*EXPORT, "--episodes-per-chunk", "0"], "--episodes-per-chunk 0: must be a whole number from 1 to"),
+    ("export", [*EXPORT, "--episodes-per-chunk=-1"], "--episodes-per-chunk -1"),
+    ("export", [*EXPORT, "--episodes-per-chunk", "x"], "--episodes-per-chunk x"),
+    ("export", [*EXPORT, "--episodes-per-chunk", "99999999999999999999"], "--episodes-per-chunk 9999"),
     ("export", ["{runs}", "--out", "{out}"], "--suite"),  # argparse's own error, in one line
     ("export", ["{runs}", "--suite", "mt-smoke", "--out", "/proc/x"], "/proc/x"),
     ("status", ["{out}", "--interval", "nan"], "--interval nan"),
@@ -330,6 +322,8 @@ OPTION_CASES = [
     ("bench", ["algo=tdmpc2", "--repeats", "99999999999999999999"], "repeats"),
     ("bench", ["algo=tdmpc2", "sizes=[7]"], "sizes"),
     ("bench", ["algo=tdmpc2", "threads=-1"], "threads"),
+    ("bench", ["algo=[]"], "algo=[]"),
+    ("list", [], "no command given"),
     ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "out=/proc/x"], "for out"),
     ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "seed=99999999999999999999", "out={out}"], "seed"),
     ("evaluate", [f"checkpoint={SINGLE}", "task=cartpole-balance", "episodes=0", "out={out}"], "episodes"),
