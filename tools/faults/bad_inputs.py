@@ -500,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # the campaign's own trouble: recorded, the campaign goes on
             say(f"    -> ERROR (the campaign's): {type(exc).__name__}: {exc}")
             rows.append({"id": c.id, "program": c.program, "outcome": "ERROR", "note": f"{type(exc).__name__}: {exc}"})
+        write_table(args.out, "bad_inputs", "Bad inputs (so far)", COLUMNS, rows)  # a partial table if stopped
     summary = counts([r["outcome"] for r in rows])
     failing = [r for r in rows if r["outcome"] != "ok"]
     notes = (

@@ -363,7 +363,7 @@ def disk_full_runs(ctx: Ctx, fault, mode: str, how: str, size: int | None = None
         ctx.notes.append(f"full disk: exit {res.rc}, state {st.get('state')!r}, error {st.get('error')!r}")
         if not ENOSPC_NAMED.search(res.console):
             ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
-        if st.get("state") != "failed" or "no space left on device" not in str(st.get("error")):
+        if st and (st.get("state") != "failed" or "no space left on device" not in str(st.get("error"))):
             ctx.untruthful.append(f"status.json: {st.get('state')!r} / {st.get('error')!r}")
         left = tmp_files(runs)
         if left:
@@ -885,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_fault(ctx, fault))
         if not args.keep:
             shutil.rmtree(ctx.case, ignore_errors=True)
+        write_table(args.out, "faults", "Faults (so far)", COLUMNS, rows)  # a partial table if stopped
     failing = [r for r in rows if r["outcome"] != "ok"]
     tally = {
         c: sum(1 for r in rows if str(r.get(c, "no")).startswith("yes")) for c in ("lost", "duplicated", "differing")
