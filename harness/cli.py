@@ -56,11 +56,12 @@ def one_line_errors(*errors: type[BaseException], status: int = BAD_INPUT) -> It
         raise CliError(str(exc), status) from exc
 
 
-def os_error_line(exc: OSError, path: object = None) -> str:
+def os_error_line(exc: OSError, path: object = None, fallback: object = None) -> str:
     """One line for a failed write: ``no space left on device: PATH`` for a full disk (ENOSPC),
     ``disk quota exceeded: PATH``, else the system's words and the path. PATH: ``path`` if given
-    (e.g. the output directory, rather than a temporary file that is gone), else the error's file."""
-    where = path or exc.filename or "?"
+    (e.g. the output directory, rather than a temporary file that is gone), else the error's file,
+    else ``fallback``."""
+    where = path or exc.filename or fallback or "?"
     if exc.errno == errno.ENOSPC:
         return f"no space left on device: {where}"
     if exc.errno == errno.EDQUOT:
@@ -69,15 +70,15 @@ def os_error_line(exc: OSError, path: object = None) -> str:
 
 
 @contextlib.contextmanager
-def disk_full_errors(path: object = None, status: int = FAILED) -> Iterator[None]:
+def disk_full_errors(where: object = None, status: int = FAILED) -> Iterator[None]:
     """Within the block, a full disk or quota (ENOSPC, EDQUOT) ends the program as one line
-    (:func:`os_error_line`), exit ``status``."""
+    (:func:`os_error_line`: the file the error names, else ``where``), exit ``status``."""
     try:
         yield
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        raise CliError(os_error_line(exc, path), status) from exc
+        raise CliError(os_error_line(exc, fallback=where), status) from exc
 
 
 def output_dir_problem(path: str | os.PathLike) -> str | None:

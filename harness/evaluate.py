@@ -44,7 +44,7 @@ from configs.errors import UnknownNameError
 from configs.results import DEFAULT_MODE
 from configs.suites import get_suite
 from envs import get_task, make_batched_env
-from harness.cli import command_line, one_line_errors
+from harness.cli import command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
 from harness.config import (
     RUN_RANGES,
@@ -304,7 +304,7 @@ def main(argv: list[str]) -> int:
         print(note)
     for k, p in enumerate(plans, 1):
         print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
-        with one_line_errors(PretrainedError):
+        with one_line_errors(PretrainedError), disk_full_errors(p.path):  # a full disk: one line, exit 1
             evaluate_plan(p, request)
     print(f"report: python -m analysis.report {request.out}")
     return 0

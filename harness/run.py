@@ -391,7 +391,7 @@ def main(argv: list[str]) -> int:
     # one line each: another process in the run directory (exit 2, nothing touched); a dataset that
     # fails its deeper checks or a full disk inside the run (status.json says failed, exit 1)
     with one_line_errors(RunBusyError), one_line_errors(CheckpointError, DatasetError, status=FAILED):
-        with disk_full_errors():
+        with disk_full_errors(resolved.path):
             execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
     return 0
 
