@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -483,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each case's temp directory (default: removed)")
     parser.add_argument("--list", action="store_true", help="print the case ids and commands, run nothing")
     args = parser.parse_args(argv)
+    # started with `&` from a script, SIGINT is ignored, and the programs would inherit that: their Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cases = select(CASES, args.quick, args.only)
     if args.list:
         for c in cases:

@@ -866,6 +866,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each case's directory (default: removed)")
     parser.add_argument("--list", action="store_true", help="print the case ids, run nothing")
     args = parser.parse_args(argv)
+    # started with `&` from a script, SIGINT is ignored, and the programs would inherit that: their Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faults = select(FAULTS, args.quick, args.only)
     if args.list:
         for f in faults:
