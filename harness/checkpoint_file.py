@@ -56,3 +56,12 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} mbdpo-bench checkpoint")
     return state
+
+
+def read_or_problem(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the checkpoint, None), or (None, one line saying why ``path`` cannot be read)."""
+    try:
+        return load(path), None
+    except Exception as exc:  # truncated, damaged, not ours
+        text = " ".join(str(exc).split())[:200] or "no detail"
+        return None, f"{path.name} is unreadable ({type(exc).__name__}: {text})"

@@ -15,14 +15,13 @@ limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop a
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness import checkpoint_file as ckpt_mod
+from harness import finished_run
 from harness.checkpoint_file import CheckpointError
 from harness.cli import FAILED, command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
@@ -33,16 +32,12 @@ from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import (
     CHECKPOINT,
     DONE,
-    FINAL,
     PREVIOUS_CHECKPOINT,
     RunBusyError,
     RunDir,
     RunStatus,
-    atomic_write_bytes,
     atomic_write_text,
-    eval_csv_text,
     job_identity,
-    now,
 )
 from harness.stop import request_stop, stop_requested
 from harness.training.metric_logger import make_metric_logger
@@ -81,14 +76,6 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "variant": config.get("variant"), "algo": config.get("algo")}
 
 
-def _load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        return ckpt_mod.load(path), None
-    except Exception as exc:  # truncated, damaged, not ours
-        text = " ".join(str(exc).split())[:200] or "no detail"
-        return None, f"{path.name} is unreadable ({type(exc).__name__}: {text})"
-
-
 def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> tuple[dict[str, Any] | None, str | None]:
     """(the checkpoint to resume from, why the latest one was not used): checkpoint.pt if it is
     readable and was written by the same configuration, else checkpoint.prev.pt (the one before it)
@@ -97,7 +84,7 @@ def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> tuple[d
         return None, None
     state, problem = (None, f"{CHECKPOINT} is missing")
     if rundir.checkpoint_path.exists():
-        state, problem = _load_checkpoint(rundir.checkpoint_path)
+        state, problem = ckpt_mod.read_or_problem(rundir.checkpoint_path)
     if state is not None and _comparable(state["run"]) != _comparable(resolved.to_dict()):
         diff = _config_diff(_comparable(state["run"]), _comparable(resolved.to_dict()))
         say(
@@ -108,7 +95,7 @@ def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> tuple[d
     if state is not None:
         return state, None
     if rundir.previous_checkpoint_path.exists():
-        prev, prev_problem = _load_checkpoint(rundir.previous_checkpoint_path)
+        prev, prev_problem = ckpt_mod.read_or_problem(rundir.previous_checkpoint_path)
         if prev is not None and _comparable(prev["run"]) == _comparable(resolved.to_dict()):
             say(f"[warn] {rundir.path}: {problem}; resuming from the previous checkpoint (step {prev['step']})")
             rundir.set_aside_unreadable_checkpoint()
@@ -257,105 +244,10 @@ def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
     if final:  # (with eval.csv damaged too, restore_eval_table says it)
         say(f"[warn] {rundir.path}: {final}; eval.csv is intact; a finished run is not retrained")
     if locked:
-        repair_finished_run(rundir, say)
+        finished_run.repair(rundir, say)
     else:
-        repair_done_run(rundir.path, say)
+        finished_run.repair_if_needed(rundir.path, say)
     return {"state": "done", "path": str(rundir.path), "skipped": True}
-
-
-def repair_done_run(path: str | Path, say=print) -> None:
-    """:func:`repair_finished_run` under the run's lock, if a done run at ``path`` needs it (a
-    status.json that contradicts done.json, an eval.csv that is not what done.json promises,
-    temporary files left by a killed write); a run another process holds is left for later, with a
-    line saying so."""
-    rundir = RunDir(Path(path))
-    if rundir.done_marker() is None:
-        return
-    if rundir.done_status_conflict() or rundir.eval_damage() or rundir.has_stale_tmp():
-        try:
-            with rundir.lock(owner=job_identity()):
-                repair_finished_run(rundir, say)
-        except RunBusyError as exc:
-            say(f"[warn] not repaired now: {exc}")
-
-
-def repair_finished_run(rundir: RunDir, say=print) -> None:
-    """What a relaunch does for a done run (never retrained; call it holding the run's lock): a
-    status.json that says otherwise becomes ``done`` (done.json wins; the old state is recorded in it),
-    an eval.csv that differs from done.json's promise is restored from final.pt's rows, byte for byte
-    (the damaged file is kept beside as ``eval.csv.damaged-<time>``), and temporary files of
-    interrupted writes are removed. What cannot be repaired is said in one line and left in place."""
-    marker = rundir.done_marker()
-    if marker is None:
-        return
-    for tmp in rundir.remove_stale_tmp():
-        say(f"[repair] {rundir.path}: removed {tmp.name} (left by an interrupted write)")
-    conflict = rundir.done_status_conflict()
-    if conflict:
-        st = rundir.status() or {}
-        keep = {k: st[k] for k in ("resumes", "job") if k in st}
-        kept = ""
-        if st:
-            keep["replaced"] = {k: v for k, v in st.items() if k != "traceback"}
-        elif rundir.status_path.exists():  # unreadable: kept beside as it was
-            aside = rundir.path / f"{rundir.status_path.name}.unreadable-{_stamp()}"
-            shutil.copyfile(rundir.status_path, aside)
-            kept = f"; the unreadable one is kept as {aside.name}"
-        total = _total_steps(rundir, st)
-        repaired = f"{conflict}, but {DONE} says the run finished; set to done at {now()}"
-        rundir.write_status("done", total, total, repaired=repaired, **keep)
-        say(f"[repair] {rundir.path}: status.json set to done ({conflict}; {DONE} says it finished){kept}")
-    damage = rundir.eval_damage(marker)
-    if damage:
-        say(restore_eval_table(rundir, marker, damage))
-
-
-def restore_eval_table(rundir: RunDir, marker: dict[str, Any], damage: str) -> str:
-    """Rewrite a done run's damaged eval.csv from final.pt's evaluation rows when they give exactly
-    the table done.json describes (its sha256); returns the line that says what happened."""
-    import hashlib
-
-    where = f"{rundir.path}: {damage}"
-    problem = rundir.final_problem(marker) or (None if rundir.final_path.exists() else f"{FINAL} is missing")
-    state = None
-    if problem is None:
-        state, problem = _load_checkpoint(rundir.final_path)
-    if state is not None and not isinstance(state.get("eval_rows"), list):
-        problem = f"{FINAL} holds no evaluation rows"
-    if problem is None:
-        data = eval_csv_text(state["eval_rows"]).encode()
-        if hashlib.sha256(data).hexdigest() != marker.get("eval_sha256"):
-            problem = f"the rows in {FINAL} do not give the table {DONE} describes"
-    if problem is not None:
-        return f"[warn] {where}; cannot restore it: {problem}; left as it is (the run is not retrained)"
-    kept = ""
-    if rundir.eval_path.exists():
-        aside = rundir.path / f"{rundir.eval_path.name}.damaged-{_stamp()}"
-        try:
-            os.link(rundir.eval_path, aside)
-        except OSError:
-            shutil.copyfile(rundir.eval_path, aside)
-        kept = f"; the damaged file is kept as {aside.name}"
-    atomic_write_bytes(rundir.eval_path, data)
-    rows = len(state["eval_rows"])
-    return f"[repair] {where}; restored from {FINAL} ({rows} rows, as {DONE} promises){kept}"
-
-
-def _stamp() -> str:
-    """A file-name-safe UTC time: ``20261207T011500Z``."""
-    return now().replace(":", "").replace("-", "").replace("+0000", "Z")
-
-
-def _total_steps(rundir: RunDir, st: dict[str, Any]) -> int:
-    """A run's step budget: status.json's total_steps, else config.yaml's run.steps, else 0."""
-    if isinstance(st.get("total_steps"), int):
-        return int(st["total_steps"])
-    try:
-        import yaml
-
-        return int(yaml.safe_load((rundir.path / "config.yaml").read_text())["run"]["steps"])
-    except Exception:  # unreadable or without the field
-        return 0
 
 
 def _install_stop_handlers() -> None:

@@ -59,6 +59,7 @@ from omegaconf import ListConfig, OmegaConf
 import algorithms
 from configs.errors import UnknownNameError
 from configs.suites import get_suite
+from harness import finished_run
 from harness import status as status_mod
 from harness.cli import command_line, one_line_errors
 from harness.config import (
@@ -563,9 +564,7 @@ def _launch(runs, settings, sweep_dir, manifest_path, argv):
         elif r.state == "done" and r.note:
             print(f"[warn] {r.label}: {r.note}; kept as done, not retrained")
         if r.state == "done":  # status.json set to done, eval.csv from final.pt, stale tmp removed (issue 26)
-            from harness.run import repair_done_run
-
-            repair_done_run(r.path)
+            finished_run.repair_if_needed(r.path)
     by_state = status_mod.counts(rows)
     held = {k: v for k, v in by_state.items() if k in ("done", "pending", "running", "requeued")}
     skipped_failed = by_state.get("failed", 0) if not settings.retry_failed else 0
