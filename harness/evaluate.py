@@ -3,7 +3,8 @@
 ``checkpoint=`` is a run directory (its ``final.pt``, else its ``checkpoint.pt``), a state file
 beside its run's ``config.yaml``, or a checkpoint file written by TD-MPC2's or MBDPO's own ``save``
 (e.g. TD-MPC2's published ``mt80-48M.pt``; ``format=auto`` tells them apart, ``format=tdmpc2|mbdpo``
-insists); a list (``checkpoint=[A,B,C]``, e.g. one per seed) evaluates each. Any kind: an online
+insists); a list (``checkpoint=[A,B,C]``, e.g. one per seed; quote paths that hold commas:
+``checkpoint=['A','B']``) evaluates each. Any kind: an online
 run, an offline multi-task model, a fine-tuned run, a reference model. Each is evaluated without
 exploration noise on its own tasks: all of them by default, or ``task=X`` / ``task=[X,Y]`` /
 ``suite=S`` (tasks the model was not trained on are refused, naming those it knows). A single-task

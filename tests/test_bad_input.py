@@ -240,6 +240,7 @@ CHECKPOINT_CASES = [
     ("evaluate", [f"checkpoint={SINGLE}", "task=walker-run"], "task=walker-run has 24 observations and 6 actions"),
     ("evaluate", [f"checkpoint={MULTI}", "task=humanoid-run"], "task 'humanoid-run': the model of checkpoint="),
     ("evaluate", [f"checkpoint={REFERENCE / 'mbdpo_mt80.pt'}", "format=tdmpc2"], "use format=mbdpo"),
+    ("evaluate", ["checkpoint=[/nonexistent/batch_size=8,model.enc_dim=32/seed_1]"], "quote paths that hold commas"),
     ("run", [*FINETUNE, "checkpoint={truncated}"], "truncated or damaged"),
     ("run", [*FINETUNE, "checkpoint={termination}", "task=cartpole-balance"], "termination head"),
     ("run", [*FINETUNE, f"checkpoint={MULTI}", "algo.model.size=1"], "match no model size"),

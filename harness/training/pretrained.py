@@ -137,7 +137,10 @@ def find_pretrained(where: str, format: str = "auto", tasks: tuple[str, ...] = (
             raise PretrainedError(f"checkpoint={where}: no {' or '.join(STATE_FILES)} in that run directory")
         path = files[0]
     elif not path.is_file():
-        raise PretrainedError(f"checkpoint={where}: no such file or run directory")
+        # a run directory's name holds commas (batch_size=8,model.enc_dim=32): unquoted in a list
+        # (checkpoint=[A,B]) it is cut there, and a piece such as "model.enc_dim=32" arrives here
+        hint = "; in a list, quote paths that hold commas: checkpoint=['A','B']" if "=" in str(where) else ""
+        raise PretrainedError(f"checkpoint={where}: no such file or run directory{hint}")
     config_path = path.parent / "config.yaml"
     try:
         config = yaml.safe_load(config_path.read_text())
