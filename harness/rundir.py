@@ -529,8 +529,8 @@ class RunStatus:
             self.write("interrupted", self.step, error=f"{type(exc).__name__} ({note})")
         else:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                where = f": {exc.filename}" if exc.filename else f" (in {self.rundir.path})"
-                self.write("failed", self.step, error=f"no space left on device{where}", traceback=None)
+                where = exc.filename or self.rundir.path  # the file, else the run directory
+                self.write("failed", self.step, error=f"no space left on device: {where}", traceback=None)
                 return
             self.write(
                 "failed",

@@ -153,6 +153,10 @@ def test_disk_full_is_a_failure_naming_the_path(tmp_path):
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "eval.csv"))
     st = rd.status()
     assert st["state"] == "failed" and st["error"] == f"no space left on device: {tmp_path / 'eval.csv'}"
+    with pytest.raises(OSError):  # an error that names no file: the run directory
+        with RunStatus(rd, 100, say=lambda *a, **k: None):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert rd.status()["error"] == f"no space left on device: {tmp_path}"
 
 
 def test_disk_full_during_a_checkpoint_write_names_the_checkpoint(tmp_path, monkeypatch):
