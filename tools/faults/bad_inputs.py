@@ -40,6 +40,7 @@ from tools.faults.common import (
     run,
     run_dirs,
     say,
+    select_cases,
     show,
     tree,
     wait_for,
@@ -467,13 +468,6 @@ COLUMNS = ["id", "program", "issue_item", "outcome", "exit", "stderr_lines", "fi
 COLUMNS += ["command"]
 
 
-def select(cases: list[Case], quick: bool, only: list[str]) -> list[Case]:
-    chosen = [c for c in cases if c.quick] if quick else list(cases)
-    if only:
-        chosen = [c for c in chosen if any(c.id == o or c.id.startswith(o) for o in only)]
-    return chosen
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.faults.bad_inputs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for bad_inputs.csv and bad_inputs.md")
@@ -486,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # started with `&` from a script, SIGINT is ignored, and the programs would inherit that: their Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cases = select(CASES, args.quick, args.only)
+    cases = select_cases(CASES, args.quick, args.only)
     if args.list:
         for c in cases:
             print(c.id, c.program, " ".join(c.args))

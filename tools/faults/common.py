@@ -398,3 +398,11 @@ def commit() -> str:
     res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "-uno"], capture_output=True, text=True)
     return res.stdout.strip() + (" (+ uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def select_cases(cases: list, quick: bool, only: list[str]) -> list:
+    """The cases to run: all, or those marked ``quick``; then only ``only``'s ids or id prefixes."""
+    chosen = [c for c in cases if c.quick] if quick else list(cases)
+    if only:
+        chosen = [c for c in chosen if any(c.id == o or c.id.startswith(o) for o in only)]
+    return chosen

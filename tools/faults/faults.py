@@ -50,6 +50,7 @@ from tools.faults.common import (
     run,
     run_dirs,
     say,
+    select_cases,
     sha,
     show,
     tmp_files,
@@ -127,6 +128,14 @@ def console_of(ctx: Ctx, res: Result | Background, cmd: list[str] | None = None)
     ctx.consoles.append(text)
     ctx.commands.append(show(cmd or res.cmd))
     return text
+
+
+def full_disk_console(ctx: Ctx, res: Result, cmd: list[str], note: str) -> None:
+    """A command that met a full disk: keep its console and a note; its console must name the path."""
+    console_of(ctx, res, cmd)
+    ctx.notes.append(note)
+    if not ENOSPC_NAMED.search(res.console):
+        ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
 
 
 def the_run(runs: Path) -> Path | None:
@@ -357,12 +366,10 @@ def disk_full_runs(ctx: Ctx, fault, mode: str, how: str, size: int | None = None
     cmd = run_cmd(ctx, mode, runs) if how == "run" else sweep_cmd(ctx, mode, runs)
     with tmpfs(runs, f"{size // 1024}k"):
         res = run(cmd, timeout=TRAINING_TIMEOUT)
-        console_of(ctx, res, cmd)
         settle(ctx, 30)
         st = status_of(runs)
-        ctx.notes.append(f"full disk: exit {res.rc}, state {st.get('state')!r}, error {st.get('error')!r}")
-        if not ENOSPC_NAMED.search(res.console):
-            ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
+        note = f"full disk: exit {res.rc}, state {st.get('state')!r}, error {st.get('error')!r}"
+        full_disk_console(ctx, res, cmd, note)
         if st and (st.get("state") != "failed" or "no space left on device" not in str(st.get("error"))):
             ctx.untruthful.append(f"status.json: {st.get('state')!r} / {st.get('error')!r}")
         left = tmp_files(runs)
@@ -397,11 +404,8 @@ def disk_full_memmap(ctx: Ctx, fault) -> dict:
             if p.is_file():
                 shutil.copy2(p, ctx.dataset / p.name)
         res = run(cmd, timeout=TRAINING_TIMEOUT)
-        console_of(ctx, res, cmd)
         st = status_of(runs)
-        ctx.notes.append(f"full dataset disk: exit {res.rc}, state {st.get('state')!r}")
-        if not ENOSPC_NAMED.search(res.console):
-            ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
+        full_disk_console(ctx, res, cmd, f"full dataset disk: exit {res.rc}, state {st.get('state')!r}")
         if st and st.get("state") not in ("failed",):
             ctx.untruthful.append(f"status.json says {st.get('state')!r}")
         left = tmp_files(ctx.dataset)
@@ -509,10 +513,7 @@ def export_fault(ctx: Ctx, fault, when: str, sigs: tuple[int, ...], full_disk: b
     with tmpfs(parent, "80k") if full_disk else _nothing(parent):
         if full_disk:
             res = run(cmd, timeout=120)
-            console_of(ctx, res, cmd)
-            ctx.notes.append(f"full disk: exit {res.rc}")
-            if not ENOSPC_NAMED.search(res.console):
-                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
+            full_disk_console(ctx, res, cmd, f"full disk: exit {res.rc}")
             if res.rc == 0:
                 ctx.untruthful.append("exit 0 on a full disk")
         else:
@@ -593,10 +594,7 @@ def evaluate_fault(ctx: Ctx, fault, sigs: tuple[int, ...], full_disk: bool = Fal
     with tmpfs(out, "8k") if full_disk else _nothing(out):
         if full_disk:
             res = run(cmd, timeout=300)
-            console_of(ctx, res, cmd)
-            ctx.notes.append(f"full disk: exit {res.rc}")
-            if not ENOSPC_NAMED.search(res.console):
-                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
+            full_disk_console(ctx, res, cmd, f"full disk: exit {res.rc}")
             grow_tmpfs(out)
         else:
             bg = Background(cmd, ctx.case / "evaluate.log")
@@ -648,10 +646,7 @@ def report_fault(ctx: Ctx, fault, full_disk: bool) -> dict:
     with tmpfs(parent, "64k") if full_disk else _nothing(parent):
         if full_disk:
             res = run(cmd, timeout=300)
-            console_of(ctx, res, cmd)
-            ctx.notes.append(f"full disk: exit {res.rc}")
-            if not ENOSPC_NAMED.search(res.console):
-                ctx.untruthful.append("the console does not say 'no space left on device: PATH'")
+            full_disk_console(ctx, res, cmd, f"full disk: exit {res.rc}")
             grow_tmpfs(parent)
         else:
             bg = Background(cmd, ctx.case / "report.log")
@@ -850,13 +845,6 @@ def run_fault(ctx: Ctx, fault: Fault) -> dict:
     return row
 
 
-def select(faults: list[Fault], quick: bool, only: list[str]) -> list[Fault]:
-    chosen = [f for f in faults if f.quick] if quick else list(faults)
-    if only:
-        chosen = [f for f in chosen if any(f.id == o or f.id.startswith(o) for o in only)]
-    return chosen
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.faults.faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for faults.csv and faults.md")
@@ -868,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # started with `&` from a script, SIGINT is ignored, and the programs would inherit that: their Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    faults = select(FAULTS, args.quick, args.only)
+    faults = select_cases(FAULTS, args.quick, args.only)
     if args.list:
         for f in faults:
             print(f.id, "|", f.mode, "|", f.process, "|", f.what)
