@@ -8,7 +8,8 @@ One concept per module:
   :mod:`~analysis.suites` (suite restriction), :mod:`~analysis.provenance` (configs and commits);
 * rules: :mod:`~analysis.selection` (one score per run at a step), :mod:`~analysis.ragged`
   (shared tasks, equal runs per task), :mod:`~analysis.contract` (rliable's input contract),
-  :mod:`~analysis.scores` (score matrices and curves), :mod:`~analysis.issues` (what was left out);
+  :mod:`~analysis.scores` (score matrices and curves), :mod:`~analysis.issues` (what was left out),
+  :mod:`~analysis.caveats` (the few-runs caveat and the zero-width interval mark);
 * rliable: :mod:`~analysis.aggregates` (IQM, median, mean, optimality gap; seeding),
   :mod:`~analysis.profiles`, :mod:`~analysis.improvement`, :mod:`~analysis.scaling` (IQM vs model size);
 * out: :mod:`~analysis.pipeline` (the whole analysis as data), :mod:`~analysis.figures`,

@@ -5,11 +5,14 @@ Figures are built on ``matplotlib.figure.Figure`` (Agg canvas) rather than pyplo
 this module never changes the global matplotlib backend and works without a display. Colours
 come from :func:`algo_palette`, keyed by every algo label of one report (sorted), so an algo has the
 same colour in every figure of that report. Published baselines (``... (published)``) are drawn
-with dashed lines and hatched bars, so they cannot be mistaken for our own runs.
+with dashed lines and hatched bars, so they cannot be mistaken for our own runs. A figure whose
+intervals rest on few runs carries its caveat (``note``, :mod:`analysis.caveats`) drawn under it, so
+the PNG or SVG says so when looked at alone.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -49,6 +52,7 @@ def plot_sample_efficiency(
     title: str | None = None,
     ylabel: str = "IQM normalised score (0-100)",
     step: int | None = None,
+    note: str = "",
 ) -> Figure:
     """IQM score vs environment steps with a shaded confidence band, one line per algo.
 
@@ -81,7 +85,7 @@ def plot_sample_efficiency(
     if len(curves):
         ax.legend(frameon=False, loc="best")
     fig.tight_layout()
-    return fig
+    return footnote(fig, note)
 
 
 def plot_aggregates(
@@ -89,6 +93,7 @@ def plot_aggregates(
     palette: Mapping[str, Colour] | None = None,
     *,
     metrics: Sequence[str] = METRICS,
+    note: str = "",
 ) -> Figure:
     """One panel per metric: the point estimate (tick) and its confidence interval (bar) per algo.
 
@@ -124,10 +129,12 @@ def plot_aggregates(
     axes[0].set_yticks(range(len(labels)), labels)
     axes[0].invert_yaxis()
     fig.tight_layout()
-    return fig
+    return footnote(fig, note)
 
 
-def plot_performance_profiles(profiles: pd.DataFrame, palette: Mapping[str, Colour] | None = None) -> Figure:
+def plot_performance_profiles(
+    profiles: pd.DataFrame, palette: Mapping[str, Colour] | None = None, *, note: str = ""
+) -> Figure:
     """Fraction of runs with score > tau vs tau, with CI bands (columns algo, tau, value, ci_low, ci_high)."""
     palette = dict(palette or algo_palette(profiles["algo"]))
     fig, ax = _single(figsize=(7.0, 4.4))
@@ -142,13 +149,21 @@ def plot_performance_profiles(profiles: pd.DataFrame, palette: Mapping[str, Colo
     if len(profiles):
         ax.legend(frameon=False, loc="best")
     fig.tight_layout()
-    return fig
+    return footnote(fig, note)
 
 
-def plot_improvement(poi: pd.DataFrame, palette: Mapping[str, Colour] | None = None) -> Figure:
-    """P(X > Y) per pair: the point estimate (tick) and its CI (bar, in X's colour); 0.5 = no difference."""
+def plot_improvement(
+    poi: pd.DataFrame,
+    palette: Mapping[str, Colour] | None = None,
+    *,
+    labels: Sequence[str] = (),
+    note: str = "",
+) -> Figure:
+    """P(X > Y) per pair: the CI (bar, in X's colour), the point estimate (black diamond, visible even
+    at 0 or 1 with a zero-width CI) and its value written beside it (``labels``, one per row, e.g.
+    :func:`analysis.caveats.interval_text`; default ``value [low, high]``); 0.5 = no difference."""
     palette = dict(palette or algo_palette([*poi["x"], *poi["y"]]))
-    fig, ax = _single(figsize=(7.0, 0.55 * max(len(poi), 1) + 1.3))
+    fig, ax = _single(figsize=(7.5, 0.75 * max(len(poi), 1) + 1.3))
     names = []
     for i, row in enumerate(poi.itertuples(index=False)):
         ax.barh(
@@ -162,15 +177,28 @@ def plot_improvement(poi: pd.DataFrame, palette: Mapping[str, Colour] | None = N
             edgecolor="white",
         )
         ax.vlines(row.value, i - 0.3, i + 0.3, color="black", linewidth=2)
+        ax.plot(row.value, i, marker="D", markersize=7, color="black", markeredgecolor="white", zorder=3)
+        text = labels[i] if i < len(labels) else f"{row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+        left = row.value <= 0.5  # written above the bar, running towards the middle
+        ax.annotate(
+            text,
+            (row.value, i - 0.3),
+            xytext=(-4 if left else 4, 2),
+            textcoords="offset points",
+            ha="left" if left else "right",
+            va="bottom",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        )
         names.append(f"P({row.x} > {row.y})")
     ax.axvline(0.5, color="0.3", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_ylim(len(names) - 0.4, -0.75)  # inverted: the first pair on top; room for the value above it
+    ax.set_xlim(-0.04, 1.04)  # a point at 0 or 1 stays clear of the frame
     ax.set_xlabel("Probability of improvement")
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
-    return fig
+    return footnote(fig, note)
 
 
 def plot_scaling(
@@ -178,6 +206,7 @@ def plot_scaling(
     colours: Mapping[str, Colour] | None = None,
     *,
     title: str | None = None,
+    note: str = "",
 ) -> Figure:
     """IQM score (95% CI as error bars) against trained parameters (log x axis), one line per algo.
 
@@ -210,7 +239,7 @@ def plot_scaling(
     if len(scaling):
         ax.legend(frameon=False, loc="best")
     fig.tight_layout()
-    return fig
+    return footnote(fig, note)
 
 
 def plot_per_task(per_task: pd.DataFrame) -> Figure:
@@ -245,6 +274,15 @@ def plot_per_task(per_task: pd.DataFrame) -> Figure:
         text.set_horizontalalignment("right")
     ax.set_title("Per-task mean score (blank: no runs)")
     fig.tight_layout()
+    return fig
+
+
+def footnote(fig: Figure, note: str) -> Figure:
+    """``note`` (if any) drawn under the figure, wrapped to its width; saving with a tight bounding box
+    keeps it in the file."""
+    if note:
+        width = max(40, int(fig.get_figwidth() * 14))  # characters per line at 8 pt
+        fig.text(0.01, 0.0, textwrap.fill(note, width), ha="left", va="top", fontsize=8, color="#8a5a00")
     return fig
 
 

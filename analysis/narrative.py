@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.aggregates import METRIC_TITLES, METRICS, OPTIMALITY_GAP_GAMMA
+from analysis.caveats import few_runs_note, fewest_runs, interval_text, runs_per_task
 from analysis.document import Bullets, Details, Document, Figure, Heading, Para, Table
 from analysis.issues import KINDS
 from analysis.pipeline import Analysis
@@ -146,24 +147,17 @@ def _aggregates(doc: Document, a: Analysis, figures: set[str]) -> None:
             f"(threshold {OPTIMALITY_GAP_GAMMA:g}), where lower is better. Data: `aggregates.csv`."
         )
     )
-    table = a.aggregates.assign(
+    runs = runs_per_task(a.comparison.matrices)
+    agg = a.aggregates
+    table = agg.assign(
         cell=[
-            f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
-            for v, lo, hi in zip(a.aggregates["value"], a.aggregates["ci_low"], a.aggregates["ci_high"])
+            interval_text(v, lo, hi, [runs[algo]])
+            for algo, v, lo, hi in zip(agg["algo"], agg["value"], agg["ci_low"], agg["ci_high"])
         ]
     )
     table = table.pivot(index="algo", columns="metric", values="cell")[list(METRICS)]
     doc.add(Table(table.rename(columns=METRIC_TITLES).reset_index()))
-    few = [name for name, m in a.comparison.matrices.items() if m.shape[0] < 3]
-    if few:
-        doc.add(
-            Para(
-                f"{', '.join(f'`{name}`' for name in few)} {'has' if len(few) == 1 else 'have'} fewer than "
-                "3 runs per task; a bootstrap over so few runs gives narrow, unreliable intervals "
-                "(a single run gives zero-width ones).",
-                note=True,
-            )
-        )
+    _few_runs(doc, runs)
     if len(a.comparison.tasks) < 5 and not s.task_bootstrap:
         doc.add(
             Para(
@@ -192,9 +186,10 @@ def _profiles(doc: Document, a: Analysis, figures: set[str]) -> None:
             f"Fraction of runs (over the {len(a.comparison.tasks)} compared tasks) whose score "
             f"exceeds each threshold, with 95% CI bands ({a.settings.profile_reps:,} bootstrap "
             "replications; rliable's score distributions). Data: `performance_profiles.csv`."
-        ),
-        Figure("performance_profiles", "Performance profiles"),
+        )
     )
+    _few_runs(doc, runs_per_task(a.comparison.matrices))
+    doc.add(Figure("performance_profiles", "Performance profiles"))
 
 
 def _improvement(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -217,12 +212,11 @@ def _improvement(doc: Document, a: Analysis, figures: set[str]) -> None:
                 "tasks": poi["tasks"],
                 "runs X": poi["runs_x"],
                 "runs Y": poi["runs_y"],
-                "P(X > Y) [95% CI]": [
-                    f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(poi["value"], poi["ci_low"], poi["ci_high"])
-                ],
+                "P(X > Y) [95% CI]": improvement_cells(poi),
             }
         )
         doc.add(Table(table))
+        _few_runs(doc, fewest_runs([*zip(poi["x"], poi["runs_x"]), *zip(poi["y"], poi["runs_y"])]))
         if "probability_of_improvement" in figures:
             doc.add(Figure("probability_of_improvement", "Probability of improvement"))
     skipped = a.issues[a.issues["kind"] == "probability of improvement skipped"]["detail"]
@@ -241,9 +235,10 @@ def _curves(doc: Document, a: Analysis, figures: set[str]) -> None:
             f"({a.settings.curve_reps:,} bootstrap replications), on the compared tasks and runs. "
             f"{CURVE_RULE} {FINETUNE_RULE} The dotted line marks the step of the tables. "
             "Data: `sample_efficiency.csv`."
-        ),
-        Figure("sample_efficiency", "Sample efficiency: IQM score vs environment steps"),
+        )
     )
+    _few_runs(doc, runs_per_task(a.comparison.matrices))
+    doc.add(Figure("sample_efficiency", "Sample efficiency: IQM score vs environment steps"))
 
 
 def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -271,8 +266,8 @@ def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
                     "runs per task": table["runs"],
                     "tasks": table["tasks"],
                     "IQM [95% CI]": [
-                        f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
-                        for v, lo, hi in zip(table["iqm"], table["ci_low"], table["ci_high"])
+                        interval_text(v, lo, hi, [n])
+                        for v, lo, hi, n in zip(table["iqm"], table["ci_low"], table["ci_high"], table["runs"])
                     ],
                 }
             )
@@ -286,6 +281,20 @@ def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
                 "Error bars: 95% CIs; log x axis; one line per algorithm.",
             )
         )
+    _few_runs(doc, fewest_runs(zip(table["algo"], table["runs"])))
+
+
+def improvement_cells(poi: pd.DataFrame) -> list[str]:
+    """``0.00 [0.00, 0.00] (zero width: ...)`` per row of the probability-of-improvement table."""
+    columns = (poi[c] for c in ("value", "ci_low", "ci_high", "runs_x", "runs_y"))
+    return [interval_text(v, lo, hi, [nx, ny], digits=2) for v, lo, hi, nx, ny in zip(*columns)]
+
+
+def _few_runs(doc: Document, runs: dict[str, int]) -> None:
+    """The few-runs caveat (:mod:`analysis.caveats`) as a note, where it applies."""
+    note = few_runs_note(runs)
+    if note:
+        doc.add(Para(note, note=True))
 
 
 def _per_task(doc: Document, a: Analysis, figures: set[str]) -> None:

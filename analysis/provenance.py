@@ -7,7 +7,7 @@
 * The same file gives each run's training mode and size (:func:`run_settings`): ``run.mode``
   (``online``, ``offline`` or ``finetune``; absent: ``online``), ``run.checkpoint`` (what a
   fine-tuned run started from) and the top-level ``num_parameters`` (the agent's trained
-  parameters; absent for runs written before it existed).
+  parameters: 0 for a parameter-free policy such as ``random``; absent for runs written before it existed).
 * Where a run's weights came from (:func:`weights_origin`), from its ``pretrained:`` block (a
   fine-tuned run's, or an evaluated reference checkpoint's): a file written by TD-MPC2's or
   MBDPO's own ``save`` shows as ``tdmpc2 file NAME SHA256[:12]``, one of our runs as its path.
@@ -105,8 +105,8 @@ def run_settings(config: object) -> tuple[str, str, int | None, str]:
     ``mode`` is ``run.mode`` (absent or empty: ``online``); a value other than configs/results.py RUN_MODES is
     returned as written, and ``note`` says so (the run cannot be labelled). ``checkpoint`` is
     ``run.checkpoint`` as text ("" if absent; ``note`` says so for a fine-tuned run).
-    ``num_parameters`` is the top-level field: a whole number >= 1, else None (``note`` says why
-    when the field is there but unusable).
+    ``num_parameters`` is the top-level field: a whole number >= 0 (0: a parameter-free policy, e.g.
+    ``random``), else None (``note`` says why when the field is there but unusable).
     """
     if not isinstance(config, dict):
         return DEFAULT_MODE, "", None, ""
@@ -124,8 +124,8 @@ def run_settings(config: object) -> tuple[str, str, int | None, str]:
     num_parameters = None
     if value is not None:
         whole = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not whole or value != int(value) or value < 1:
-            notes.append(f"num_parameters {value!r} is not a whole number >= 1")
+        if not whole or value != int(value) or value < 0:
+            notes.append(f"num_parameters {value!r} is not a whole number >= 0")
         else:
             num_parameters = int(value)
     return mode, checkpoint, num_parameters, "; ".join(notes)

@@ -1,5 +1,6 @@
 """Benchmark report: ``python -m analysis.report [RUNS_DIR] --out DIR [--suite S] [--step N]
-[--last-k K] [--baselines DIR [DIR ...]] [--pair X Y ...] [--algos PATTERN ...] [--reps N] [--seed N]``.
+[--last-k K] [--baselines DIR [DIR ...]] [--pair X Y] [--algos PATTERN ...] [--reps N] [--seed N]``
+(``--pair X Y`` names one pair; repeat it for more pairs).
 
 Writes into DIR:
 
@@ -33,6 +34,7 @@ from typing import Sequence
 import pandas as pd
 
 from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, METRIC_TITLES, METRICS
+from analysis.caveats import few_runs_note, fewest_runs, interval_text, runs_per_task
 from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import (
     plot_aggregates,
@@ -45,12 +47,18 @@ from analysis.figures import (
 )
 from analysis.htmlpage import render_html
 from analysis.markdown import render_markdown
-from analysis.narrative import build_document
+from analysis.narrative import build_document, improvement_cells
 from analysis.pipeline import Analysis, Settings, analyse
 from analysis.scaling import scaling_colours
 from analysis.settings import load_config
 
 PROG = "analysis.report"
+#: ``--help``'s description (the usage line above it lists the options).
+DESCRIPTION = (
+    "Benchmark report: aggregate metrics, performance profiles, probability of improvement, "
+    "sample-efficiency curves and per-task scores (rliable, 95% bootstrap CIs) of the runs in "
+    "RUNS_DIR and any published baselines, written to --out as report.html, report.md, CSVs and figures."
+)
 
 
 @dataclass
@@ -126,24 +134,34 @@ def write_report(
 
 def _figures(analysis: Analysis, out_dir: Path, files: list[Path]) -> set[str]:
     palette = analysis.palette
+    compared_note = few_runs_note(runs_per_task(analysis.comparison.matrices), code=False)
     made = {}
     if len(analysis.aggregates):
-        made["aggregates"] = plot_aggregates(analysis.aggregates, palette)
-        made["performance_profiles"] = plot_performance_profiles(analysis.profiles, palette)
+        made["aggregates"] = plot_aggregates(analysis.aggregates, palette, note=compared_note)
+        made["performance_profiles"] = plot_performance_profiles(analysis.profiles, palette, note=compared_note)
     if len(analysis.curves):
         made["sample_efficiency"] = plot_sample_efficiency(
             analysis.curves,
             palette,
             step=analysis.selection.step,
             title=f"Sample efficiency ({_count(len(analysis.comparison.tasks), 'task')})",
+            note=compared_note,
         )
-    if len(analysis.improvement):
-        made["probability_of_improvement"] = plot_improvement(analysis.improvement, palette)
+    poi = analysis.improvement
+    if len(poi):
+        made["probability_of_improvement"] = plot_improvement(
+            poi,
+            palette,
+            labels=improvement_cells(poi),
+            note=few_runs_note(fewest_runs([*zip(poi["x"], poi["runs_x"]), *zip(poi["y"], poi["runs_y"])]), code=False),
+        )
     if analysis.scaling.shown:
+        table = analysis.scaling.table
         made["scaling"] = plot_scaling(
-            analysis.scaling.table,
+            table,
             scaling_colours(analysis.scaling, palette),
             title=f"Scaling ({_count(len(analysis.comparison.tasks), 'task')})",
+            note=few_runs_note(fewest_runs(zip(table["algo"], table["runs"])), code=False),
         )
     if len(analysis.per_task):
         made["per_task"] = plot_per_task(analysis.per_task)
@@ -227,7 +245,7 @@ def _out_problem(out: Path) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=f"python -m {PROG}", description=DESCRIPTION)
     parser.add_argument(
         "runs_dir",
         type=Path,
@@ -267,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("X", "Y"),
-        help="also compute P(X > Y) for these algorithm labels; repeatable",
+        help="also compute P(X > Y) for the algorithm labels X and Y: one pair per --pair, "
+        "repeat the flag for more pairs (--pair A B --pair C D)",
     )
     parser.add_argument(
         "--algos",
@@ -371,13 +390,20 @@ def _print_summary(report: Report) -> None:
             rows = agg[agg["algo"] == label].set_index("metric")
             runs = a.comparison.matrices[label].shape[0]
             cells = "  ".join(
-                f"{METRIC_TITLES[m]} {rows.at[m, 'value']:.1f} "
-                f"[{rows.at[m, 'ci_low']:.1f}, {rows.at[m, 'ci_high']:.1f}]"
+                f"{METRIC_TITLES[m]} "
+                + interval_text(rows.at[m, "value"], rows.at[m, "ci_low"], rows.at[m, "ci_high"], [runs])
                 for m in METRICS
             )
             print(f"  {label:<{width}}  ({runs} runs/task)  {cells}")
-    for row in a.improvement.itertuples(index=False):
-        print(f"  P({row.x} > {row.y}) = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] on {row.tasks} task(s)")
+    poi = a.improvement
+    for row, cell in zip(poi.itertuples(index=False), improvement_cells(poi)):
+        print(f"  P({row.x} > {row.y}) = {cell} on {row.tasks} task(s)")
+    runs = fewest_runs(
+        [*runs_per_task(a.comparison.matrices).items(), *zip(poi["x"], poi["runs_x"]), *zip(poi["y"], poi["runs_y"])]
+    )
+    note = few_runs_note(runs, code=False)
+    if note:
+        print(f"Note: {note}")
     if len(a.issues):
         print(
             f"{len(a.issues)} item(s) missing or excluded: see 'Missing and excluded' in "

@@ -15,7 +15,8 @@ The parameter count of a run is the top-level ``num_parameters`` of its ``config
   (:mod:`analysis.aggregates`), so a point made of one label equals that label's IQM in
   ``aggregates.csv``.
 * **Shown** only when some algorithm has points at two or more parameter counts; otherwise the
-  reason is one issue (and the table is empty).
+  reason is one issue (and the table is empty). A parameter-free algorithm (``num_parameters: 0``,
+  e.g. ``random``) has no place on the log axis: left out, and listed only when the figure is drawn.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def scaling(
     issues: list[Issue] = []
     counts: dict[tuple[str, str], dict[str, int]] = {}  # (algo, mode) -> {label: parameter count}
     variants: dict[str, str] = {}
-    unrecorded = []
+    unrecorded, parameter_free = [], []
     for label in comparison.labels:
         keys = [(label, task, s) for task, seeds in zip(comparison.tasks, comparison.seeds[label]) for s in seeds]
         rows = info.reindex(keys).dropna(subset=["algo"]) if info is not None else None
@@ -104,6 +105,9 @@ def scaling(
         algo, mode = rows["algo"].iloc[0], rows["mode"].iloc[0]
         if values.empty:
             unrecorded.append(label)
+            continue
+        if (values == 0).all():
+            parameter_free.append(label)
             continue
         if len(values) < len(rows):
             issues.append(
@@ -132,7 +136,9 @@ def scaling(
     if not any(len(v) >= 2 for v in distinct.values()):
         if not counts:
             reason = (
-                "no compared run of our own records num_parameters (the top-level field of its "
+                "no compared run of our own"
+                + (" with trained parameters" if parameter_free else "")
+                + " records num_parameters (the top-level field of its "
                 "config.yaml; runs written before it existed have none)"
             )
         else:
@@ -143,10 +149,20 @@ def scaling(
                 )
                 + ")"
             )
+        if parameter_free:
+            reason += f"; parameter-free (num_parameters 0): {', '.join(parameter_free)}"
         return empty_scaling([*issues, Issue(FIGURE_SKIPPED, f"scaling figure absent: {reason}")])
     for label in unrecorded:
         issues.append(
             Issue(ALGO_EXCLUDED, "left out of the scaling figure: no compared run records num_parameters", algo=label)
+        )
+    for label in parameter_free:
+        issues.append(
+            Issue(
+                ALGO_EXCLUDED,
+                "left out of the scaling figure: parameter-free (num_parameters 0), no place on its log axis",
+                algo=label,
+            )
         )
 
     def iqm(scores: np.ndarray) -> np.ndarray:

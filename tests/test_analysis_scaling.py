@@ -169,6 +169,25 @@ def test_scaling_absent_without_parameter_counts(tmp_path: Path):
     )
 
 
+def test_parameter_free_random_is_kept_off_the_log_axis_and_not_flagged(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_sized(root, "mbdpo", "default", 1_000_000, 10.0)
+    write_sized(root, "random", "default", 0, 0.0)  # harness.run writes num_parameters: 0 for it
+    analysis = analyse(root, settings=Settings(reps=20))
+    assert kinds.BAD_METADATA not in set(analysis.issues["kind"])
+    assert set(analysis.provenance.loc[analysis.provenance["label"] == "random", "num_parameters"]) == {0}
+    assert not analysis.scaling.shown and any(
+        d.endswith("(mbdpo: 1,000,000); parameter-free (num_parameters 0): random") for d in analysis.issues["detail"]
+    )
+    write_sized(root, "mbdpo", "model.size=5-bbbbbb", 5_000_000, 30.0)  # now drawn: random left out, listed
+    analysis = analyse(root, settings=Settings(reps=20))
+    assert analysis.scaling.shown and "random" not in set(analysis.scaling.table["algo"])
+    excluded = analysis.issues[(analysis.issues["kind"] == kinds.ALGO_EXCLUDED) & (analysis.issues["algo"] == "random")]
+    assert list(excluded["detail"]) == [
+        "left out of the scaling figure: parameter-free (num_parameters 0), no place on its log axis"
+    ]
+
+
 # ------------------------------------------------------------------------------- multi-task
 def write_multitask(
     root: Path,
@@ -303,7 +322,7 @@ def test_finetune_pairs_and_run_settings():
     )
     mode, _, n, note = run_settings({"run": {"mode": "finetune"}, "num_parameters": "big"})
     assert (mode, n) == ("finetune", None)
-    assert note == "run.mode is finetune but run.checkpoint is missing; num_parameters 'big' is not a whole number >= 1"
+    assert note == "run.mode is finetune but run.checkpoint is missing; num_parameters 'big' is not a whole number >= 0"
     assert (
         run_settings({"run": {"mode": "pretrain"}})[3] == "run.mode 'pretrain' is not one of online, offline, finetune"
     )
