@@ -5,7 +5,9 @@ Writes the resolved config, the eval table and a status marker into the run dire
 ``checkpoint.pt`` (interrupted, preempted, timed out, or failed after a checkpoint) resumes from it
 and ends exactly as if it had never stopped; otherwise the files of an earlier unfinished attempt
 are kept under ``attempts/<k>/`` and the run starts afresh. SIGUSR2 (Slurm's warning before a time
-limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop at once).
+limit), Ctrl-C or SIGTERM (``timeout``) save a checkpoint at the next episode end and exit with status 3;
+a second Ctrl-C or SIGTERM stops at once (status 130; the run resumes from its last checkpoint), as
+does a signal while the program starts (nothing written). Each ends in one line (harness.stop).
 
 ``--show-config`` prints the resolved configuration, each value with the layer that set it
 (defaults, configs/algos/*.yaml, the algorithm's changes, preset, mode, command line), and exits;
@@ -14,16 +16,19 @@ limit) or Ctrl-C save a checkpoint at the next episode end (Ctrl-C twice: stop a
 
 from __future__ import annotations
 
+import harness.stop_while_starting  # noqa: F401  (first: a signal while torch loads ends in one line)
+
+# isort: split
+
 import dataclasses
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness import checkpoint_file as ckpt_mod
-from harness import finished_run
+from harness import finished_run, stop
 from harness.checkpoint_file import CheckpointError
-from harness.cli import FAILED, command_line, disk_full_errors, one_line_errors
+from harness.cli import FAILED, INTERRUPTED, command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
 from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
 from harness.data.errors import DatasetError
@@ -39,7 +44,6 @@ from harness.rundir import (
     atomic_write_text,
     job_identity,
 )
-from harness.stop import request_stop, stop_requested
 from harness.training.metric_logger import make_metric_logger
 from harness.training.trainer import Trainer, train
 
@@ -250,27 +254,37 @@ def _skip_done(rundir: RunDir, say, locked: bool = False) -> dict[str, Any]:
     return {"state": "done", "path": str(rundir.path), "skipped": True}
 
 
-def _install_stop_handlers() -> None:
-    """SIGUSR2 and a first Ctrl-C: checkpoint at the next episode end, then exit (code 3)."""
+#: printed at the first Ctrl-C or SIGTERM (then the run stops at its next episode end)
+CHECKPOINT_LINE = "\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)"
 
-    def on_signal(signum: int, frame: Any) -> None:
-        if signum in (signal.SIGINT, signal.SIGTERM) and stop_requested():
-            raise KeyboardInterrupt
-        request_stop(f"{signal.Signals(signum).name} received")
-        if signum in (signal.SIGINT, signal.SIGTERM):
-            print(
-                "\n[stop] checkpointing at the end of this episode (Ctrl-C again to stop at once)",
-                file=sys.stderr,
-                flush=True,
-            )
 
-    signal.signal(signal.SIGUSR2, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+def stopped_at_once(rundir: RunDir) -> str:
+    """The last line of a run stopped at once: where a rerun resumes from."""
+    st = rundir.status() or {}
+    if st.get("checkpoint_step") is not None:
+        return (
+            f"no checkpoint written now; run the same command again to resume from step {st['checkpoint_step']} "
+            f"({rundir.path})"
+        )
+    if rundir.state() == "done":
+        return f"the run had finished ({rundir.path})"
+    return f"no checkpoint yet; run the same command again to start afresh ({rundir.path})"
 
 
 @command_line(__doc__)
 def main(argv: list[str]) -> int:
+    stop.install_stop_handlers("harness.run", CHECKPOINT_LINE)  # harness.stop: what each signal does
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # stopped at once while the config was resolved
+        stop.leaving()
+        print(stop.stopped_at_once_line("the run had not started; nothing written"), file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        stop.leaving()
+
+
+def _main(argv: list[str]) -> int:
     show = [a for a in argv if a == SHOW_CONFIG or a.startswith(SHOW_CONFIG + "=")]
     argv = [a for a in argv if a not in show]
     with one_line_errors(ConfigError, ValueError):
@@ -279,12 +293,19 @@ def main(argv: list[str]) -> int:
             print(show_config(resolved, show[-1].partition("=")[2]))
             return 0
         check_runs_dir(Path(resolved.run.runs_dir))
-    _install_stop_handlers()
+    if stop.stop_requested():  # a signal while resolving the config: nothing written yet
+        print(stop.stopped_at_once_line("the run had not started; nothing written"), file=sys.stderr)
+        return INTERRUPTED
     # one line each: another process in the run directory (exit 2, nothing touched); a dataset that
     # fails its deeper checks or a full disk inside the run (status.json says failed, exit 1)
-    with one_line_errors(RunBusyError), one_line_errors(CheckpointError, DatasetError, status=FAILED):
-        with disk_full_errors(resolved.path):
-            execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
+    try:
+        with one_line_errors(RunBusyError), one_line_errors(CheckpointError, DatasetError, status=FAILED):
+            with disk_full_errors(resolved.path):
+                execute(resolved)  # Preempted: "stopped: ...", exit 3 (harness.cli)
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: status.json says interrupted
+        stop.leaving()
+        print(stop.stopped_at_once_line(stopped_at_once(RunDir(resolved.path))), file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 
