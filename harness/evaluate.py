@@ -21,7 +21,11 @@ format, key layout and what was inferred from the tensors). The checkpoint is on
 evaluation already done is skipped; an unfinished one is kept under ``attempts/``.
 
 Keys: checkpoint (required), format (auto | ours | tdmpc2 | mbdpo), task, suite, episodes (10),
-seed (the checkpoint run's seed), out, device (auto), threads (0: torch's default).
+seed (the checkpoint run's seed), out, device (auto), threads (1; 0: torch's default, one per core, which
+on a busy machine can be many times slower: its threads spin-wait for each other).
+
+Ctrl-C or SIGTERM stops at once (status 130) in one line: the evaluation under way leaves no
+``eval.csv`` (written at its end, atomically) and is redone by the same command; those finished stay.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import harness.glcheck  # noqa: F401  (before torchrl: one line if MUJOCO_GL cannot load)
+import harness.stop_while_starting  # noqa: F401  (first: a signal while torch loads ends in one line)
 
 # isort: split
 
@@ -45,7 +50,8 @@ from configs.errors import UnknownNameError
 from configs.results import DEFAULT_MODE
 from configs.suites import get_suite
 from envs import get_task, make_batched_env
-from harness.cli import command_line, disk_full_errors, one_line_errors
+from harness import stop
+from harness.cli import INTERRUPTED, command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
 from harness.config import (
     RUN_RANGES,
@@ -64,6 +70,10 @@ from harness.training.pretrained import FORMATS, Pretrained, PretrainedError, fi
 from harness.training.task_view import TaskView
 from harness.training.trainer import seed_everything
 
+#: torch threads of an evaluation: one. Torch's default (threads=0: one per core) spin-waits on busy
+#: cores: one episode of the reference-size TD-MPC2 took >170 s instead of 26 s on a loaded 2-core machine
+DEFAULT_THREADS = 1
+
 KEYS = ("checkpoint", "format", "task", "suite", "episodes", "seed", "out", "device", "threads")
 
 
@@ -76,7 +86,7 @@ class Request:
     seed: int | None = None
     out: Path = Path("evaluations")
     device: str = "auto"
-    threads: int = 0
+    threads: int = DEFAULT_THREADS
     format: str = "auto"
     notes: tuple[str, ...] = ()  # what was made of the request (a checkpoint listed twice: once)
 
@@ -127,7 +137,7 @@ def parse_request(argv: list[str]) -> Request:
         seed=None if opts.get("seed") is None else _whole("seed", opts["seed"]),
         out=Path(str(opts.get("out", "evaluations"))).expanduser(),
         device=str(opts.get("device", "auto")),
-        threads=_whole("threads", opts.get("threads", 0)),
+        threads=_whole("threads", opts.get("threads", DEFAULT_THREADS)),
         format=_format(opts.get("format", "auto")),
         notes=notes,
     )
@@ -296,17 +306,33 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
 
 @command_line(__doc__)
 def main(argv: list[str]) -> int:
-    with one_line_errors(ConfigError, PretrainedError, ValueError):
-        request = parse_request(argv)
-        plans = [plan(request, c) for c in request.checkpoints]
-        check_runs_dir(request.out, "out")
-        resolve_device(request.device)
-    for note in request.notes:
-        print(note)
-    for k, p in enumerate(plans, 1):
-        print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
-        with one_line_errors(PretrainedError), disk_full_errors(p.path):  # a full disk: one line, exit 1
-            evaluate_plan(p, request)
+    stop.install_stop_handlers("harness.evaluate")  # Ctrl-C / SIGTERM: stop at once, one line (harness.stop)
+    try:
+        return _main(argv)
+    finally:
+        stop.leaving()
+
+
+def _main(argv: list[str]) -> int:
+    current = "nothing evaluated yet; nothing written"
+    try:
+        with one_line_errors(ConfigError, PretrainedError, ValueError):
+            request = parse_request(argv)
+            plans = [plan(request, c) for c in request.checkpoints]
+            check_runs_dir(request.out, "out")
+            resolve_device(request.device)
+        for note in request.notes:
+            print(note)
+        for k, p in enumerate(plans, 1):
+            print(f"[{k}/{len(plans)}] {p.pretrained.origin} on {len(p.tasks)} task(s) -> {p.path}", flush=True)
+            done = f"; {k - 1} of {len(plans)} finished" if len(plans) > 1 else ""
+            current = f"{p.path} not evaluated (no eval.csv written){done}; run the same command again"
+            with one_line_errors(PretrainedError), disk_full_errors(p.path):  # a full disk: one line, exit 1
+                evaluate_plan(p, request)
+    except KeyboardInterrupt:
+        stop.leaving()
+        print(stop.stopped_at_once_line(current), file=sys.stderr)
+        return INTERRUPTED
     print(f"report: python -m analysis.report {request.out}")
     return 0
 

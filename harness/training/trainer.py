@@ -90,6 +90,22 @@ def eval_steps(total: int, every: int, at_start: bool) -> list[int]:
 #: progress is reported at least this often (besides every log_every steps)
 PROGRESS_EVERY_S = 5.0
 
+#: on a CPU without ``preset=``, a first evaluation estimated to take longer than this says so once
+SLOW_EVALUATION_S = 60.0
+
+
+def slow_cpu_hint(device: str, preset: str, seconds_per_step: float, length: int, episodes: int) -> str | None:
+    """The line a run prints once when its first evaluation is measured to be slow on a CPU without
+    a preset (the reference-size planner: minutes per evaluation), or None."""
+    total = seconds_per_step * length
+    if device != "cpu" or preset or total < SLOW_EVALUATION_S:
+        return None
+    return (
+        f"[note] on this CPU without preset=, an evaluation step takes {seconds_per_step:.1f} s ({episodes} "
+        f"episodes at once): about {total / 60:.0f} min per evaluation of {length} steps, the planner at its "
+        "reference size; preset=laptop (the main job's) or preset=cpu is many times faster (README: Configuration)"
+    )
+
 
 class Trainer:
     """The shared part of every training mode (see the module docstring); subclasses implement
@@ -125,6 +141,7 @@ class Trainer:
         self._clock = (time.perf_counter(), 0)
         self._last_progress = time.perf_counter()
         self._steps_done = 0  # the steps done so far (after_step's; the checkpoint's step on resume)
+        self._hinted = False  # slow_cpu_hint was considered (at the first evaluation)
 
     # --- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Trainer:
@@ -304,7 +321,18 @@ class Trainer:
     def eval_progress(self, step: int, episodes: int, what: str = "") -> Callable[[int, int], None]:
         """An ``evaluate_episodes`` step callback: long evaluations show progress too."""
 
+        marks: list[float] = []
+
         def on_step(t: int, length: int) -> None:
+            if t in (1, 4) and not self._hinted:  # steps 2 to 4 (past the first call's warm-up): time per step
+                marks.append(time.perf_counter())
+                if len(marks) == 2:
+                    self._hinted = True
+                    hint = slow_cpu_hint(
+                        self.device.type, self.config.preset, (marks[1] - marks[0]) / 3, length, episodes
+                    )
+                    if hint:
+                        print(hint, flush=True)
             if self.progress_due():
                 self.report_progress(step, f"evaluating{what} at step {step}: {t}/{length} of {episodes} episodes")
 
