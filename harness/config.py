@@ -283,9 +283,13 @@ def preset_overrides(preset: str, algo: str) -> dict[str, Any]:
 
 def variant_name(name: str, algo_cfg: Any, preset: str = "") -> str:
     """``default`` (or the preset's name) when the config equals the registered one (with the
-    preset's fields), else a readable digest of the diff (after ``<preset>+`` with a preset)."""
+    preset's fields), else a readable digest of the diff (after ``<preset>+`` with a preset). A
+    preset that changes none of ``name``'s fields (``random`` has none; SAC has no planner) does
+    not label it: its runs are the registered algorithm's, ``default``."""
     base = flatten(OmegaConf.to_container(algo_defaults(name)))
-    base.update(preset_overrides(preset, name))
+    changes = {k: v for k, v in preset_overrides(preset, name).items() if base.get(k) != v}
+    preset = preset if changes else ""
+    base.update(changes)
     now = flatten(dataclasses.asdict(algo_cfg))
     diff = {k: v for k, v in now.items() if base.get(k) != v}
     if not diff:
