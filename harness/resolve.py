@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import algorithms
 from configs import flatten
@@ -29,6 +29,7 @@ from harness.config import (
     Layer,
     ResolvedRun,
     RunConfig,
+    algo_defaults,
     capability_problem,
     check_choice,
     check_range,
@@ -52,6 +53,7 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     run_over = {k: v for k, v in overrides.items() if not k.startswith("algo.")}
     cli_algo = {k[len("algo.") :]: v for k, v in overrides.items() if k.startswith("algo.")}
     node = OmegaConf.structured(RunConfig)
+    _refuse_lists(node, run_over, "")
     origins = merge_layers(node, RUN_DEFAULT, [Layer(COMMAND_LINE, run_over)], "")
     run: RunConfig = OmegaConf.to_object(node)
     mode = get_mode(run.mode)
@@ -59,6 +61,7 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         algorithms.get_algorithm(run.algo)
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
+    _refuse_lists(algo_defaults(run.algo), cli_algo, "algo.")
     _refuse_other_modes_fields(run, mode.name)
     preset = preset_overrides(run.preset, run.algo)
     problem = mode.refuses(run.algo)
@@ -83,6 +86,32 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     variant = variant_name(run.algo, algo_cfg, run.preset)
     path = run_dir(run.runs_dir, run.suite, run.task, run.algo, mode.variant_dir(run, variant), run.seed)
     return ResolvedRun(run, algo_cfg, variant, path, {**origins, **algo_origins})
+
+
+#: what harness.run does with a field given a list of values (else "takes one value of KEY")
+ONE_OF = {"algo": "runs one algorithm", "task": "runs one task", "seed": "runs one seed"}
+
+
+def _refuse_lists(node: Any, overrides: dict[str, Any], prefix: str) -> None:
+    """A list of values for a field that holds one (``algo=[tdmpc2,mbdpo]``) asks for several runs:
+    one line pointing to harness.sweep, which runs each (a list field, e.g. a freeze list, is kept)."""
+    for key, value in overrides.items():
+        held = OmegaConf.select(node, key, default=None)
+        if not isinstance(value, list) or held is None or isinstance(held, (ListConfig, DictConfig)):
+            continue  # not a list, an unknown key, a field that may hold null, or a list field: merged as usual
+        name = prefix + key
+        text = f"{name}=[{','.join(_as_typed(v) for v in value)}]"
+        what = ONE_OF.get(name, f"takes one value of {name}")
+        raise ConfigError(f"{text}: harness.run {what}; for several use python -m harness.sweep {text} ...")
+
+
+def _as_typed(value: Any) -> str:
+    """One value as typed on the command line: ``true``, ``null``, ``3``, ``mbdpo``."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, list):
+        return "[" + ",".join(_as_typed(v) for v in value) + "]"
+    return str(value)
 
 
 def _refuse_other_modes_fields(run: RunConfig, mode: str) -> None:
