@@ -1,8 +1,12 @@
-"""Where a sweep stands: ``python -m harness.status SWEEP_DIR [--wait] [--interval S] [--json]``.
+"""Where a sweep or runs stand: ``python -m harness.status DIR [--runs] [--wait] [--interval S] [--json]``.
 
-SWEEP_DIR is ``<runs_dir>/sweeps/<sweep-id>`` (as printed by ``harness.sweep``), or a runs_dir, for
-its most recent sweep. One line per run: its state, progress in environment steps, its job and how
-often it was resumed. A run's state combines what the run wrote (``status.json``: running,
+DIR is ``<runs_dir>/sweeps/<sweep-id>`` (as printed by ``harness.sweep``), or a runs_dir, for
+its most recent sweep. A runs_dir without a sweep (its runs made by ``harness.run``), a part of one
+(``<runs_dir>/<suite>/<task>``) or one run directory: every run directory found there
+(``.../seed_<n>``), in the same table; ``--runs`` lists those also where there are sweeps.
+
+One line per run: its state, progress in environment steps, its latest evaluation's return, its job
+and how often it was resumed. A run's state combines what the run wrote (``status.json``: running,
 interrupted, done, failed) with what the scheduler says about its job (Slurm: ``squeue``, then
 ``sacct``; local: whether the job's process is alive):
 
@@ -30,6 +34,8 @@ job controller ended but whose worker process still trains is ``running`` (by th
 host in status.json). The manifest's run paths are taken relative to the runs_dir that holds the
 sweep, so a copied or moved runs_dir still works.
 
+The ``return`` column is the mean return of the run's latest evaluation in eval.csv, at its step.
+
 ``--wait`` redraws until every run is in a final state (done, failed, cancelled, timeout,
 interrupted, not started) and exits 0 only if all are done.
 """
@@ -37,6 +43,8 @@ interrupted, not started) and exits 0 only if all are done.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import socket
@@ -45,10 +53,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.cli import ArgumentParser, CliError, command_line, one_line_errors, real_number
-from harness.rundir import DONE, RunDir, format_duration
+from harness.rundir import DONE, RUN_FILES, RunDir, file_problem, format_duration
 
 FINAL = ("done", "failed", "cancelled", "timeout", "interrupted", "unreadable", "not started")
 ACTIVE = ("pending", "running", "requeued")
@@ -78,7 +86,10 @@ def resolve_sweep_dir(path: str | Path) -> Path:
     sweeps = path / "sweeps" if (path / "sweeps").is_dir() else path
     candidates = sorted(sweeps.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise FileNotFoundError(f"no sweep manifest under {path} (expected <runs_dir>/sweeps/<id>/manifest.json)")
+        raise FileNotFoundError(
+            f"no sweep manifest and no run directory under {path} (expected <runs_dir>/sweeps/<id>/manifest.json "
+            "or <runs_dir>/<suite>/<task>/<algo>/<variant>/seed_<n>)"
+        )
     return candidates[-1].parent
 
 
@@ -271,6 +282,8 @@ class Row:
     resumes: int
     note: str
     eta_s: float | None = None  # a running run's time left at its current rate (status.json)
+    last_return: float | None = None  # the mean return of its latest evaluation (eval.csv)
+    last_eval_step: int | None = None  # that evaluation's step
 
 
 def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[Row]:
@@ -294,38 +307,144 @@ def sweep_rows(sweep_dir: Path, manifest: dict[str, Any] | None = None) -> list[
             job, state = (mjob, ms) if mjob else (sjob, ss)
         else:
             job, state = sjob, ss
-        label, note = classify(st, job, state)
-        label, note = _refine(RunDir(paths[i]), st, read[i][1], label, note)
-        if label == "running" and not note and st and isinstance(st.get("activity"), str):
-            note = st["activity"]  # e.g. "random seed steps (2500)", "first updates 300/2500"
-        total = int((st or {}).get("total_steps") or run.get("total_steps") or 0)
-        step = going_on_from(label, st)
-        rows.append(
-            Row(
-                i,
-                str(run.get("label", run["path"])),
-                str(paths[i]),
-                label,
-                max(step, 0),
-                total,
-                str((job or {}).get("job_id", "")),
-                int((st or {}).get("resumes") or 0),
-                note,
-                _eta(st) if label == "running" else None,
-            )
-        )
+        label = str(run.get("label", run["path"]))
+        rows.append(run_row(i, label, paths[i], read[i], job, state, int(run.get("total_steps") or 0)))
     return rows
 
 
-def going_on_from(label: str, st: dict[str, Any] | None) -> int:
+def run_row(
+    index: int,
+    label: str,
+    path: Path,
+    read: tuple[dict[str, Any] | None, str | None],
+    job: dict[str, Any] | None,
+    sched: str | None,
+    planned_steps: int = 0,
+) -> Row:
+    """One run's row from its status.json (``read``: RunDir.read_status), its job and the job's
+    scheduler state, and its directory (done marker, checkpoints, eval.csv)."""
+    st, problem = read
+    rundir = RunDir(path)
+    state, note = classify(st, job, sched)
+    state, note = _refine(rundir, st, problem, state, note)
+    if state == "running" and not note and st and isinstance(st.get("activity"), str):
+        note = st["activity"]  # e.g. "random seed steps (2500)", "first updates 300/2500"
+    total = int((st or {}).get("total_steps") or planned_steps or 0)
+    last = last_evaluation(rundir)
+    return Row(
+        index,
+        label,
+        str(path),
+        state,
+        max(going_on_from(state, st, rundir), 0),
+        total,
+        str((job or {}).get("job_id", "")),
+        int((st or {}).get("resumes") or 0),
+        note,
+        _eta(st) if state == "running" else None,
+        last[1] if last else None,
+        last[0] if last else None,
+    )
+
+
+def last_evaluation(rundir: RunDir) -> tuple[int, float] | None:
+    """(step, mean return) of the latest evaluation in the run's eval.csv; None if it has none
+    (missing, unreadable, no whole row). A cut-off last line is left out."""
+    try:
+        text = rundir.eval_path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.endswith("\n"):
+        text = text.rpartition("\n")[0]
+    returns: dict[int, list[float]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        try:
+            returns.setdefault(int(row["step"]), []).append(float(row["return"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not returns:
+        return None
+    step = max(returns)
+    return step, sum(returns[step]) / len(returns[step])
+
+
+# --- run directories without a sweep -------------------------------------------------------------------
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Every run directory under ``root`` (``root`` itself if it is one): a ``seed_<n>`` directory
+    holding a run's file (status.json, config.yaml, eval.csv...); not those under ``sweeps/`` or a
+    run's ``attempts/``. Sorted by path."""
+    root = Path(root)
+    found = []
+    for here, dirs, files in os.walk(root):
+        path = Path(here)
+        if is_run_dir(path.name, files):
+            found.append(path)
+            dirs.clear()  # a run's own folders (train/, attempts/) hold no other run
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (path == root and d == "sweeps"))
+    return sorted(found)
+
+
+def is_run_dir(name: str, files: list[str]) -> bool:
+    return name.startswith("seed_") and name[5:].isdigit() and any(f in RUN_FILES for f in files)
+
+
+def run_label(path: Path) -> str:
+    """``cartpole-balance tdmpc2[default] seed 1`` from ``<suite>/<task>/<algo>/<variant>/seed_<n>``,
+    as a sweep labels its runs; the suite first when it is not ``none``."""
+    parts = path.absolute().parts
+    if len(parts) < 6:
+        return str(path)
+    suite, task, algo, variant, seed = parts[-5:]
+    label = f"{task} {algo}[{variant}] seed {seed[5:]}"
+    return label if suite == "none" else f"{suite}: {label}"
+
+
+def dir_rows(root: str | Path) -> list[Row]:
+    """A row for each run directory under ``root`` (find_run_dirs), read as a sweep's runs are: its
+    status.json, and its job (from status.json: a Slurm or submitit job, or harness.run's own pid)."""
+    paths = find_run_dirs(root)
+    read = [RunDir(p).read_status() for p in paths]
+    jobs = [_own_job(st) for st, _ in read]
+    sched = job_states([j for j in jobs if j])
+    rows = []
+    for i, (path, job) in enumerate(zip(paths, jobs)):
+        state = sched.get((job.get("kind"), str(job.get("job_id")))) if job else None
+        rows.append(run_row(i, run_label(path), path, read[i], job, state, _planned_steps(path)))
+    return rows
+
+
+def _own_job(st: dict[str, Any] | None) -> dict[str, Any] | None:
+    job = (st or {}).get("job")
+    return job if isinstance(job, dict) and job.get("job_id") and job.get("kind") in ("slurm", "local") else None
+
+
+def _planned_steps(path: Path) -> int:
+    """config.yaml's run.steps (for a run whose status.json is missing or unreadable), else 0."""
+    try:
+        import yaml
+
+        steps = ((yaml.safe_load((path / "config.yaml").read_text()) or {}).get("run") or {}).get("steps")
+    except Exception:  # missing, unreadable, not YAML, not a mapping
+        return 0
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 0
+
+
+def going_on_from(label: str, st: dict[str, Any] | None, rundir: RunDir | None = None) -> int:
     """A run's progress in steps: its last step; for a run that waits to go on (pending, requeued,
     interrupted, cancelled, timeout), the step it goes on from, its checkpoint's (0 for a failed run
-    relaunched without one), so that a sweep's percentage does not fall when the run resumes."""
+    relaunched without one), so that a sweep's percentage does not fall when the run resumes. With
+    ``rundir``: a damaged checkpoint.pt is not gone on from (the previous checkpoint's step if that
+    one is whole, else 0), as the note says (_refine)."""
     step = int((st or {}).get("step") or 0)
     if label not in ("pending", "requeued", "interrupted", "cancelled", "timeout") or not st:
         return step
     ckpt = st.get("checkpoint_step")
     if isinstance(ckpt, int) and not isinstance(ckpt, bool):
+        if rundir is not None and rundir.checkpoint_problem(st):
+            prev = st.get("previous_checkpoint_step")
+            whole = rundir.previous_checkpoint_path.exists() and file_problem(rundir.previous_checkpoint_path) is None
+            ckpt = prev if isinstance(prev, int) and not isinstance(prev, bool) and whole else 0
         return max(min(step, ckpt), 0)
     return 0 if st.get("state") == "failed" else step
 
@@ -362,8 +481,6 @@ def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, labe
         if bad:
             prev = st.get("previous_checkpoint_step")
             if prev is not None and rundir.previous_checkpoint_path.exists():
-                from harness.rundir import file_problem
-
                 if file_problem(rundir.previous_checkpoint_path) is None:
                     return label, f"{bad}; resumes from the previous checkpoint at step {prev}"
             return label, f"{bad}; restarts from scratch (step 0)"
@@ -412,13 +529,14 @@ def summary_line(rows: list[Row]) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = ["#", "run", "state", "progress", "job", "resumed", "note"]
+    head = ["#", "run", "state", "progress", "return", "job", "resumed", "note"]
     body = []
     for r in rows:
         prog = f"{r.step}/{r.total_steps} ({100 * r.step / r.total_steps:.0f}%" if r.total_steps else "-"
         if r.total_steps:
             prog += f", ETA {format_duration(r.eta_s)})" if r.eta_s is not None else ")"
-        body.append([str(r.index), r.label, r.state, prog, r.job or "-", str(r.resumes), r.note])
+        ret = f"{r.last_return:.1f} @{r.last_eval_step}" if r.last_return is not None else "-"
+        body.append([str(r.index), r.label, r.state, prog, ret, r.job or "-", str(r.resumes), r.note])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     widths[-1] = len(head[-1])
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
@@ -437,14 +555,16 @@ def watch(
     live: bool | None = None,
     before_poll=None,
     out=sys.stdout,
+    rows_of: Callable[[Path], list[Row]] | None = None,
 ) -> list[Row]:
-    """Poll until every run is final; redraw the table on a terminal, else print a line per change."""
+    """Poll until every run is final; redraw the table on a terminal, else print a line per change.
+    ``rows_of``: how to read the rows (default: sweep_rows; dir_rows for run directories)."""
     live = out.isatty() if live is None else live
     start, last = time.time(), ""
     while True:
         if before_poll:
             before_poll()
-        rows = sweep_rows(sweep_dir)
+        rows = (rows_of or sweep_rows)(sweep_dir)
         line = summary_line(rows)
         if live:
             out.write("\033[2J\033[H" + format_table(rows) + "\n\n" + line + "\n")
@@ -455,8 +575,26 @@ def watch(
         if all_final(rows):
             return rows
         if timeout is not None and time.time() - start > timeout:
-            raise TimeoutError(f"sweep {sweep_dir} not finished after {timeout:.0f}s: {line}")
+            what = "sweep" if rows_of is None else "runs under"
+            raise TimeoutError(f"{what} {sweep_dir} not finished after {timeout:.0f}s: {line}")
         time.sleep(interval)
+
+
+def what_to_show(path: Path, runs: bool) -> tuple[Path, Callable[[Path], list[Row]] | None, str]:
+    """(the directory, how to read its rows: None for a sweep's, dir_rows for run directories, the
+    title line): a sweep (``path`` or a runs_dir's latest), else the run directories under ``path``;
+    ``runs``: the run directories even where there are sweeps. FileNotFoundError if neither."""
+    if not runs:
+        try:
+            sweep_dir = resolve_sweep_dir(path)
+            return sweep_dir, None, f"sweep {sweep_dir}"
+        except FileNotFoundError:
+            if not find_run_dirs(path):
+                raise
+        return path, dir_rows, f"runs under {path} (no sweep manifest: every run directory found there)"
+    if not find_run_dirs(path):
+        raise FileNotFoundError(f"no run directory under {path} (expected <suite>/<task>/<algo>/<variant>/seed_<n>)")
+    return path, dir_rows, f"runs under {path} (every run directory found there)"
 
 
 @command_line(doc=None)  # argparse prints the help
@@ -464,7 +602,13 @@ def main(argv: list[str]) -> int:
     parser = ArgumentParser(  # harness.cli's: its errors are one line
         prog="python -m harness.status", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("sweep_dir", help="<runs_dir>/sweeps/<id>, or a runs_dir (its latest sweep)")
+    parser.add_argument(
+        "sweep_dir",
+        metavar="DIR",
+        help="<runs_dir>/sweeps/<id>; a runs_dir (its latest sweep; without one, its run directories); "
+        "a part of a runs_dir or one run directory",
+    )
+    parser.add_argument("--runs", action="store_true", help="the run directories under DIR, also where it holds sweeps")
     parser.add_argument("--wait", action="store_true", help="block until every run is in a final state")
     parser.add_argument(
         "--interval", type=real_number(0.01, 86_400), default=10.0, help="seconds between polls with --wait"
@@ -475,20 +619,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     with one_line_errors(FileNotFoundError, ManifestError):
-        sweep_dir = resolve_sweep_dir(args.sweep_dir)
-        load_manifest(sweep_dir)
+        sweep_dir, rows_of, title = what_to_show(Path(args.sweep_dir), args.runs)
+        if rows_of is None:
+            load_manifest(sweep_dir)
     if args.interval <= 0 or (args.timeout is not None and args.timeout < 0):
         raise CliError("--interval must be positive and --timeout not negative")
     if args.wait:
         with one_line_errors(TimeoutError, status=3):
             quiet = open(os.devnull, "w") if args.json else sys.stdout
-            rows = watch(sweep_dir, args.interval, args.timeout, live=sys.stdout.isatty() and not args.json, out=quiet)
+            live = sys.stdout.isatty() and not args.json
+            rows = watch(sweep_dir, args.interval, args.timeout, live=live, out=quiet, rows_of=rows_of)
     else:
-        rows = sweep_rows(sweep_dir)
+        rows = (rows_of or sweep_rows)(sweep_dir)
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=1))
     else:
-        print(f"sweep {sweep_dir}")
+        print(title)
         print(format_table(rows))
         print(summary_line(rows))
         failed = [r for r in rows if r.state == "failed"]

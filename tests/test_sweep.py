@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -281,8 +282,9 @@ def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):
     assert sized.variant.startswith("cpu+model.size=1-") and sized.algo_cfg.planner.diffusion_steps == 8
     mine = resolve_run({**base, "algo": "tdmpc2", "preset": "cpu", "algo.planner.num_samples": 64})
     assert mine.algo_cfg.planner.num_samples == 64 and mine.variant.startswith("cpu+planner.num_samples=64-")
-    sac = resolve_run({**base, "algo": "sac", "preset": "cpu"})  # no planner: nothing to change
-    assert sac.variant == "cpu" and sac.algo_cfg == resolve_run({**base, "algo": "sac"}).algo_cfg
+    sac = resolve_run({**base, "algo": "sac", "preset": "cpu"})  # no planner: nothing to change, no label
+    assert sac.variant == "default" and sac.algo_cfg == resolve_run({**base, "algo": "sac"}).algo_cfg
+    assert sac.path == resolve_run({**base, "algo": "sac"}).path
     with pytest.raises(ConfigError, match="unknown preset 'cppu'; valid: cpu, laptop"):
         resolve_run({**base, "preset": "cppu"})
     # every field of every preset is a field of some registered algorithm (no typo goes unused)
@@ -359,6 +361,8 @@ def test_a_relaunched_failed_run_is_watched_until_its_new_job_ends(tmp_path, mon
 
     run = tmp_path / "r"
     RunDir(run).write_status("failed", 300, 600, error="no space left on device: /x", job=old, checkpoint_step=200)
+    with zipfile.ZipFile(run / "checkpoint.pt", "w") as z:  # its checkpoint, whole (torch.save writes a zip)
+        z.writestr("data.pkl", b"x")
     manifest = {
         "runs": [{"path": str(run), "label": "r", "total_steps": 600}],
         "launches": [{"launcher": "local", "jobs": [{"job_id": "111", "runs": [0]}]}],
@@ -374,6 +378,9 @@ def test_a_relaunched_failed_run_is_watched_until_its_new_job_ends(tmp_path, mon
     assert row.state == "pending" and row.job == "222"
     assert row.step == 200  # it goes on from its checkpoint: the sweep's percentage does not fall when it resumes
     assert not status_mod.all_final([row])
+    (run / "checkpoint.pt").unlink()  # without it the relaunch restarts: progress 0, as the note says
+    (row,) = sweep_rows(sweep_dir)
+    assert row.step == 0 and "checkpoint.pt is missing; restarts from scratch (step 0)" in row.note
 
 
 class _FakeJob:
