@@ -471,6 +471,8 @@ def _refine(rundir: RunDir, st: dict[str, Any] | None, problem: str | None, labe
         return "done", _with_damage(rundir, note)
     if label == "interrupted" and st and st.get("state") == "running" and _worker_alive(st.get("job")):
         job = st["job"]
+        if not job.get("job_id"):  # started by harness.run itself: no job controller, its own process trains
+            return "running", ""
         return "running", f"worker pid {job['pid']} on {job['host']} still trains (its job controller ended)"
     if (
         st

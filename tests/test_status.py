@@ -70,7 +70,10 @@ def test_status_shows_the_runs_of_a_runs_dir_without_a_sweep(tmp_path, capsys):
         600.0,  # write_run's returns are 10x its scores: mean of 500 and 700
     )
     assert (rows[str(live)].state, rows[str(live)].step) == ("running", 1200)
-    assert f"worker pid {os.getpid()}" in rows[str(live)].note
+    assert rows[str(live)].note == ""  # harness.run's own process trains: no job controller to speak of
+    _set_status(live, job={"host": socket.gethostname(), "pid": os.getpid(), "kind": "local", "job_id": "1"})
+    (row,) = [r for r in status_mod.dir_rows(root) if r.path == str(live)]  # a submitit job whose controller ended
+    assert row.state == "running" and row.note.endswith("still trains (its job controller ended)"), row
     assert (rows[str(dead)].state, rows[str(dead)].step) == ("interrupted", 500)  # it goes on from its checkpoint
     assert "resumes from step 500" in rows[str(dead)].note
     (dead / "checkpoint.pt").write_bytes(b"PK cut")  # damaged: the relaunch restarts, and so does its progress
