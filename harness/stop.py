@@ -7,19 +7,18 @@ answer to SIGINT (Ctrl-C), SIGTERM (``timeout``, ``kill``) and SIGUSR2 (Slurm's 
 phase, never a traceback:
 
 - while it starts (importing torch, before ``main`` runs: ``phase="starting"``): nothing is written yet,
-  so any of them ends the process at once with one line and status 130;
+  so any of them ends the process at once with one line, as killed by SIGINT (status 130 in a shell);
 - while it works (:func:`working`): a program with safe points (``checkpoint_line`` given: a run)
   asks for a stop at the next one and says so; a second SIGINT/SIGTERM raises KeyboardInterrupt
   (stop at once; every file is written atomically, so none is half-written). A program without
   safe points (an evaluation) raises it at the first. SIGUSR2 only ever asks for a stop;
 - once KeyboardInterrupt was raised, or the program's work is over (:func:`leaving`), another
   signal does not raise again (it would interrupt the status being recorded or the last line being
-  printed); a further one after that ends the process at once (status 130).
+  printed); a further one after that ends the process at once, the same way.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -59,9 +58,6 @@ def clear_stop() -> None:
     _STOP.clear()
     _STOP_REASON.clear()
 
-
-#: exit status of a program stopped at once (as harness.cli.INTERRUPTED; this module imports nothing heavy)
-STOPPED_AT_ONCE = 130
 
 _HANDLING: dict[str, Any] = {"phase": "off", "program": "", "checkpoint_line": None, "signals": []}
 
@@ -122,8 +118,10 @@ def _say(line: str) -> None:
 
 
 def _exit_now(what: str) -> None:
+    """End the process at once, as killed by SIGINT (a shell shows status 130), without cleaning up."""
     _say(stopped_at_once_line(what))
-    os._exit(STOPPED_AT_ONCE)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGINT)
 
 
 def _on_signal(signum: int, frame: Any) -> None:

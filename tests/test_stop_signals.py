@@ -22,8 +22,9 @@ from harness.training.trainer import slow_cpu_hint
 from tests.helpers import signal_handlers_kept, stopped_run, stopped_run_args
 
 ROOT = Path(__file__).resolve().parents[1]
-#: exit 130; or killed by SIGINT, which a shell also shows as 130: CPython ends that way when a
-#: KeyboardInterrupt has passed through some C code (e.g. one raised while the trainer builds its envs)
+#: exit 130; or killed by SIGINT, which a shell also shows as 130 (harness.stop while torch loads; and
+#: CPython ends that way when a KeyboardInterrupt has passed through some C code, e.g. while the
+#: trainer builds its envs)
 INTERRUPTED = (130, -signal.SIGINT)
 
 
@@ -121,7 +122,7 @@ def test_a_signal_while_torch_loads_is_one_line_and_writes_nothing(tmp_path):
     _wait(lambda: _catches_sigterm(proc.pid), proc, "the handler", timeout=60)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode in INTERRUPTED, err
     assert err.strip() == "stopped at once (SIGINT): harness.run had not started; nothing written"
     assert not (tmp_path / "runs").exists()
 
