@@ -82,3 +82,23 @@ def test_every_run_range_check_names_its_key_the_value_and_the_range(tmp_path):
             with pytest.raises(ConfigError) as err:
                 resolve_run({key: bad, "runs_dir": str(tmp_path)})
             assert str(err.value) == f"bad value {bad} for {key}: must be a whole number from {low} to {high}"
+
+
+@pytest.mark.parametrize(
+    "algo,key,value,message",
+    [
+        ("sac", "utd", 0, "utd=0 must be positive"),
+        ("sac", "alpha_lr", -1.0, "alpha_lr=-1.0 must be positive"),
+        ("sac", "seed_steps", -1, "seed_steps=-1 must be >= 0"),
+        ("mbdpo", "energy.clip", 0.0, "energy.clip=0.0 must be > 0"),
+        ("mbdpo", "energy.neg_noise", -1.0, "energy.neg_noise=-1.0 must be >= 0"),
+        ("mbdpo-score", "score.embed_dim", 1, "score.embed_dim=1 must be >= 2"),
+        ("tdmpc2", "planner.large_action_extra_iterations", -1, "planner.large_action_extra_iterations=-1 must be"),
+    ],
+)
+def test_every_algorithm_check_names_its_key_and_value(algo, key, value, message):
+    from harness.config import build_algo_config
+
+    with pytest.raises(ConfigError) as err:
+        build_algo_config(algo, {key: value})
+    assert str(err.value).startswith(f"algo: {message}"), err.value

@@ -136,12 +136,16 @@ class WorldModelAgentConfig:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
         if self.seed_steps is not None and self.seed_steps < 0:
             raise ValueError(f"seed_steps={self.seed_steps} must be >= 0 (or null for the default rule)")
-        if self.energy.eta < 0 or self.energy.coef < 0 or self.energy.neg_noise < 0 or self.energy.clip <= 0:
-            raise ValueError("energy.eta, energy.coef and energy.neg_noise must be >= 0, energy.clip > 0")
+        for key in ("eta", "coef", "neg_noise"):
+            if getattr(self.energy, key) < 0:
+                raise ValueError(f"energy.{key}={getattr(self.energy, key)} must be >= 0")
+        if not self.energy.clip > 0:
+            raise ValueError(f"energy.clip={self.energy.clip} must be > 0")
         if not 0 <= self.energy.momentum < 1:
             raise ValueError(f"energy.momentum={self.energy.momentum} must be in [0, 1)")
-        if self.score.mc_samples < 1 or self.score.num_latents < 1 or self.score.embed_dim < 2:
-            raise ValueError("score.mc_samples and score.num_latents must be >= 1, score.embed_dim >= 2")
+        for key, low in (("mc_samples", 1), ("num_latents", 1), ("embed_dim", 2)):
+            if getattr(self.score, key) < low:
+                raise ValueError(f"score.{key}={getattr(self.score, key)} must be >= {low}")
         if self.planner.horizon < 1:
             raise ValueError(f"planner.horizon={self.planner.horizon} must be >= 1")
         self.model.resolved()

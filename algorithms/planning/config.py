@@ -60,5 +60,6 @@ class PlannerConfig:
             raise ValueError(
                 f"planner.beta_start={self.beta_start} <= planner.beta_end={self.beta_end} < 1 is required"
             )
-        if self.action_noise < 0 or self.large_action_extra_iterations < 0:
-            raise ValueError("planner.action_noise and planner.large_action_extra_iterations must be >= 0")
+        for key in ("action_noise", "large_action_extra_iterations"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"planner.{key}={getattr(self, key)} must be >= 0")

@@ -60,16 +60,15 @@ class SACConfig:
         if self.loss_function not in LOSS_FUNCTIONS:
             raise ValueError(f"unknown loss_function {self.loss_function!r}; valid: {', '.join(LOSS_FUNCTIONS)}")
         if self.num_qvalue_nets < 1:
-            raise ValueError("num_qvalue_nets must be at least 1")
-        if self.batch_size <= 0 or self.utd <= 0:
-            raise ValueError("batch_size and utd must be positive")
-        if self.lr <= 0 or self.alpha_lr <= 0 or self.alpha_init <= 0 or self.min_std <= 0:
-            raise ValueError("lr, alpha_lr, alpha_init and min_std must be positive")
+            raise ValueError(f"num_qvalue_nets={self.num_qvalue_nets} must be at least 1")
+        for key in ("batch_size", "utd", "lr", "alpha_lr", "alpha_init", "min_std"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be positive")
         if not 0 < self.tau <= 1:
             raise ValueError(f"tau must be in (0, 1], not {self.tau}")
         if self.discount is not None and not 0 < self.discount <= 1:
             raise ValueError(f"discount must be in (0, 1], not {self.discount}")
         if self.seed_steps is not None and self.seed_steps < 0:
-            raise ValueError("seed_steps must be >= 0 (or null for the default rule)")
+            raise ValueError(f"seed_steps={self.seed_steps} must be >= 0 (or null for the default rule)")
         if self.buffer_size <= 0:
             raise ValueError(f"buffer_size must be positive, not {self.buffer_size}")
