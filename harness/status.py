@@ -624,8 +624,10 @@ def main(argv: list[str]) -> int:
         sweep_dir, rows_of, title = what_to_show(Path(args.sweep_dir), args.runs)
         if rows_of is None:
             load_manifest(sweep_dir)
-    if args.interval <= 0 or (args.timeout is not None and args.timeout < 0):
-        raise CliError("--interval must be positive and --timeout not negative")
+    if args.interval <= 0:
+        raise CliError(f"bad value {args.interval} for --interval: must be positive")
+    if args.timeout is not None and args.timeout < 0:
+        raise CliError(f"bad value {args.timeout} for --timeout: must not be negative")
     if args.wait:
         with one_line_errors(TimeoutError, status=3):
             quiet = open(os.devnull, "w") if args.json else sys.stdout

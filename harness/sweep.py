@@ -210,8 +210,6 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         slurm=slurm if launcher == "slurm" else None,
         notes=notes,
     )
-    if settings.max_parallel < 1:
-        raise ConfigError("max_parallel must be at least 1")
     check_range("max_parallel", settings.max_parallel, 1, MAX_PARALLEL)
     if "runs_dir" in common:  # jobs may start in another directory: give them absolute paths
         common["runs_dir"] = str(Path(str(common["runs_dir"])).expanduser().absolute())
