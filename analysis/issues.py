@@ -3,6 +3,16 @@
 Every rule that leaves data out (a file that cannot be read, a run without evaluations, a task
 that not all compared algorithms have, runs truncated to equal counts, ...) records an Issue, so
 the report can list exactly what was not used and why. Nothing is dropped silently.
+
+Two classes of issue, told apart by kind here and nowhere else (:func:`is_problem`):
+
+* **Problems** (:data:`KINDS` less :data:`NOT_DRAWN`): data left out of, or repaired for, the
+  analysis (an unusable file, a damaged or unfinished run, runs dropped to equal counts, ...).
+  The report's banner lists them as "Left out or repaired" (:func:`left_out_summary`).
+* **Not drawn** (:data:`NOT_DRAWN`): something the report has no data to draw although every run
+  and file was used, e.g. the scaling figure of runs at one model size, or a default pair of
+  ``configs/analysis.yaml`` whose algorithm was not run. Expected, not damage: one quiet line
+  (:func:`not_drawn_summary`).
 """
 
 from __future__ import annotations
@@ -34,6 +44,18 @@ SEEDS_TRUNCATED = "runs dropped to equalise runs per task"
 CURVE_FILL = "curve points from the nearest earlier evaluation"
 PAIR_SKIPPED = "probability of improvement skipped"
 FIGURE_SKIPPED = "figure or table skipped"
+# Not problems (see the module docstring): nothing to draw.
+SCALING_ONE_SIZE = "scaling figure not drawn: one model size per algorithm"
+SCALING_NO_COUNTS = "scaling figure not drawn: no parameter counts recorded"
+OFF_SCALING = "off the scaling figure: parameter-free"
+PAIR_NOT_RUN = "default pair not computed: algorithm not in these runs"
+#: Kinds that are no problem -> their phrase in :func:`not_drawn_summary` ({n}: rows, {algos}: their algo names).
+NOT_DRAWN: dict[str, str] = {
+    SCALING_ONE_SIZE: "the scaling figure (one model size per algorithm)",
+    SCALING_NO_COUNTS: "the scaling figure (no run records a parameter count)",
+    OFF_SCALING: "{algos} on the scaling figure (parameter-free)",
+    PAIR_NOT_RUN: "{n} default {pairs} (algorithms not in these runs: {algos})",
+}
 KINDS: tuple[str, ...] = (
     BAD_DIRECTORY,
     SKIPPED_FILE,
@@ -53,6 +75,7 @@ KINDS: tuple[str, ...] = (
     PAIR_SKIPPED,
     PARAMETERS_DIFFER,
     FIGURE_SKIPPED,
+    *NOT_DRAWN,
 )
 
 
@@ -81,3 +104,39 @@ def issues_table(issues: Iterable[Issue]) -> pd.DataFrame:
     table["_order"] = table["kind"].map(lambda k: order.get(k, len(order)))
     table = table.sort_values(["_order", "algo", "task", "path"], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
+
+
+def is_problem(kind: str) -> bool:
+    """True for data left out or repaired; False for a kind of :data:`NOT_DRAWN` (nothing to draw)."""
+    return kind not in NOT_DRAWN
+
+
+def problems(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an :func:`issues_table` that are problems (:func:`is_problem`)."""
+    return table[[is_problem(k) for k in table["kind"]]]
+
+
+def not_drawn(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an :func:`issues_table` that are not problems: nothing to draw."""
+    return table[[not is_problem(k) for k in table["kind"]]]
+
+
+def left_out_summary(table: pd.DataFrame) -> str:
+    """``2 run not finished; 1 skipped file``: the problems of ``table`` counted by kind; "" if none."""
+    counts = problems(table)["kind"].value_counts()
+    return "; ".join(f"{counts[k]} {k}" for k in [*KINDS, *sorted(set(counts.index) - set(KINDS))] if k in counts)
+
+
+def not_drawn_summary(table: pd.DataFrame) -> str:
+    """``the scaling figure (one model size per algorithm); 3 default pairs (algorithms not in these
+    runs: diffusion, mbdpo-noanchor, mppi)``: the :data:`NOT_DRAWN` rows of ``table``; "" if none."""
+    parts = []
+    absent = not_drawn(table)
+    for kind, phrase in NOT_DRAWN.items():
+        rows = absent[absent["kind"] == kind]
+        if len(rows):
+            algos = sorted({a.strip() for cell in rows["algo"] for a in str(cell).split(",") if a.strip()})
+            parts.append(
+                phrase.format(n=len(rows), pairs="pair" if len(rows) == 1 else "pairs", algos=", ".join(algos))
+            )
+    return "; ".join(dict.fromkeys(parts))  # one scaling phrase even if two reasons were recorded

@@ -10,7 +10,7 @@ import pandas as pd
 from analysis.aggregates import METRIC_TITLES, METRICS, OPTIMALITY_GAP_GAMMA
 from analysis.caveats import few_runs_note, fewest_runs, interval_text, runs_per_task
 from analysis.document import Bullets, Details, Document, Figure, Heading, Para, Table
-from analysis.issues import KINDS
+from analysis.issues import PAIR_NOT_RUN, PAIR_SKIPPED, left_out_summary, not_drawn, not_drawn_summary, problems
 from analysis.pipeline import Analysis
 from analysis.provenance import UNKNOWN
 from analysis.ragged import RULE as RAGGED_RULE
@@ -69,7 +69,9 @@ def _header(doc: Document, a: Analysis, command: str | None) -> None:
     if command:
         where.append(f"Command: `{command}`.")
     doc.add(Para(" ".join(where)))
-    if s.step is None:
+    if s.step is None and not sel.limited_by:
+        step = f"Compared at environment step **{sel.step:,}**, every run's last evaluation (`--step` chooses another)"
+    elif s.step is None:
         step = (
             f"Compared at environment step **{sel.step:,}**, the last step every compared run has "
             f"reached (the last evaluation of {sel.limited_by}; `--step` chooses another)"
@@ -92,17 +94,17 @@ def _header(doc: Document, a: Analysis, command: str | None) -> None:
             f"{len(cmp_.tasks)} task(s) they all have ({_listing(cmp_.tasks)})."
         )
     doc.add(Para(summary + " " + step + "."))
-    n_issues = len(a.issues)
-    if n_issues:
-        kinds = a.issues["kind"].value_counts()
-        parts = [f"{kinds[k]} {k}" for k in KINDS if k in kinds]
+    left_out = left_out_summary(a.issues)
+    if left_out:
         doc.add(
             Para(
-                f"Left out or repaired: {'; '.join(parts)}. Details under "
-                "[Missing and excluded](#missing-and-excluded).",
+                f"Left out or repaired: {left_out}. Details under [Missing and excluded](#missing-and-excluded).",
                 note=True,
             )
         )
+    absent = not_drawn_summary(a.issues)
+    if absent:  # expected absences, no problem: a plain line
+        doc.add(Para(f"Not drawn (no data for them): {absent}."))
 
 
 def _algorithms(doc: Document, a: Analysis) -> None:
@@ -219,9 +221,14 @@ def _improvement(doc: Document, a: Analysis, figures: set[str]) -> None:
         _few_runs(doc, fewest_runs([*zip(poi["x"], poi["runs_x"]), *zip(poi["y"], poi["runs_y"])]))
         if "probability_of_improvement" in figures:
             doc.add(Figure("probability_of_improvement", "Probability of improvement"))
-    skipped = a.issues[a.issues["kind"] == "probability of improvement skipped"]["detail"]
+    skipped = a.issues[a.issues["kind"] == PAIR_SKIPPED]["detail"]
     if len(skipped):
         doc.add(Para("Pairs not computed:"), Bullets(tuple(skipped)))
+    not_run = a.issues[a.issues["kind"] == PAIR_NOT_RUN]["detail"]
+    if len(not_run):
+        doc.add(
+            Para("Default pairs not computed, their algorithms not being in these runs: " + "; ".join(not_run) + ".")
+        )
 
 
 def _curves(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -245,7 +252,11 @@ def _scaling(doc: Document, a: Analysis, figures: set[str]) -> None:
     doc.add(Heading("Scaling", anchor="scaling"))
     result = a.scaling
     if not result.shown:
-        doc.add(Para("Not drawn; the reason is under [Missing and excluded](#missing-and-excluded).", note=True))
+        reasons = [i.detail for i in result.issues if i.detail.startswith("scaling figure absent: ")]
+        if reasons:  # nothing to draw: say why here
+            doc.add(Para("Not drawn: " + reasons[-1].removeprefix("scaling figure absent: ") + "."))
+        else:
+            doc.add(Para("Not drawn; the reason is under [Missing and excluded](#missing-and-excluded).", note=True))
         return
     table = result.table
     s = a.settings
@@ -347,17 +358,23 @@ def _method(doc: Document, a: Analysis) -> None:
 
 def _missing(doc: Document, a: Analysis) -> None:
     doc.add(Heading("Missing and excluded", anchor="missing-and-excluded"))
-    if a.issues.empty:
-        doc.add(Para("Nothing: every run and file found was used."))
-        return
-    doc.add(
-        Para(
-            "Everything left out of, or repaired for, the analysis, and why. Where one kind of "
-            f"item repeats for one algorithm on more than {_GROUP} tasks, it is shown once here; "
-            "`missing.csv` has every row."
-        ),
-        Table(_grouped(a.issues).rename(columns={"seeds": "seed(s)"})),
-    )
+    left_out, absent = problems(a.issues), not_drawn(a.issues)
+    if left_out.empty:
+        doc.add(Para("Nothing left out or repaired: every run and file found was used."))
+    else:
+        doc.add(
+            Para(
+                "Everything left out of, or repaired for, the analysis, and why. Where one kind of "
+                f"item repeats for one algorithm on more than {_GROUP} tasks, it is shown once here; "
+                "`missing.csv` has every row."
+            ),
+            Table(_grouped(left_out).rename(columns={"seeds": "seed(s)"})),
+        )
+    if len(absent):
+        doc.add(
+            Para("Not drawn, no data for them (not a problem; also in `missing.csv`):"),
+            Table(absent[["kind", "algo", "detail"]].reset_index(drop=True)),
+        )
 
 
 _GROUP = 5

@@ -190,7 +190,8 @@ def analyse(
         comparison, run_info, reps=settings.reps, seed=settings.seed, task_bootstrap=settings.task_bootstrap
     )
     issues += result.issues
-    improvement, requested = _improvement(selection, labels, settings, issues)
+    found = sorted(tidy["label"].unique())  # before runs were left out at the step
+    improvement, requested = _improvement(selection, labels, found, settings, issues)
     return Analysis(
         runs_dir=runs_dir,
         baseline_dirs=baselines,
@@ -420,10 +421,10 @@ def _choose_algos(tidy: pd.DataFrame, patterns: Sequence[str], issues: list[Issu
 
 
 def _improvement(
-    selection: Selection, labels: list[str], settings: Settings, issues: list[Issue]
+    selection: Selection, labels: list[str], found: list[str], settings: Settings, issues: list[Issue]
 ) -> tuple[pd.DataFrame, list[Issue]]:
     aliases = dict(settings.config.aliases)
-    configured, configured_issues = resolve_pairs(settings.config.pairs, labels, aliases)
+    configured, configured_issues = resolve_pairs(settings.config.pairs, labels, aliases, found=found)
     requested, requested_issues = resolve_pairs(settings.pairs, labels, aliases)
     issues += configured_issues + requested_issues
     rows = []

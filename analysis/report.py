@@ -46,6 +46,7 @@ from analysis.figures import (
     save_figure,
 )
 from analysis.htmlpage import render_html
+from analysis.issues import left_out_summary, not_drawn_summary
 from analysis.markdown import render_markdown
 from analysis.narrative import build_document, improvement_cells
 from analysis.pipeline import Analysis, Settings, analyse
@@ -404,11 +405,15 @@ def _print_summary(report: Report) -> None:
     note = few_runs_note(runs, code=False)
     if note:
         print(f"Note: {note}")
-    if len(a.issues):
+    left_out = left_out_summary(a.issues)
+    if left_out:
         print(
-            f"{len(a.issues)} item(s) missing or excluded: see 'Missing and excluded' in "
+            f"Left out or repaired: {left_out}: see 'Missing and excluded' in "
             f"{report.out_dir / 'report.html'} (missing.csv)"
         )
+    absent = not_drawn_summary(a.issues)
+    if absent:
+        print(f"Not drawn (no data for them): {absent}.")
     print(f"Wrote {len(report.files)} file(s) to {report.out_dir}:")
     for path in report.files:
         print(f"  {path}")

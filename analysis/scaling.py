@@ -17,6 +17,8 @@ The parameter count of a run is the top-level ``num_parameters`` of its ``config
 * **Shown** only when some algorithm has points at two or more parameter counts; otherwise the
   reason is one issue (and the table is empty). A parameter-free algorithm (``num_parameters: 0``,
   e.g. ``random``) has no place on the log axis: left out, and listed only when the figure is drawn.
+  These absences (one model size, no counts recorded, parameter-free) are "not drawn" issues, no
+  problem (:mod:`analysis.issues`); runs without a count beside runs with one are a problem.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import pandas as pd
 from rliable import metrics
 
 from analysis.aggregates import CONFIDENCE, interval_estimates
-from analysis.issues import ALGO_EXCLUDED, FIGURE_SKIPPED, PARAMETERS_DIFFER, Issue
+from analysis.issues import (
+    ALGO_EXCLUDED,
+    FIGURE_SKIPPED,
+    OFF_SCALING,
+    PARAMETERS_DIFFER,
+    SCALING_NO_COUNTS,
+    SCALING_ONE_SIZE,
+    Issue,
+)
 from analysis.ragged import Comparison
 from analysis.table import run_label
 
@@ -151,7 +161,8 @@ def scaling(
             )
         if parameter_free:
             reason += f"; parameter-free (num_parameters 0): {', '.join(parameter_free)}"
-        return empty_scaling([*issues, Issue(FIGURE_SKIPPED, f"scaling figure absent: {reason}")])
+        kind = SCALING_ONE_SIZE if counts else SCALING_NO_COUNTS  # nothing to draw, not a problem
+        return empty_scaling([*issues, Issue(kind, f"scaling figure absent: {reason}")])
     for label in unrecorded:
         issues.append(
             Issue(ALGO_EXCLUDED, "left out of the scaling figure: no compared run records num_parameters", algo=label)
@@ -159,7 +170,7 @@ def scaling(
     for label in parameter_free:
         issues.append(
             Issue(
-                ALGO_EXCLUDED,
+                OFF_SCALING,
                 "left out of the scaling figure: parameter-free (num_parameters 0), no place on its log axis",
                 algo=label,
             )

@@ -40,7 +40,7 @@ class Selection:
     requested: int | None
     last_k: int | None
     issues: list[Issue] = field(default_factory=list)
-    limited_by: str = ""  # with the default step: the run whose last evaluation sets it
+    limited_by: str = ""  # with the default step: the run whose last evaluation sets it ("" if all end there)
 
     def rule_text(self) -> str:
         k = (
@@ -75,14 +75,14 @@ def default_step(table: pd.DataFrame) -> int:
 
 
 def _default_step(table: pd.DataFrame) -> tuple[int, str]:
-    """(default step, the run that sets it: ``label / task / seed N``)."""
+    """(default step, the run that sets it: ``label / task / seed N``, or "" when every run ends there)."""
     if table.empty:
         raise AnalysisError("no evaluation to choose a step from")
     tasks = shared_tasks(table, table["label"].unique()) or sorted(table["task"].unique())
     rows = table[table["task"].isin(tasks)]
     last = rows.groupby(list(RUN))["step"].max()
     label, task, seed = last.idxmin()
-    return int(last.min()), f"{label} / {task} / seed {seed}"
+    return int(last.min()), "" if last.nunique() == 1 else f"{label} / {task} / seed {seed}"
 
 
 def select(table: pd.DataFrame, step: int | None = None, last_k: int | None = None) -> Selection:

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from analysis.errors import AnalysisError
-from analysis.issues import PAIR_SKIPPED, Issue
+from analysis.issues import PAIR_NOT_RUN, PAIR_SKIPPED, Issue
 from analysis.table import published_label
 from configs import CONFIG_DIR
 
@@ -82,13 +82,27 @@ def resolve_pairs(
     pairs: Sequence[tuple[str, str]],
     labels: Iterable[str],
     aliases: dict[str, str] | None = None,
+    *,
+    found: Iterable[str] | None = None,
 ) -> tuple[list[tuple[str, str]], list[Issue]]:
-    """Resolved (X, Y) label pairs, without repeats, and an issue per pair that cannot be made."""
+    """Resolved (X, Y) label pairs, without repeats, and an issue per pair that cannot be made.
+
+    ``found``: given for the config's default pairs (not asked for by name), every label in the
+    results before any run was left out. A default pair whose absent algorithms are not there either
+    was not run: :data:`~analysis.issues.PAIR_NOT_RUN` (nothing to compute, no problem), the absent
+    names in ``algo``. Otherwise (``--pair``, or runs left out) it is a skipped pair, a problem.
+    """
     labels = sorted(set(labels))
+    found = None if found is None else sorted(set(found))
     resolved, issues, seen = [], [], set()
     for x, y in pairs:
         rx, ry = resolve_name(x, labels, aliases), resolve_name(y, labels, aliases)
         absent = [n for n, r in ((x, rx), (y, ry)) if r is None]
+        if absent and found is not None and all(resolve_name(n, found, aliases) is None for n in absent):
+            issues.append(
+                Issue(PAIR_NOT_RUN, f"P({x} > {y}): no results for {' and '.join(absent)}", algo=", ".join(absent))
+            )
+            continue
         if absent:
             issues.append(
                 Issue(

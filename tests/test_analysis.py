@@ -255,10 +255,10 @@ def test_report_notes_few_runs(tmp_path: Path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "fewer than 3 runs per task" in report
     # Nothing missing but the default pairs of configs/analysis.yaml (their algorithms are absent)
-    # and the scaling figure (these runs record no num_parameters).
+    # and the scaling figure (these runs record no num_parameters): both not drawn, no problem.
     missing = pd.read_csv(tmp_path / "out" / "missing.csv")
-    assert set(missing["kind"]) == {kinds.PAIR_SKIPPED, kinds.FIGURE_SKIPPED}
-    [skipped] = missing.loc[missing["kind"] == kinds.FIGURE_SKIPPED, "detail"]
+    assert set(missing["kind"]) == {kinds.PAIR_NOT_RUN, kinds.SCALING_NO_COUNTS}
+    [skipped] = missing.loc[missing["kind"] == kinds.SCALING_NO_COUNTS, "detail"]
     assert skipped.startswith("scaling figure absent: no compared run of our own records num_parameters")
 
 

@@ -150,7 +150,7 @@ def test_scaling_absent_with_one_size_says_why(tmp_path: Path):
     assert pd.read_csv(out / "scaling.csv").empty
     missing = pd.read_csv(out / "missing.csv")
     reason = missing[missing["detail"].str.startswith("scaling figure absent")]
-    assert list(reason["kind"]) == [kinds.FIGURE_SKIPPED]
+    assert list(reason["kind"]) == [kinds.SCALING_ONE_SIZE]  # nothing to draw: not a problem
     assert reason["detail"].iloc[0] == (
         "scaling figure absent: no algorithm has compared runs at two or more parameter counts (mbdpo: 1,000,000)"
     )
@@ -182,7 +182,7 @@ def test_parameter_free_random_is_kept_off_the_log_axis_and_not_flagged(tmp_path
     write_sized(root, "mbdpo", "model.size=5-bbbbbb", 5_000_000, 30.0)  # now drawn: random left out, listed
     analysis = analyse(root, settings=Settings(reps=20))
     assert analysis.scaling.shown and "random" not in set(analysis.scaling.table["algo"])
-    excluded = analysis.issues[(analysis.issues["kind"] == kinds.ALGO_EXCLUDED) & (analysis.issues["algo"] == "random")]
+    excluded = analysis.issues[(analysis.issues["kind"] == kinds.OFF_SCALING) & (analysis.issues["algo"] == "random")]
     assert list(excluded["detail"]) == [
         "left out of the scaling figure: parameter-free (num_parameters 0), no place on its log axis"
     ]

@@ -34,9 +34,8 @@ def test_few_runs_caveat_and_zero_width_mark_everywhere_and_random_is_healthy(tm
     for algo, scores in SCORES.items():
         for seed, score in enumerate(scores, start=1):
             run = write_run(root, TASK, algo, seed, {300: [score, score]})
-            if algo == "random":  # as harness.run writes it for the parameter-free policy
-                with open(run / "config.yaml", "a") as f:
-                    f.write("num_parameters: 0\n")
+            with open(run / "config.yaml", "a") as f:  # as harness.run writes it; 0: the parameter-free policy
+                f.write(f"num_parameters: {0 if algo == 'random' else 1_000_000}\n")
     out = tmp_path / "report"
     assert main([str(root), "--out", str(out), "--reps", "200"]) == 0
     printed = capsys.readouterr().out
@@ -69,6 +68,29 @@ def test_few_runs_caveat_and_zero_width_mark_everywhere_and_random_is_healthy(tm
     assert kinds.BAD_METADATA not in set(missing["kind"])
     banner = report[: report.index("## Algorithms")]
     assert "unusable config.yaml field" not in banner and "unusable config.yaml field" not in html
+
+    # A healthy set looks healthy: nothing "left out or repaired"; what there is no data for (one model
+    # size, default pairs of algorithms not run) is one plain line, not a warning note.
+    not_drawn = (
+        "Not drawn (no data for them): the scaling figure (one model size per algorithm); 3 default pairs "
+        "(algorithms not in these runs: diffusion, mbdpo-aligned, mbdpo-noanchor, mppi)."
+    )
+    assert f"\n{not_drawn}\n" in banner and not_drawn in printed
+    assert f"<p>{not_drawn}</p>" in html
+    for text in (banner, printed, html):
+        assert "Left out or repaired" not in text and "skipped" not in text
+    assert "Nothing left out or repaired: every run and file found was used." in section(report, "Missing and excluded")
+    assert "every run's last evaluation" in banner  # no run singled out as the one that stopped short
+
+    # A damaged set says so: a failed run is left out, and the banner lists it (as a note) and the console.
+    write_run(root, TASK, "tdmpc2", 3, {300: [50.0]}, state="failed", error="RuntimeError: boom")
+    assert main([str(root), "--out", str(tmp_path / "damaged"), "--reps", "50"]) == 0
+    printed = capsys.readouterr().out
+    report = (tmp_path / "damaged" / "report.md").read_text()
+    banner = report[: report.index("## Algorithms")]
+    assert "> Left out or repaired: 1 run not finished; " in banner and not_drawn in banner
+    assert "Left out or repaired: 1 run not finished; " in printed and not_drawn in printed
+    assert "RuntimeError: boom" in section(report, "Missing and excluded")
 
 
 def test_num_parameters_zero_is_valid_and_unusable_values_are_still_flagged():
@@ -121,3 +143,23 @@ def test_help_names_one_pair_per_flag_and_a_whole_description(capsys):
     assert description.endswith("CSVs and figures.") and description.count("`") % 2 == 0
     args = build_parser().parse_args(["--out", "o", "--pair", "a", "b", "--pair", "c", "d"])
     assert args.pair == [["a", "b"], ["c", "d"]]
+
+
+def test_a_default_pair_is_not_run_only_when_its_algorithm_is_absent_from_the_results():
+    from analysis.settings import resolve_pairs
+
+    pairs = [("mbdpo", "mbdpo-noanchor"), ("mbdpo", "tdmpc2")]
+    # mbdpo-noanchor was never run: nothing to compute; tdmpc2 has runs, all left out at the step: a problem.
+    resolved, issues = resolve_pairs(pairs, ["mbdpo"], found=["mbdpo", "tdmpc2"])
+    assert resolved == [] and [(i.kind, i.algo) for i in issues] == [
+        (kinds.PAIR_NOT_RUN, "mbdpo-noanchor"),
+        (kinds.PAIR_SKIPPED, ""),
+    ]
+    assert [kinds.is_problem(i.kind) for i in issues] == [False, True]
+    _, asked = resolve_pairs(pairs[:1], ["mbdpo"])  # --pair: asked for by name, always a problem
+    assert [i.kind for i in asked] == [kinds.PAIR_SKIPPED]
+    table = kinds.issues_table([*issues, kinds.Issue(kinds.OFF_SCALING, "parameter-free", algo="random")])
+    assert kinds.left_out_summary(table) == "1 probability of improvement skipped"
+    assert kinds.not_drawn_summary(table) == (
+        "random on the scaling figure (parameter-free); 1 default pair (algorithms not in these runs: mbdpo-noanchor)"
+    )
