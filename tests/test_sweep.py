@@ -490,3 +490,16 @@ def test_a_value_listed_twice_runs_once_and_says_so(tmp_path, monkeypatch, capsy
     assert sweep_mod.main(args) == 0 and calls == [1]
     out = capsys.readouterr().out
     assert "listed twice; running it once" in out and "1 runs; 1 to launch" in out
+
+
+def test_local_chains_deal_runs_seed_by_seed(tmp_path):
+    """Two local chains over tdmpc2, mbdpo, random x 3 seeds (the main job's grid): the grid's
+    order would give one chain two tdmpc2 runs started at once in both chains; seed by seed, the
+    chains start different algorithms and each gets both costly ones."""
+    runs, _ = _expand(tmp_path, "algo=[tdmpc2,mbdpo,random]", "seeds=3")
+    order = sweep_mod.local_chain_order(runs, list(range(len(runs))))
+    names = [(runs[i].overrides["algo"], runs[i].overrides["seed"]) for i in order]
+    assert names == [(a, s) for s in (1, 2, 3) for a in ("tdmpc2", "mbdpo", "random")]
+    chains = [[names[j] for j in range(k, len(names), 2)] for k in (0, 1)]  # the local launcher's stride
+    assert chains[0][0][0] != chains[1][0][0]
+    assert all({"tdmpc2", "mbdpo"} <= {a for a, _ in chain} for chain in chains)
