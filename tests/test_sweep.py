@@ -503,3 +503,16 @@ def test_local_chains_deal_runs_seed_by_seed(tmp_path):
     chains = [[names[j] for j in range(k, len(names), 2)] for k in (0, 1)]  # the local launcher's stride
     assert chains[0][0][0] != chains[1][0][0]
     assert all({"tdmpc2", "mbdpo"} <= {a for a, _ in chain} for chain in chains)
+
+
+def test_local_runs_share_the_cores_unless_told(tmp_path):
+    """Without threads_per_run, max_parallel local processes split the machine's cores (torch's
+    default, a thread per core in each, oversubscribes them); given threads win."""
+    import os
+
+    runs, _ = _expand(tmp_path, "seeds=2", "max_parallel=2")
+    assert {r.overrides["threads"] for r in runs} == {max(1, (os.cpu_count() or 1) // 2)}
+    runs, _ = _expand(tmp_path, "seeds=2", "max_parallel=2", "threads_per_run=3")
+    assert {r.overrides["threads"] for r in runs} == {3}
+    runs, _ = _expand(tmp_path, "seeds=2", "max_parallel=2", "threads=4")
+    assert {r.overrides["threads"] for r in runs} == {4}
