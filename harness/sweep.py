@@ -380,22 +380,39 @@ def grace_seconds(signal_delay_s: float) -> float:
     return max(5.0, 0.75 * signal_delay_s)
 
 
-def local_chain_order(runs: list[PlannedRun], indices: list[int]) -> list[int]:
-    """The order local chains deal runs out in: seed by seed (every task and algorithm of seed 1,
-    then of seed 2, ...), the grid's order within a seed. Neighbours then differ in algorithm, so
-    the chains start different algorithms (no two processes compile the same graphs at once; the
-    later ones find inductor's cache filled) and each chain mixes cheap and costly algorithms.
-    Measured on ``tox -e demo`` (tdmpc2, mbdpo, random x 3 seeds, 2 chains on 2 cores): the grid's
-    order gave one chain tdmpc2, tdmpc2, mbdpo and the other tdmpc2, mbdpo, mbdpo, both chains
-    compiled tdmpc2 from an empty cache at once (190 s per run against 113 s compiled), and one
-    core idled 126 s at the end."""
-    return sorted(indices, key=lambda i: int(runs[i].overrides.get("seed", 0)))
+def local_chains(runs: list[PlannedRun], indices: list[int], chains: int) -> list[list[int]]:
+    """The local launcher's chains (each one process working through its runs in turn): each
+    algorithm's runs dealt round the chains in turn, continuing where the previous algorithm's
+    ended, so every chain gets its share of each algorithm, cheap and costly; then chain j starts
+    with the j-th algorithm (the order rotated per chain), so the chains' first runs compile
+    different graphs and a later run of the same algorithm finds inductor's cache filled.
+    Measured on ``tox -e demo`` (tdmpc2, mbdpo, random x 3 seeds, 2 chains on 2 cores): dealing the
+    grid's order as it comes started tdmpc2 in both chains, both compiling it from an empty cache
+    at once (190 s per run against 113 s compiled); started apart, 12 min 1 s in all, the chains
+    ending 53 s apart. Dealing seed by seed instead put every costly run in one chain when one
+    other algorithm alternated with it (``algo=[tdmpc2,random]`` over several tasks)."""
+    algos: list[str] = []
+    for i in indices:
+        if runs[i].overrides.get("algo") not in algos:
+            algos.append(runs[i].overrides.get("algo"))
+    dealt: list[list[int]] = [[] for _ in range(chains)]
+    pos = 0
+    for algo in algos:
+        for i in indices:
+            if runs[i].overrides.get("algo") == algo:
+                dealt[pos % chains].append(i)
+                pos += 1
+    rank = {algo: r for r, algo in enumerate(algos)}
+    return [
+        sorted(chain, key=lambda i, j=j: ((rank[runs[i].overrides.get("algo")] - j) % len(algos), indices.index(i)))
+        for j, chain in enumerate(dealt)
+        if chain
+    ]
 
 
-def _groups(indices: list[int], settings: SweepSettings) -> list[list[int]]:
+def _groups(runs: list[PlannedRun], indices: list[int], settings: SweepSettings) -> list[list[int]]:
     if settings.launcher == "local":  # max_parallel chains, each worked through one after another
-        k = min(settings.max_parallel, len(indices))
-        return [indices[i::k] for i in range(k)] if indices else []
+        return local_chains(runs, indices, min(settings.max_parallel, len(indices))) if indices else []
     per_job = settings.slurm.runs_per_job if settings.launcher == "slurm" and settings.slurm else 1
     return [indices[i : i + per_job] for i in range(0, len(indices), per_job)]
 
@@ -415,7 +432,7 @@ def submit(
     """Submit the runs ``todo`` (indices into ``runs``); record the launch in the manifest."""
     launch_no = len(manifest.get("launches", [])) + 1
     folder = sweep_dir / "logs" / f"launch-{launch_no}"
-    groups = _groups(local_chain_order(runs, todo) if settings.launcher == "local" else todo, settings)
+    groups = _groups(runs, todo, settings)
     launch: dict[str, Any] = {
         "launch": launch_no,
         "time": now(),

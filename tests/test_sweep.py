@@ -492,17 +492,22 @@ def test_a_value_listed_twice_runs_once_and_says_so(tmp_path, monkeypatch, capsy
     assert "listed twice; running it once" in out and "1 runs; 1 to launch" in out
 
 
-def test_local_chains_deal_runs_seed_by_seed(tmp_path):
-    """Two local chains over tdmpc2, mbdpo, random x 3 seeds (the main job's grid): the grid's
-    order would give one chain two tdmpc2 runs started at once in both chains; seed by seed, the
-    chains start different algorithms and each gets both costly ones."""
-    runs, _ = _expand(tmp_path, "algo=[tdmpc2,mbdpo,random]", "seeds=3")
-    order = sweep_mod.local_chain_order(runs, list(range(len(runs))))
-    names = [(runs[i].overrides["algo"], runs[i].overrides["seed"]) for i in order]
-    assert names == [(a, s) for s in (1, 2, 3) for a in ("tdmpc2", "mbdpo", "random")]
-    chains = [[names[j] for j in range(k, len(names), 2)] for k in (0, 1)]  # the local launcher's stride
-    assert chains[0][0][0] != chains[1][0][0]
-    assert all({"tdmpc2", "mbdpo"} <= {a for a, _ in chain} for chain in chains)
+def test_local_chains_share_each_algorithm_and_start_apart(tmp_path):
+    """The main job's grid (tdmpc2, mbdpo, random x 3 seeds) on 2 chains: the chains start different
+    algorithms and each gets both costly ones; tdmpc2 and random over 3 tasks x 2 seeds: 3 + 3 each
+    (dealing seed by seed put all six tdmpc2 runs in one chain)."""
+
+    def chains(*args):
+        runs, _ = _expand(tmp_path, *args)
+        out = sweep_mod.local_chains(runs, list(range(len(runs))), 2)
+        assert sorted(i for c in out for i in c) == list(range(len(runs)))  # every run once
+        return [[runs[i].overrides["algo"] for i in c] for c in out]
+
+    main_job = chains("algo=[tdmpc2,mbdpo,random]", "seeds=3")
+    assert main_job[0][0] == "tdmpc2" and main_job[1][0] == "mbdpo"
+    assert all({"tdmpc2", "mbdpo"} <= set(c) for c in main_job)
+    two = chains("task=[cartpole-balance,reacher-easy,cup-catch]", "algo=[tdmpc2,random]", "seeds=2")
+    assert [c.count("tdmpc2") for c in two] == [3, 3] and two[1][0] == "random"
 
 
 def test_local_runs_share_the_cores_unless_told(tmp_path):
