@@ -403,8 +403,9 @@ def local_chains(runs: list[PlannedRun], indices: list[int], chains: int) -> lis
                 dealt[pos % chains].append(i)
                 pos += 1
     rank = {algo: r for r, algo in enumerate(algos)}
+    position = {i: p for p, i in enumerate(indices)}
     return [
-        sorted(chain, key=lambda i, j=j: ((rank[runs[i].overrides.get("algo")] - j) % len(algos), indices.index(i)))
+        sorted(chain, key=lambda i, j=j: ((rank[runs[i].overrides.get("algo")] - j) % len(algos), position[i]))
         for j, chain in enumerate(dealt)
         if chain
     ]
