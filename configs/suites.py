@@ -2,7 +2,12 @@
 
 A task's family (and so its normalisation) is declared there: each family names the suite that
 lists all of its tasks. A task in no family's suite has no family, and asking for it is an
-:class:`~configs.errors.UnknownNameError`, never another family's normalisation."""
+:class:`~configs.errors.UnknownNameError`, never another family's normalisation.
+
+A family may be *published-only* (ManiSkill2): its tasks are in suites, so that reports can show
+the published curves, but no env of theirs is registered and a run of one stops at once with the
+family's reason (:func:`published_only_reason`). A suite may name *groups* (other suites whose
+tasks it holds, e.g. ``paper-104``'s DMControl, Meta-World, ...), which reports aggregate one by one."""
 
 from __future__ import annotations
 
@@ -35,6 +40,10 @@ class Suite:
     version: int
     description: str
     tasks: tuple[str, ...]
+    #: how reports name the suite when it is a group of another (e.g. "Meta-World"); else its name
+    title: str = ""
+    #: suites whose tasks this one holds, aggregated one by one in reports (paper-104's groups)
+    groups: tuple[str, ...] = ()
     #: multi-task model size -> task embedding size, where the suite's published models differ from
     #: the model's default (TD-MPC2's parser: mt30 uses 64 at sizes 5, 19 and 48)
     task_dim_by_size: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
@@ -80,6 +89,22 @@ def task_family(task: str) -> str:
     return family
 
 
+def published_only_reason(task: str) -> str | None:
+    """Why ``task`` cannot be run here, if its family is published-only (configs/suites.yaml); else None.
+
+    A task in no family is not published-only (None): it is unknown, which the env registry says."""
+    family = _families_by_task().get(task)
+    if family is None:
+        return None
+    return _data()["families"][family].get("published_only")
+
+
+def published_task_name(name: str) -> str:
+    """Our task name for a published results file named ``name`` (``myo-hand-reach`` -> ``myo-reach``);
+    names without an entry in ``published_names`` are ours already."""
+    return (_data().get("published_names") or {}).get(name, name)
+
+
 def normalisation(task: str) -> Normalisation:
     spec = _data()["families"][task_family(task)]["normalisation"]
     return Normalisation(metric=spec["metric"], scale=float(spec["scale"]))
@@ -104,6 +129,8 @@ def get_suite(name: str) -> Suite:
         version=int(spec.get("version", 1)),
         description=spec.get("description", ""),
         tasks=tuple(spec["tasks"]),
+        title=spec.get("title", name),
+        groups=tuple(spec.get("groups") or ()),
         task_dim_by_size={int(k): int(v) for k, v in (spec.get("task_dim_by_size") or {}).items()},
         latent_dim_by_size={int(k): int(v) for k, v in (spec.get("latent_dim_by_size") or {}).items()},
     )

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from configs.errors import UnknownNameError
-from configs.suites import family_names, family_suite, get_suite, normalised_score, suite_names, task_family
+from configs.suites import (
+    family_names,
+    family_suite,
+    get_suite,
+    normalised_score,
+    published_only_reason,
+    published_task_name,
+    suite_names,
+    task_family,
+)
 from envs import get_task, task_names
 from envs.dmc_custom import TASKS as CUSTOM_TASKS
 from harness.list import main
@@ -27,6 +36,10 @@ SIZES = {
     "dmc-smoke": 3,
     "metaworld-smoke": 3,
     "mt-smoke": 3,
+    "myosuite": 10,
+    "locomotion": 7,
+    "maniskill2": 5,
+    "paper-104": 104,
 }
 
 
@@ -39,9 +52,32 @@ def test_suite_sizes_and_versions():
 
 
 @pytest.mark.parametrize("suite", suite_names())
-def test_every_suite_task_is_registered(suite):
+def test_every_suite_task_is_registered_or_published_only(suite):
     for task in get_suite(suite).tasks:
-        get_task(task)  # raises, listing the valid names, if not
+        if published_only_reason(task) is None:
+            get_task(task)  # raises, listing the valid names, if not
+        else:
+            with pytest.raises(UnknownNameError):
+                get_task(task)  # a published-only task has no env
+
+
+def test_paper_104_is_its_groups():
+    paper = get_suite("paper-104")
+    groups = [get_suite(g) for g in paper.groups]
+    assert [g.title for g in groups] == ["DMControl", "Meta-World", "MyoSuite", "ManiSkill2", "Locomotion"]
+    assert all(set(g.tasks) <= set(paper.tasks) for g in groups)
+    assert sorted(paper.tasks) == sorted(groups[0].tasks + groups[1].tasks + groups[2].tasks + groups[3].tasks)
+    assert set(get_suite("locomotion").tasks) <= set(get_suite("dmc").tasks)
+    assert [published_only_reason(t) is not None for t in paper.tasks].count(True) == 5
+    assert "Vulkan" in published_only_reason("lift-cube") and published_only_reason("myo-reach") is None
+
+
+def test_published_names_map_to_suite_tasks():
+    assert published_task_name("myo-hand-pen-twirl-hard") == "myo-pen-twirl-hard"
+    assert published_task_name("myo-reach") == "myo-reach" and published_task_name("mw-reach") == "mw-reach"
+    for name in ("reach", "pose", "obj-hold", "key-turn", "pen-twirl"):
+        for hard in ("", "-hard"):
+            assert published_task_name(f"myo-hand-{name}{hard}") in get_suite("myosuite").tasks
 
 
 def test_suites_are_the_published_task_sets():
@@ -78,13 +114,17 @@ def test_normalised_scores_are_0_to_100():
 def test_every_task_has_its_registered_family_declared_in_suites_yaml():
     """A task's family (and score normalisation) is declared in configs/suites.yaml; it must be the
     family the task is registered under in envs, for every registered task and every suite's task."""
-    assert family_names() == ["dmc", "metaworld"]
+    assert family_names() == ["dmc", "maniskill2", "metaworld", "myosuite"]
     for task in task_names():
         assert task_family(task) == get_task(task).family, task
     for suite in suite_names():
         for task in get_suite(suite).tasks:
-            assert task_family(task) == get_task(task).family, (suite, task)
+            if published_only_reason(task) is None:
+                assert task_family(task) == get_task(task).family, (suite, task)
+            else:
+                assert task_family(task) == "maniskill2", (suite, task)
     assert family_suite("metaworld") == "metaworld-mt50"
+    assert normalised_score("myo-pose", 0.0, success=1.0) == 100  # success x 100
 
 
 def test_a_task_of_no_declared_family_gets_no_normalisation():
@@ -99,7 +139,9 @@ def _lines(capsys) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
-@pytest.mark.parametrize("suite, n", [("dmc", 39), ("metaworld-mt50", 50), ("mt80", 80), ("dmc-mt30", 30)])
+@pytest.mark.parametrize(
+    "suite, n", [("dmc", 39), ("metaworld-mt50", 50), ("mt80", 80), ("dmc-mt30", 30), ("myosuite", 10)]
+)
 def test_tasks_of_a_suite(capsys, suite, n):
     assert main(["tasks", suite]) == 0
     assert _lines(capsys) == list(get_suite(suite).tasks) and n == len(get_suite(suite).tasks)
@@ -107,7 +149,7 @@ def test_tasks_of_a_suite(capsys, suite, n):
 
 def test_all_tasks(capsys):
     assert main(["tasks"]) == 0
-    assert _lines(capsys) == task_names() and len(task_names()) == 89
+    assert _lines(capsys) == task_names() and len(task_names()) == 99
 
 
 def test_suites(capsys):
