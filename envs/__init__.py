@@ -10,12 +10,13 @@ so that dm_control's OpenGL backend can still be chosen for pixels (``envs/rende
 
 from __future__ import annotations
 
-from envs import dmc, metaworld
+from envs import dmc, metaworld, myosuite
 from envs.factory import OBS_KINDS, env_info, make_batched_env, make_env
 from envs.tasks import Family, TaskSpec, get_task, register_family, task_names
 
 register_family(dmc.FAMILY)
 register_family(metaworld.FAMILY)
+register_family(myosuite.FAMILY)
 
 __all__ = [
     "OBS_KINDS",
