@@ -45,6 +45,7 @@ from harness.config import (
     parse_overrides,
     preset_overrides,
 )
+from harness.published_only import published_only_problem
 
 
 @dataclasses.dataclass
@@ -126,9 +127,12 @@ def parse_args(argv: list[str]) -> tuple[list[str], BenchConfig, list[str]]:
     if bad:
         raise ConfigError(f"bad value {bad[0]!r} for sizes; valid model sizes: {', '.join(map(str, MODEL_SIZES))}")
     try:
-        get_suite(cfg.suite)
+        suite = get_suite(cfg.suite)
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
+    problem = published_only_problem(suite.tasks, f"suite={cfg.suite}")
+    if problem:
+        raise ConfigError(problem)
     if cfg.preset:
         preset_overrides(cfg.preset, "random")  # the name is checked before anything runs
     return algos or algorithms.algorithm_names(), cfg, algo_over

@@ -64,6 +64,7 @@ from harness.config import (
 )
 from harness.devices import resolve_device
 from harness.modes import Mode, get_mode
+from harness.published_only import published_only_problem
 from harness.rundir import RunDir, RunStatus, file_problem
 from harness.training.episodes import eval_rows, evaluate_episodes
 from harness.training.pretrained import FORMATS, Pretrained, PretrainedError, find_pretrained
@@ -129,6 +130,11 @@ def parse_request(argv: list[str]) -> Request:
             tasks = get_suite(str(suite)).tasks
         except UnknownNameError as exc:
             raise ConfigError(str(exc)) from None
+    if tasks is not None:
+        listed = f"task={tasks[0]}" if len(tasks) == 1 else f"task=[{','.join(tasks)}]"
+        problem = published_only_problem(tasks, listed if suite is None else f"suite={suite}")
+        if problem:
+            raise ConfigError(problem)
     return Request(
         checkpoints=tuple(str(c) for c in ckpts),
         tasks=tasks,

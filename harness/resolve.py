@@ -40,6 +40,7 @@ from harness.config import (
 )
 from harness.devices import resolve_device
 from harness.modes import all_modes, get_mode
+from harness.published_only import published_only_problem
 from harness.rundir import run_dir
 
 LOGGERS = ["csv", "tensorboard", "wandb", "none"]
@@ -63,6 +64,9 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         raise ConfigError(str(exc)) from None
     _refuse_lists(algo_defaults(run.algo), cli_algo, "algo.")
     _refuse_other_modes_fields(run, mode.name)
+    problem = published_only_problem([run.task], f"task={run.task}")  # before a mode reads a checkpoint or dataset
+    if problem:
+        raise ConfigError(problem)
     preset = preset_overrides(run.preset, run.algo)
     problem = mode.refuses(run.algo)
     if problem:
@@ -129,6 +133,9 @@ def _refuse_other_modes_fields(run: RunConfig, mode: str) -> None:
 
 def _check_run(run: RunConfig, tasks: list[str]) -> None:
     """The fields every mode shares: task names and families, device, logger, observations, budgets."""
+    problem = published_only_problem(tasks, f"task={run.task}" if tasks == [run.task] else f"suite={run.suite}")
+    if problem:  # before the env registry, which does not know them
+        raise ConfigError(problem)
     for task in tasks:
         try:
             registered = get_task(task).family

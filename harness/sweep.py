@@ -82,6 +82,7 @@ from harness.launchers import (
     make_executor,
 )
 from harness.modes import get_mode
+from harness.published_only import published_only_problem
 from harness.resolve import SHOW_CONFIG, resolve_run, show_config
 from harness.rundir import atomic_write_text, now
 
@@ -176,6 +177,10 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
     tasks = next(iter(fixed.values())) if fixed else None
     if tasks is None:
         tasks = given_tasks if given_tasks is not None else _suite_tasks(suite)
+        listed = f"task={tasks[0]}" if len(tasks) == 1 else f"task=[{','.join(tasks)}]"
+        problem = published_only_problem(tasks, f"suite={suite}" if given_tasks is None else listed)
+        if problem:  # all of them at once, before any run is resolved
+            raise ConfigError(problem)
     for mode, algo in itertools.product(modes, algos):  # a pair the mode cannot take: one line, before any run
         try:
             problem = mode.refuses(algo)

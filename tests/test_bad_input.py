@@ -418,3 +418,40 @@ def test_a_second_identical_run_while_the_first_runs_is_one_line(tmp_path, capsy
         assert _tree(path) == before == [".lock"]
     assert code == 2 and len(err.splitlines()) == 1, err
     assert str(path) in err and "in use by another process" in err and "424242" in err, err
+
+
+# ----------------------------------------------------------------------------- issue 28: published-only tasks
+MANISKILL2 = "lift-cube, pick-cube, stack-cube, pick-ycb, turn-faucet"
+PUBLISHED_ONLY_CASES = [
+    ("run", ["task=lift-cube", "runs_dir={out}"], "task=lift-cube is published-only: "),
+    ("run", ["mode=finetune", "task=pick-ycb", "checkpoint={out}", "runs_dir={out}"], "task=pick-ycb is pub"),
+    ("run", ["mode=offline", "suite=maniskill2", "dataset={out}", "runs_dir={out}"], f"its 5 tasks ({MANISKILL2})"),
+    ("sweep", ["suite=maniskill2", "algo=[tdmpc2,mbdpo]", "runs_dir={out}"], f"its 5 tasks ({MANISKILL2}) are"),
+    ("sweep", ["suite=paper-104", "runs_dir={out}"], f"suite=paper-104: 5 of its 104 tasks ({MANISKILL2}) are"),
+    ("sweep", ["task=[cartpole-balance,turn-faucet]", "runs_dir={out}"], "1 of its 2 tasks (turn-faucet) is"),
+    ("sweep", ["mode=offline", "suite=maniskill2", "dataset={out}", "runs_dir={out}"], "suite=maniskill2: its 5"),
+    ("evaluate", [f"checkpoint={SINGLE}", "task=stack-cube", "out={out}"], "task=stack-cube is published-only"),
+    ("evaluate", [f"checkpoint={SINGLE}", "suite=maniskill2", "out={out}"], "suite=maniskill2: its 5 tasks"),
+    ("bench", ["algo=tdmpc2", "mode=offline", "suite=paper-104"], "suite=paper-104: 5 of its 104 tasks"),
+    ("export", ["{runs}", "--suite", "maniskill2", "--out", "{out}"], "suite=maniskill2: its 5 tasks"),
+]
+
+
+@pytest.mark.parametrize(
+    "cmd,args,needle", PUBLISHED_ONLY_CASES, ids=[f"{c}:{' '.join(a[:2])}" for c, a, _ in PUBLISHED_ONLY_CASES]
+)
+def test_published_only_tasks_are_refused_by_every_program(tmp_path, capsys, cmd, args, needle):
+    """ManiSkill2's tasks are in suites for their published curves only: every program that would
+    build or run one says in one line which tasks and why (configs/suites.yaml's reason), exit 2,
+    before anything is read or written (issue 28)."""
+    from configs.suites import published_only_reason
+
+    reason = published_only_reason("lift-cube")
+    assert reason and "Vulkan" in reason and published_only_reason("cartpole-balance") is None
+    out = tmp_path / "out"
+    args = [a.replace("{out}", str(out)).replace("{runs}", str(tmp_path / "runs")) for a in args]
+    code = _program(cmd)(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and needle in err and " ".join(reason.split()) in err, err
+    assert not list(tmp_path.iterdir())  # no run, sweep, dataset or evaluation directory

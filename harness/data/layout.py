@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from configs.errors import UnknownNameError
 from configs.suites import get_suite
+from harness.published_only import published_only_problem
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,7 @@ def task_dims(task: str) -> TaskDims:
 def suite_layout(suite: str) -> SuiteLayout:
     """The layout of ``suite`` (raises configs.suites.UnknownNameError for an unknown name)."""
     s = get_suite(suite)
+    problem = published_only_problem(s.tasks, f"suite={suite}")
+    if problem:  # its envs are not registered: the export / offline program ends in this line
+        raise UnknownNameError(problem)
     return SuiteLayout(s.name, s.version, s.tasks, tuple(task_dims(t) for t in s.tasks))

@@ -17,6 +17,7 @@ from configs.suites import get_suite
 from harness.config import ConfigError, RunConfig
 from harness.data import DatasetError, check_dataset, suite_layout
 from harness.modes.registry import Mode, register_mode
+from harness.published_only import published_only_problem
 from harness.training.offline import OfflineTrainer, multitask_spec
 
 NEEDS_SUITE = "mode=offline needs suite=NAME (the tasks to pretrain on), e.g. suite=mt-smoke"
@@ -43,6 +44,9 @@ class Offline(Mode):
             suite = get_suite(run.suite)
         except UnknownNameError as exc:
             raise ConfigError(str(exc)) from None
+        problem = published_only_problem(suite.tasks, f"suite={run.suite}")
+        if problem:
+            raise ConfigError(problem)
         if not run.dataset:
             raise ConfigError(
                 "mode=offline needs dataset=DIR (chunk_*.pt files, e.g. made by python -m harness.export)"
