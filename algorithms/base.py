@@ -7,6 +7,7 @@ from the environment's TorchRL specs and hands it over together with a typed con
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -28,6 +29,26 @@ class EnvSpec:
     tasks: tuple[str, ...] = ()
     action_dims: tuple[int, ...] = ()
     episode_lengths: tuple[int, ...] = ()
+    # the observation's shape: (obs_dim,) for a state vector (filled in when left empty), (C, H, W)
+    # for stacked uint8 frames (obs=rgb; obs_dim is then C * H * W)
+    obs_shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.obs_shape:
+            object.__setattr__(self, "obs_shape", (self.obs_dim,))
+        object.__setattr__(self, "obs_shape", tuple(int(d) for d in self.obs_shape))
+        if math.prod(self.obs_shape) != self.obs_dim:
+            raise ValueError(f"obs_dim={self.obs_dim} is not the size of obs_shape={self.obs_shape}")
+
+    @classmethod
+    def of_shape(cls, obs_shape: Sequence[int], **fields: Any) -> "EnvSpec":
+        """A spec from the observation's shape (obs_dim: the number of its values)."""
+        return cls(obs_dim=math.prod(obs_shape), obs_shape=tuple(obs_shape), **fields)
+
+    @property
+    def pixels(self) -> bool:
+        """Observations are images [C, H, W] (uint8 frames), not a vector."""
+        return len(self.obs_shape) == 3
 
     @property
     def multitask(self) -> bool:
@@ -78,7 +99,7 @@ class Algorithm(abc.ABC):
 
     @abc.abstractmethod
     def act(self, obs: torch.Tensor, *, eval_mode: bool, first_step: bool) -> torch.Tensor:
-        """obs [B, obs_dim] -> actions [B, action_dim] in [-1, 1]. ``first_step``: episodes just reset."""
+        """obs [B, *obs_shape] -> actions [B, action_dim] in [-1, 1]. ``first_step``: episodes just reset."""
 
     @abc.abstractmethod
     def observe(self, transition: TensorDictBase) -> None:

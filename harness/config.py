@@ -347,6 +347,17 @@ def capability_problem(algo: str, obs: str, algo_over: dict[str, Any]) -> str | 
     return None
 
 
+def observation_problem(obs: str, mode: str, mode_obs_kinds: tuple[str, ...], algo_cfg: Any) -> str | None:
+    """One line saying why a run of this mode and algorithm config cannot learn from ``obs``
+    observations (None: it can): the mode's kinds (pixels: online runs only, single-task as in the
+    references), then the config's own rule (a pixel world model's latent is its conv output)."""
+    if obs not in mode_obs_kinds:
+        return f"obs={obs}: mode={mode} learns from {' or '.join(mode_obs_kinds)} observations only"
+    check = getattr(algo_cfg, "observation_problem", None)
+    problem = check(obs) if check is not None else None
+    return f"obs={obs}: {problem}" if problem else None
+
+
 def check_choice(key: str, value: str, valid: list[str]) -> None:
     if value not in valid:
         raise ConfigError(f"bad value {value!r} for {key}; valid: {', '.join(valid)}")

@@ -288,7 +288,13 @@ def evaluate_plan(p: Plan, request: Request, say=print) -> list[dict[str, Any]]:
                     if spec.multitask:
                         task_id = spec.task_id(task)
                         policy = TaskView(agent, task_id, spec.action_dims[task_id])
-                    env = make_batched_env(task, seed=p.seed + 100_000 + i, num_envs=request.episodes, device="cpu")
+                    env = make_batched_env(
+                        task,
+                        seed=p.seed + 100_000 + i,
+                        num_envs=request.episodes,
+                        device="cpu",
+                        obs=run.get("obs", "state"),
+                    )
                     try:
                         episodes = evaluate_episodes(policy, env, get_task(task).episode_length)
                     finally:

@@ -34,6 +34,7 @@ from harness.config import (
     check_choice,
     check_range,
     merge_layers,
+    observation_problem,
     preset_overrides,
     resolve_algo_config,
     variant_name,
@@ -87,6 +88,9 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         Layer(COMMAND_LINE, cli_algo),
     ]
     algo_cfg, algo_origins = resolve_algo_config(run.algo, [layer for layer in layers if layer.values])
+    problem = observation_problem(run.obs, mode.name, mode.obs_kinds, algo_cfg)
+    if problem:
+        raise ConfigError(problem)
     variant = variant_name(run.algo, algo_cfg, run.preset)
     path = run_dir(run.runs_dir, run.suite, run.task, run.algo, mode.variant_dir(run, variant), run.seed)
     return ResolvedRun(run, algo_cfg, variant, path, {**origins, **algo_origins})

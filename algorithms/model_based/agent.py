@@ -36,7 +36,9 @@ class WorldModelAgent(Algorithm):
     def __init__(self, cfg: WorldModelAgentConfig, env_spec: EnvSpec, device: torch.device, total_steps: int) -> None:
         super().__init__(cfg, env_spec, device, total_steps)
         A = env_spec.action_dim
-        self.model = WorldModel(cfg.model, env_spec.obs_dim, A, action_dims=env_spec.action_dims).to(device)
+        self.model = WorldModel(
+            cfg.model, env_spec.obs_dim, A, action_dims=env_spec.action_dims, obs_shape=env_spec.obs_shape
+        ).to(device)
         m, mcfg = self.model, self.model.cfg
         self.energy = (
             EnergyClassifier(
@@ -163,7 +165,7 @@ class WorldModelAgent(Algorithm):
         model's observation size, actions returned at its action size (padding zero)."""
         self.model.eval()
         task = self.task_ids(obs.shape[0], task)
-        z = self.model.encode(obs.to(self.device, torch.float32), task)
+        z = self.model.encode(self.as_model_input(obs), task)
         if self.cfg.act_with == "pi":
             out = self.model.pi(z, task=task)
             return (out.mean if eval_mode else out.action).cpu()
@@ -180,14 +182,24 @@ class WorldModelAgent(Algorithm):
         )
         return action.cpu()
 
+    def as_model_input(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observations on the model's device: float32 states, or uint8 frames as they are (the
+        pixel encoder makes them float)."""
+        return obs.to(self.device) if self.env_spec.pixels else obs.to(self.device, torch.float32)
+
     # --- data -------------------------------------------------------------------------------
+    def stored(self, obs: torch.Tensor) -> torch.Tensor:
+        """An observation as the replay keeps it: frames as uint8 (36 kB a 9 x 64 x 64 stack, a
+        quarter of float32's), states as float32."""
+        return obs.to(torch.uint8) if self.env_spec.pixels else obs.float()
+
     def observe(self, transition: TensorDictBase) -> None:
         obs = transition["observation"]
         if not self._episode:
             A = self.env_spec.action_dim
             self._episode.append(
                 TensorDict(
-                    obs=obs.float(),
+                    obs=self.stored(obs),
                     action=torch.full((A,), float("nan")),
                     reward=torch.full((1,), float("nan")),
                     terminated=torch.zeros(1, dtype=torch.bool),
@@ -196,7 +208,7 @@ class WorldModelAgent(Algorithm):
         nxt = transition["next"]
         self._episode.append(
             TensorDict(
-                obs=nxt["observation"].float(),
+                obs=self.stored(nxt["observation"]),
                 action=transition["action"].float(),
                 reward=nxt["reward"].float().reshape(1),
                 terminated=nxt["terminated"].reshape(1),

@@ -14,6 +14,7 @@ from algorithms.conventions import DEFAULT_BUFFER_SIZE
 from algorithms.planning.config import PlannerConfig
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.layers import MATMUL_DTYPES
+from algorithms.world_model.pixel_encoder import pixel_latent_problem
 
 ACT_WITH = ("planner", "pi")
 SCORE_USES = ("none", "planner")
@@ -99,7 +100,7 @@ class WorldModelAgentConfig:
 
     def capabilities(self) -> frozenset[str]:
         """What this configuration has (names from algorithms.registry.CAPABILITIES)."""
-        caps = {"world_model", "offline_learning", "pretrained_weights"}
+        caps = {"world_model", "offline_learning", "pretrained_weights", "pixels"}
         if self.act_with == "planner":
             caps.add("search")
         if self.energy.enabled:
@@ -107,6 +108,13 @@ class WorldModelAgentConfig:
         if self.score.enabled:
             caps.add("score_network")
         return frozenset(caps)
+
+    def observation_problem(self, obs: str) -> str | None:
+        """Why this configuration cannot learn from ``obs`` observations (one line), or None."""
+        if obs != "rgb":
+            return None
+        model = self.model.resolved()
+        return pixel_latent_problem(model.latent_dim, model.num_channels)
 
     def validate(self) -> None:
         if self.act_with not in ACT_WITH:
@@ -143,6 +151,8 @@ class WorldModelAgentConfig:
             raise ValueError(f"energy.clip={self.energy.clip} must be > 0")
         if not 0 <= self.energy.momentum < 1:
             raise ValueError(f"energy.momentum={self.energy.momentum} must be in [0, 1)")
+        if self.model.num_channels < 1:
+            raise ValueError(f"model.num_channels={self.model.num_channels} must be >= 1")
         for key, low in (("mc_samples", 1), ("num_latents", 1), ("embed_dim", 2)):
             if getattr(self.score, key) < low:
                 raise ValueError(f"score.{key}={getattr(self.score, key)} must be >= {low}")

@@ -37,6 +37,10 @@ class ModelConfig:
     log_std_min: float = -10.0
     log_std_max: float = 2.0
     dropout: float = 0.01  # in the first layer of each Q head
+    # pixel observations (obs=rgb): channels of each conv layer (TD-MPC2 config.yaml num_channels);
+    # the flattened conv output, 16 x num_channels, is the latent, so latent_dim must be 16 x this
+    # (the references' 32 channels and latent 512: model size 5; algorithms/world_model/pixel_encoder.py)
+    num_channels: int = 32
     task_dim: int = 96  # task embedding size in multi-task mode (TD-MPC2 config.yaml; mt30 at sizes 5-48: 64)
     # Q-ensemble initialisation: "tdmpc2" (TD-MPC2 HEAD: truncated-normal 0.02 weights, zero biases)
     # or "torch_default" (what MBDPO's code leaves: nn.Linear's default uniform init); the last

@@ -1,5 +1,5 @@
 """TD-MPC2's decoder-free latent world model, single- or multi-task (a task embedding and per-task action
-masks); state observations."""
+masks); state observations or stacked RGB frames (a conv encoder)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.draws import ModelDraws
 from algorithms.world_model.layers import EnsembleMLP, SimNorm, init_weights, mlp, polyak_
+from algorithms.world_model.pixel_encoder import PixelEncoder, pixel_latent_problem
 from algorithms.world_model.scalars import SymlogTwoHot
 
 
@@ -50,21 +51,40 @@ class WorldModel(nn.Module):
     over symlog values. Target Q heads are a Polyak-averaged copy of the Q ensemble.
     """
 
-    def __init__(self, cfg: ModelConfig, obs_dim: int, action_dim: int, *, action_dims: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        obs_dim: int,
+        action_dim: int,
+        *,
+        action_dims: Sequence[int] = (),
+        obs_shape: Sequence[int] = (),
+    ) -> None:
         """``action_dims``: each task's own action dims in multi-task mode (its length is the number
         of tasks; ``obs_dim`` and ``action_dim`` are then the largest of the task set); empty:
-        single-task, no task embedding."""
+        single-task, no task embedding. ``obs_shape`` (C, H, W): stacked uint8 frames, encoded by
+        TD-MPC2's conv encoder (single-task only, as in the references); empty or (obs_dim,): a
+        state vector, encoded by an MLP."""
         super().__init__()
         cfg = cfg.resolved()
         self.cfg = cfg
         self.action_dim = action_dim
         self.num_tasks = len(action_dims)
         self.task_dim = cfg.task_dim if self.num_tasks else 0
+        self.pixels = len(obs_shape) == 3
         z, a, m, e = cfg.latent_dim, action_dim, cfg.mlp_dim, self.task_dim
         enc_hidden = max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim]
         # multi-task: the task embedding is concatenated to every network's input (TD-MPC2's
         # world_model.py, task_emb): [obs, e], [z, e, a], [z, e]
-        self.encoder = mlp(obs_dim + e, enc_hidden, z, out_act=SimNorm(cfg.simnorm_dim))
+        if self.pixels:
+            problem = pixel_latent_problem(z, cfg.num_channels)
+            if self.num_tasks:
+                problem = "a multi-task model cannot learn from pixels (neither reference does)"
+            if problem:
+                raise ValueError(problem)
+            self.encoder = PixelEncoder(obs_shape[0], cfg.num_channels, SimNorm(cfg.simnorm_dim))
+        else:
+            self.encoder = mlp(obs_dim + e, enc_hidden, z, out_act=SimNorm(cfg.simnorm_dim))
         self.dynamics = mlp(z + e + a, 2 * [m], z, out_act=SimNorm(cfg.simnorm_dim))
         self.reward_head = mlp(z + e + a, 2 * [m], cfg.num_bins)
         self.pi_head = mlp(z + e, 2 * [m], 2 * a)
@@ -116,6 +136,10 @@ class WorldModel(nn.Module):
         return self.action_masks[task]
 
     def encode(self, obs: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:
+        """obs [..., obs_dim] (state) or uint8 frames [..., C, H, W] (pixels: shifted at random at
+        every call, as in the references) -> latents [..., latent_dim]."""
+        if self.pixels:
+            return self.encoder(obs)
         return self.encoder(self.with_task(obs, task))
 
     def next(self, z: torch.Tensor, a: torch.Tensor, task: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,6 +13,7 @@ from harness.training.trainer import OnlineTrainer
 class Online(Mode):
     name = "online"
     description = "learn one task from scratch: random seed steps, then act, observe and update every step"
+    obs_kinds = ("state", "rgb")
 
     @property
     def trainer(self) -> type[OnlineTrainer]:

@@ -36,6 +36,8 @@ class Mode:
     reads: tuple[str, ...] = ()
     #: what a run's ``steps`` count
     steps_are: str = "environment steps"
+    #: the observation kinds (``obs=``) a run of this mode can learn from
+    obs_kinds: tuple[str, ...] = ("state",)
 
     @property
     def trainer(self) -> type[Trainer]:

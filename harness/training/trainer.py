@@ -71,10 +71,10 @@ def seed_everything(seed: int) -> None:
 
 def env_spec_of(env, episode_length: int) -> EnvSpec:
     """Shapes from the TorchRL specs (algorithms never see the env module itself)."""
-    obs_shape = env.observation_spec["observation"].shape
+    obs_shape = env.observation_spec["observation"].shape[len(env.batch_size) :]  # a batched env's leads
     action_spec = env.action_spec
-    return EnvSpec(
-        obs_dim=int(obs_shape[-1]),
+    return EnvSpec.of_shape(
+        tuple(obs_shape),
         action_dim=int(action_spec.shape[-1]),
         episode_length=episode_length,
         action_low=float(action_spec.space.low.min()),
@@ -184,7 +184,7 @@ class Trainer:
         c = self.config
         self.task = get_task(c.task)
         self.eval_env = self.open_env(
-            make_batched_env(c.task, seed=c.seed + 100_000, num_envs=c.eval_episodes, device="cpu")
+            make_batched_env(c.task, seed=c.seed + 100_000, num_envs=c.eval_episodes, device="cpu", obs=c.obs)
         )
         self.spec = self.env_spec()
         self.agent = self.make_agent()
@@ -389,7 +389,7 @@ class OnlineTrainer(Trainer):
 
     def build(self) -> None:
         c = self.config
-        self.env = self.open_env(make_env(c.task, seed=c.seed, device="cpu"))
+        self.env = self.open_env(make_env(c.task, seed=c.seed, device="cpu", obs=c.obs))
         super().build()
 
     def env_spec(self) -> EnvSpec:
