@@ -6,10 +6,15 @@ with action repeat 2, i.e. dm_control's own 1000-control-step episodes, so dm_co
 limit and our :class:`~torchrl.envs.StepCounter` end an episode at the same step. Rewards are
 in [0, 1] per control step, so [0, 2] per agent step.
 
-Observations: ``state`` (dm_control's entries) or ``rgb`` (64x64 renders from camera 0,
-quadruped's camera 2, as TD-MPC2); for ``rgb`` ``MUJOCO_GL`` is chosen by
-:func:`envs.rendering.configure` before dm_control is imported. State observations need no
-OpenGL, so ``MUJOCO_GL`` is then left alone (see :mod:`envs.rendering`).
+Observations: ``state`` (dm_control's entries) or ``rgb``: one 64x64 render from camera 0
+(quadruped's camera 2), made once per agent step, after the action repeat, and once per reset,
+with dm_control's ``physics.render`` and its default settings: TD-MPC2's and MBDPO's pixel
+observations (their ``envs/dmcontrol.py``, ``Pixels._get_obs``; the frames are checked equal to
+theirs, tests/test_envs_pixels.py). TorchRL's ``from_pixels`` is not used: it wraps the env in
+dm_control's ``pixels.Wrapper``, which renders after every control step, i.e. ``action_repeat``
+times per agent step. For ``rgb`` ``MUJOCO_GL`` is chosen by :func:`envs.rendering.configure`
+before dm_control is imported. State observations need no OpenGL, so ``MUJOCO_GL`` is then left
+alone (see :mod:`envs.rendering`).
 """
 
 from __future__ import annotations
@@ -19,18 +24,20 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from torchrl.data import Composite, UnboundedDiscrete
 from torchrl.envs import DMControlWrapper
 
 from envs import dmc_custom, rendering
 from envs.tasks import Family, TaskSpec
 
 if TYPE_CHECKING:
-    import torch
     from torchrl.envs import EnvBase
 
 EPISODE_LENGTH = 500
 ACTION_REPEAT = 2
 IMAGE_SIZE = 64  # rgb observations: IMAGE_SIZE x IMAGE_SIZE
+QUADRUPED_CAMERA = 2  # rgb observations: quadruped's camera; every other domain's is camera 0
 
 # benchmark name -> (dm_control domain, dm_control task)
 _STANDARD_TASKS: dict[str, tuple[str, str]] = {
@@ -122,7 +129,7 @@ class _Wrapper(DMControlWrapper):
             physics.free()
 
     # The RandomState the task draws initial states from: what an exact resume restores
-    # (harness.training.checkpoint calls these; a pixel env's wrapper forwards ``task``).
+    # (harness.training.checkpoint calls these).
     def get_rng_state(self) -> tuple:
         return self._env.task.random.get_state()
 
@@ -130,26 +137,46 @@ class _Wrapper(DMControlWrapper):
         self._env.task.random.set_state(state)
 
 
+class PixelWrapper(_Wrapper):
+    """The wrapper whose only observation is ``pixels``: uint8 ``[3, size, size]`` (RGB, channels
+    first), one ``physics.render(size, size, camera_id)`` per reset and per agent step, made after
+    the ``frame_skip`` repeated control steps (the state observations dm_control computes on each
+    control step are not read)."""
+
+    def __init__(self, env, *, camera_id: int, image_size: int = IMAGE_SIZE, **kwargs) -> None:
+        super().__init__(env, **kwargs)
+        self.camera_id, self.image_size = camera_id, image_size
+        shape = (3, image_size, image_size)
+        self.observation_spec = Composite(
+            pixels=UnboundedDiscrete(shape=shape, dtype=torch.uint8, device=self.device), device=self.device
+        )
+
+    def read_obs(self, observations) -> dict[str, torch.Tensor]:
+        """The frame of the simulator's current state (``observations``, dm_control's state
+        entries, are ignored). Called once per reset and once per step, after the repeats."""
+        frame = self._env.physics.render(self.image_size, self.image_size, self.camera_id)
+        return {"pixels": torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))}
+
+
+def pixel_camera(domain: str) -> int:
+    """The camera rgb observations of ``domain`` are rendered from (TD-MPC2's choice)."""
+    return QUADRUPED_CAMERA if domain == "quadruped" else 0
+
+
 def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state") -> EnvBase:
     """TorchRL's ``DMControlWrapper`` around ``spec``'s dm_control env, repeating each action
     ``spec.action_repeat`` times and summing the float64 rewards (shape [1]).
 
     ``obs="state"``: a dict of float64 observations; ``obs="rgb"``: one uint8 ``pixels`` entry,
-    ``[64, 64, 3]``, rendered after every control step (TorchRL's wrapper renders each repeated
-    frame; only the last one is kept). Actions are float64 in dm_control's bounds.
+    ``[3, 64, 64]``, rendered once per agent step after the repeats (:class:`PixelWrapper`).
+    Actions are float64 in dm_control's bounds.
     """
-    kwargs = {}
     if obs == "rgb":
         rendering.configure()
-        camera = 2 if spec.domain == "quadruped" else 0
-        kwargs = {
-            "from_pixels": True,
-            "pixels_only": True,
-            "camera_id": camera,
-            "render_kwargs": {"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-        }
     env = load(spec.domain, spec.task)
-    return _Wrapper(env, frame_skip=spec.action_repeat, device=device, **kwargs)
+    if obs == "rgb":
+        return PixelWrapper(env, camera_id=pixel_camera(spec.domain), frame_skip=spec.action_repeat, device=device)
+    return _Wrapper(env, frame_skip=spec.action_repeat, device=device)
 
 
 FAMILY = Family(

@@ -29,7 +29,6 @@ from torchrl.envs import (
     Compose,
     DoubleToFloat,
     EnvBase,
-    PermuteTransform,
     RenameTransform,
     SerialEnv,
     StepCounter,
@@ -91,9 +90,8 @@ def _common_transforms(base: EnvBase, spec: TaskSpec, obs: str, info_keys: tuple
     """The transforms that turn any family's base env into the common interface (module doc)."""
     if obs == "rgb":
         transforms: list[Transform] = [
-            RenameTransform(in_keys=["pixels"], out_keys=["observation"]),
-            PermuteTransform((-1, -3, -2), in_keys=["observation"]),  # [H, W, C] -> [C, H, W]
-            CatFrames(N=FRAME_STACK, dim=-3, in_keys=["observation"]),
+            RenameTransform(in_keys=["pixels"], out_keys=["observation"]),  # one frame, [3, 64, 64]
+            CatFrames(N=FRAME_STACK, dim=-3, in_keys=["observation"]),  # a reset repeats its frame
         ]
         doubles = []
     else:
