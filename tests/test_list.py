@@ -40,6 +40,8 @@ SIZES = {
     "locomotion": 7,
     "maniskill2": 5,
     "paper-104": 104,
+    "visual": 10,
+    "visual-tdmpc2": 12,
 }
 
 
