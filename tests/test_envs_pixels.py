@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from envs import rendering
+from envs import env_info, rendering
 
 ROOT = Path(__file__).resolve().parents[1]
 REASON = rendering.unavailable_reason()
@@ -120,6 +120,7 @@ def pixels_run() -> tuple[dict, str]:
 @needs_rendering
 def test_rgb_observations(pixels_run):
     out, stderr = pixels_run
+    assert env_info("cheetah-run").action_repeat == 2  # so one render per step is not one per control step
     assert out["gl_after"] == (out["gl_before"] or rendering.preferred_backend())
     assert out["spec"] == [[9, 64, 64], "torch.uint8"]
     assert out["keys"] == ["observation", "step_count"]

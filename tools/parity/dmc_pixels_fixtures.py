@@ -11,7 +11,8 @@ the same initial state (our env's simulator random state set to ``RandomState(SE
 
 Frames depend on the OpenGL backend (and its version), so the renders are made with
 ``MUJOCO_GL=osmesa`` (Mesa's CPU renderer, the CI's), which is recorded in the fixture; the test
-renders with the same backend.
+renders with the same backend. The committed fixtures were made with Mesa 22.3.6 (Debian 12's
+libosmesa6), dm_control 1.0.28, mujoco 3.3.0.
 
 Usage (from the repository root; the reference made CPU-runnable by ref_bench_patch.sh):
     python -m tools.parity.dmc_pixels_fixtures [--ref $REFBENCH/tdmpc2/tdmpc2]
