@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from envs import dmc, metaworld, myosuite
 from envs.factory import OBS_KINDS, env_info, make_batched_env, make_env
-from envs.tasks import Family, TaskSpec, get_task, register_family, task_names
+from envs.tasks import Family, TaskSpec, get_family, get_task, register_family, task_names
 
 register_family(dmc.FAMILY)
 register_family(metaworld.FAMILY)
@@ -23,6 +23,7 @@ __all__ = [
     "Family",
     "TaskSpec",
     "env_info",
+    "get_family",
     "get_task",
     "make_batched_env",
     "make_env",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import io
 import warnings
 from collections.abc import Iterator
@@ -78,6 +79,13 @@ def _quiet() -> Iterator[None]:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def install_problem() -> str | None:
+    """One line saying how to install MyoSuite when it is missing (None: installed); imports nothing."""
+    if importlib.util.find_spec("myosuite") is None:
+        return f"MyoSuite is not installed: {INSTALL_HINT}"
+    return None
 
 
 def _make_gym_env(env_id: str):
@@ -148,4 +156,5 @@ FAMILY = Family(
     ),
     make_base_env=make_base_env,
     info_keys=("success",),
+    install_problem=install_problem,
 )

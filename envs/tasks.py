@@ -53,6 +53,10 @@ class Family:
     ``info_keys`` (e.g. Meta-World's ``success``) are not observations: they are passed through
     as they are. :func:`envs.factory.make_env` adds the common transforms (one ``observation``,
     actions in [-1, 1], episode length, seeding).
+
+    ``install_problem`` (families whose simulator is an optional install, e.g. MyoSuite): returns
+    one line saying how to install it when it is missing, None when it is there; cheap (it imports
+    nothing), so that a run is refused before anything is written.
     """
 
     name: str
@@ -60,6 +64,7 @@ class Family:
     make_base_env: BaseEnvBuilder
     obs_kinds: tuple[str, ...] = ("state",)
     info_keys: tuple[str, ...] = ()
+    install_problem: Callable[[], str | None] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}

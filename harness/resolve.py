@@ -20,7 +20,7 @@ import algorithms
 from configs import flatten
 from configs.errors import UnknownNameError
 from configs.suites import task_family
-from envs import OBS_KINDS, get_task
+from envs import OBS_KINDS, get_family, get_task
 from harness.config import (
     COMMAND_LINE,
     MAX_EVALUATIONS,
@@ -157,6 +157,14 @@ def _check_run(run: RunConfig, tasks: list[str]) -> None:
         raise ConfigError(str(exc)) from None
     check_choice("logger", run.logger, LOGGERS)
     check_choice("obs", run.obs, list(OBS_KINDS))
+    for task in tasks:  # what the task's family offers (pixels: DMControl only), and whether it is installed
+        family = get_family(get_task(task).family)
+        if run.obs not in family.obs_kinds:
+            kinds = " or ".join(family.obs_kinds)
+            raise ConfigError(f"bad value {run.obs!r} for obs: task {task!r} ({family.name}) has {kinds} observations")
+        problem = family.install_problem() if family.install_problem else None
+        if problem:
+            raise ConfigError(f"task {task!r}: {problem}")
     for key, (low, high) in RUN_RANGES.items():  # threads 0: torch's default; checkpoint_every 0: only when stopped
         check_range(key, getattr(run, key), low, high)
     if run.steps // run.eval_every > MAX_EVALUATIONS:
