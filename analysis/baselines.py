@@ -2,26 +2,37 @@
 
 Both reference repositories (nicklashansen/tdmpc2, Edmond1Cheng/MBDPO) publish
 ``results/<algo>/<task>.csv`` in long format, one row per evaluation (already averaged over its
-episodes), header ``step,<value>,seed``:
+episodes), header ``step,<value>,seed``. Which value columns a task accepts follows from its family's
+normalisation metric (``configs/suites.yaml``), so a new family needs no code here:
 
-* DMControl tasks (``cup-catch``): ``step,reward,seed``, ``reward`` = the episode return, 0-1000.
-* Meta-World tasks (``mw-reach``): TD-MPC2's files have ``step,success,seed`` with ``success`` in
-  [0, 1]; MBDPO's own files (``results/mbdpo/``) have ``step,reward,seed`` with ``reward`` the
-  success rate already in percent, 0-100.
+* return families (DMControl, ``cup-catch``): ``step,reward,seed``, ``reward`` = the episode return,
+  in [0, 100 / scale] (0-1000 for DMControl, whose score is return / 10).
+* success families (Meta-World ``mw-*``, MyoSuite ``myo-*``, ManiSkill2 ``lift-cube``, ...):
+  ``step,success,seed`` with ``success`` in [0, 1] (TD-MPC2, TD-MPC, SAC and DreamerV3's files),
+  or ``step,reward,seed`` with ``reward`` the success rate already in percent, 0-100 (MBDPO's own
+  ``results/mbdpo/`` files).
 
-``step`` counts calls to ``env.step`` (action repeat 2 inside), as ours does. Scores are normalised
-by the rule of ``configs/suites.yaml``, exactly as for our runs: DMControl score = return / 10;
-Meta-World score = success x 100 (a percent ``reward`` is read as success = reward / 100 first).
+``step`` counts calls to ``env.step`` (action repeat inside), as ours does. Scores are normalised by
+the rule of ``configs/suites.yaml``, exactly as for our runs: DMControl score = return / 10; the
+success families' score = success x 100 (a percent ``reward`` is read as success = reward / 100 first).
+
+A file's task is its name mapped by ``published_names`` (``configs/suites.yaml``;
+:func:`configs.suites.published_task_name`): TD-MPC2's ``myo-hand-reach.csv`` and MBDPO's
+``myo-reach.csv`` are both the task ``myo-reach``.
 
 Rules (each application is recorded as an :class:`~analysis.issues.Issue`, never silent):
 
 * ``DIR`` is a repository checkout (holding ``results/``) or its ``results/`` folder itself; each
   sub-folder is an algorithm, labelled ``<algo> (published)``. CSVs directly under ``results/``
   (an older layout) are ignored and counted.
-* A task named by no suite (ManiSkill2, MyoSuite, ...) is excluded, listed per algorithm.
-* A file that cannot be read, lacks ``step``/``seed``/a value column, holds a non-numeric, non-finite
-  or out-of-range value (return outside [0, 1000], success outside [0, 1], percent outside
-  [0, 100]) is skipped with a warning naming it and the line.
+* A task named by no suite is excluded, listed per algorithm.
+* One folder with two files for one task (``myo-reach.csv`` and its published name
+  ``myo-hand-reach.csv``): the file named as our task is kept, the other skipped with a warning
+  (of several published names, the first in sorted order is kept).
+* A file that cannot be read, lacks ``step``/``seed``/a value column, has a value column its family
+  does not accept, or holds a non-numeric, non-finite or out-of-range value (return outside
+  [0, 1000], success outside [0, 1], percent outside [0, 100]) is skipped with a warning naming it
+  and the line.
 * Rows repeating a (step, seed) (TD-MPC2's ``tdmpc`` folder has some) are averaged into one
   evaluation, with a note naming the file.
 * Folders matching an exclusion pattern (``configs/analysis.yaml``: pixel-observation results, as
@@ -64,17 +75,21 @@ from analysis.table import (
     empty_tidy,
     published_label,
 )
-from configs.suites import normalised_score, task_family
+from configs.suites import normalisation, normalised_score, published_task_name, task_family
 
 #: Columns of :attr:`Baselines.sources`.
 SOURCE_COLUMNS: tuple[str, ...] = ("label", "algo", "directory", "commit", "files", "tasks", "note")
-#: The accepted ranges of each (family, column) schema, and what the column means.
-SCHEMAS: dict[tuple[str, str], tuple[float, float, str]] = {
-    ("dmc", "reward"): (0.0, 1000.0, "episode return"),
-    ("metaworld", "success"): (0.0, 1.0, "success rate in [0, 1]"),
-    ("metaworld", "reward"): (0.0, 100.0, "success rate in percent"),
-}
+#: The value columns a published file may have (which ones a task accepts: :func:`value_schemas`).
 VALUE_COLUMNS = ("reward", "success")
+
+
+def value_schemas(task: str) -> dict[str, tuple[float, float, str]]:
+    """column -> (lowest, highest, meaning) accepted in a published file of ``task``, from its family's
+    normalisation metric (see the module docstring)."""
+    norm = normalisation(task)
+    if norm.metric == "return":
+        return {"reward": (0.0, 100.0 / norm.scale, "episode return")}
+    return {"success": (0.0, 1.0, "success rate in [0, 1]"), "reward": (0.0, 100.0, "success rate in percent")}
 
 
 @dataclass
@@ -164,15 +179,14 @@ def _read_folder(
 ) -> dict[str, pd.DataFrame]:
     label = published_label(folder.name)
     unknown, outside, tasks = [], [], {}
-    for path in files:
-        task = path.stem
+    for task, path in task_files(files, issues).items():
         if task not in known_tasks():
-            unknown.append(task)
+            unknown.append(path.stem)
             continue
         if allowed is not None and task not in allowed:
             outside.append(task)
             continue
-        rows = read_published_csv(path, issues)
+        rows = read_published_csv(path, issues, task=task)
         if rows is not None:
             rows.insert(0, "task", task)
             rows.insert(0, "suite", published_suite(task, suite))
@@ -194,12 +208,30 @@ def _read_folder(
     return tasks
 
 
-def read_published_csv(path: Path, issues: list[Issue]) -> pd.DataFrame | None:
+def task_files(files: Sequence[Path], issues: list[Issue]) -> dict[str, Path]:
+    """Our task name (:func:`configs.suites.published_task_name` of the file name) -> the file read for
+    it, from one folder's ``files``; where several files name one task, the one named as our task is
+    kept (else the first in sorted order), and each other one is skipped with an issue and a warning."""
+    by_task: dict[str, list[Path]] = {}
+    for path in sorted(files):
+        by_task.setdefault(published_task_name(path.stem), []).append(path)
+    chosen = {}
+    for task, paths in by_task.items():
+        kept = next((p for p in paths if p.stem == task), paths[0])
+        chosen[task] = kept
+        for other in paths:
+            if other != kept:
+                _skip(issues, other, f"{other.name} and {kept.name} both hold task {task}; kept {kept.name}", task)
+    return chosen
+
+
+def read_published_csv(path: Path, issues: list[Issue], *, task: str | None = None) -> pd.DataFrame | None:
     """One published file -> rows with step, seed, return, score, success (one per evaluation).
 
-    None (with an issue and a warning naming the file) if it is unusable; see the module docstring.
+    ``task``: our name of its task (default: the file name mapped by ``published_names``). None (with
+    an issue and a warning naming the file) if it is unusable; see the module docstring.
     """
-    task = path.stem
+    task = published_task_name(path.stem) if task is None else task
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -212,9 +244,12 @@ def read_published_csv(path: Path, issues: list[Issue]) -> pd.DataFrame | None:
         return _skip(issues, path, f"header {','.join(raw.columns)!s} is not {expected}")
     column = values[0]
     family = task_family(task)
-    if (family, column) not in SCHEMAS:
-        return _skip(issues, path, f"a {column!r} column is not a known schema for {family} task {task}")
-    low, high, meaning = SCHEMAS[(family, column)]
+    schemas = value_schemas(task)
+    if column not in schemas:
+        accepted = " or ".join(f"step,{c},seed ({m})" for c, (_, _, m) in schemas.items())
+        why = f"a {column!r} column is not a known schema for {family} task {task} (accepted: {accepted})"
+        return _skip(issues, path, why, task)
+    low, high, meaning = schemas[column]
 
     parsed = {}
     for name in ("step", "seed", column):
@@ -252,7 +287,7 @@ def read_published_csv(path: Path, issues: list[Issue]) -> pd.DataFrame | None:
 
     rows = pd.DataFrame({"step": parsed["step"].astype("int64"), "seed": parsed["seed"].astype("int64")})
     value = parsed[column]
-    if family == "dmc":
+    if normalisation(task).metric == "return":
         rows["return"] = value
         rows["success"] = np.nan
         rows["score"] = [normalised_score(task, v) for v in value]
@@ -316,14 +351,14 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return a.shape == b.shape and np.allclose(a.to_numpy(float), b.to_numpy(float), equal_nan=True)
 
 
-def _skip(issues: list[Issue], path: Path, reason: str) -> None:
+def _skip(issues: list[Issue], path: Path, reason: str, task: str | None = None) -> None:
     issues.append(
         _warn(
             Issue(
                 SKIPPED_FILE,
                 f"skipping {path}: {reason}",
                 algo=published_label(path.parent.name),
-                task=path.stem,
+                task=published_task_name(path.stem) if task is None else task,
                 path=str(path),
             )
         )

@@ -8,8 +8,11 @@ Suites and score normalisation are defined once, in ``configs/suites.yaml`` (rea
   exists under several suite directories, the one under ``RUNS_DIR/S/`` is kept.
 * Without ``--suite``, every task is kept. A published task gets the suite S when one is given,
   else the full suite of its family (declared in ``configs/suites.yaml``: ``dmc`` for DMControl,
-  ``metaworld-mt50`` for Meta-World).
-  A published task in no suite at all (e.g. TD-MPC2's ManiSkill2 and MyoSuite tasks) is excluded.
+  ``metaworld-mt50`` for Meta-World, ``myosuite``, ``maniskill2``; a published file's name is first
+  mapped to our task name, ``myo-hand-reach`` -> ``myo-reach``, by ``published_names``).
+  A published task in no suite at all is excluded (listed).
+* A suite with ``groups`` (``paper-104``: DMControl, Meta-World, MyoSuite, ManiSkill2, Locomotion)
+  is also aggregated group by group (:mod:`analysis.groups`).
 """
 
 from __future__ import annotations

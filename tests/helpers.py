@@ -214,7 +214,7 @@ def write_published(
 
 
 def tdmpc2_repo(root: Path) -> Path:
-    """A TD-MPC2 checkout: DMControl `reward` (return 0-1000), Meta-World `success` in [0, 1]."""
+    """A TD-MPC2 checkout: DMControl `reward` (return 0-1000), Meta-World and MyoSuite `success` in [0, 1]."""
     write_published(
         root,
         "tdmpc2",
@@ -236,7 +236,9 @@ def tdmpc2_repo(root: Path) -> Path:
         },
         column="success",
     )
+    # TD-MPC2's name for our myo-reach (configs/suites.yaml's published_names)
     write_published(root, "tdmpc2", "myo-hand-reach", {1: {0: 0.0, 100000: 0.5}}, column="success")
+    write_published(root, "tdmpc2", "walker-fly", {1: {0: 0.0, 100000: 5.0}})  # a task named by no suite
     write_published(root, "tdmpc2-pixels", "cup-catch", {1: {0: 0.0, 100000: 500.0}})
     write_published(root, "sac", "cup-catch", {s: {0: 0.0, 100000: 300.0 + s, 200000: 600.0 + s} for s in (1, 2, 3)})
     return root

@@ -6,6 +6,7 @@ scale, seed order, float formatting); their data are small and synthetic.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,13 @@ def test_tdmpc2_schema(tmp_path: Path):
     np.testing.assert_allclose(mw["success"], mw["score"] / 100)
     assert mw["return"].isna().all() and set(mw["suite"]) == {"metaworld-mt50"}
 
+    myo = rows(table, "tdmpc2 (published)", "myo-reach")  # read from myo-hand-reach.csv
+    np.testing.assert_allclose(myo["score"], [0.0, 50.0])
+    assert set(myo["suite"]) == {"myosuite"}
+
     by_kind = {i.kind: i for i in data.issues}
     assert sorted(by_kind) == sorted([kinds.UNKNOWN_TASK, kinds.ALGO_EXCLUDED])
-    assert by_kind[kinds.UNKNOWN_TASK].detail.endswith("named by no suite (configs/suites.yaml): myo-hand-reach")
+    assert by_kind[kinds.UNKNOWN_TASK].detail.endswith("named by no suite (configs/suites.yaml): walker-fly")
     assert by_kind[kinds.ALGO_EXCLUDED].algo == "tdmpc2-pixels (published)"
     assert list(data.sources["label"]) == ["sac (published)", "tdmpc2 (published)"]
     assert set(data.sources["commit"]) == {"unknown"}  # not a git clone
@@ -115,6 +120,11 @@ def test_duplicated_step_seed_rows_are_averaged_and_reported(tmp_path: Path):
         ),
         ("mw-reach", "step,success,seed\n0,1.5,1\n", "outside [0, 1] (success rate in [0, 1])"),
         ("mw-reach", "step,reward,seed\n0,150.0,1\n", "outside [0, 100] (success rate in percent)"),
+        ("myo-hand-reach", "step,success,seed\n0,1.01,1\n", "outside [0, 1] (success rate in [0, 1])"),
+        ("myo-reach", "step,reward,seed\n0,-1.0,1\n", "outside [0, 100] (success rate in percent)"),
+        ("lift-cube", "step,success,seed\n0,2.0,1\n", "outside [0, 1] (success rate in [0, 1])"),
+        ("lift-cube", "step,reward,seed\n0,100.5,1\n", "outside [0, 100] (success rate in percent)"),
+        ("myo-pose", "step,return,seed\n0,1.0,1\n", "is not step,reward,seed or step,success,seed"),
         ("mw-reach", "", "unreadable CSV (EmptyDataError"),
         ("mw-reach", "step,reward,seed\n0,nan,1\n", "not a valid number"),
     ],
@@ -128,6 +138,48 @@ def test_bad_file_is_skipped_with_a_warning_naming_it(tmp_path: Path, name: str,
     [issue] = data.issues
     assert issue.kind == kinds.SKIPPED_FILE and issue.path == str(bad) and reason in issue.detail
     assert set(data.table["task"]) == {"cartpole-balance"}  # the rest still loads
+
+
+def test_myosuite_and_maniskill2_in_both_schemas_read_to_the_same_scores(tmp_path: Path):
+    # TD-MPC2, TD-MPC, SAC, DreamerV3: `success` in [0, 1], MyoSuite files named myo-hand-*;
+    # MBDPO: `reward` in percent, MyoSuite files named as our tasks.
+    success = {1: {0: 0.0, 100000: 0.3, 200000: 0.9}, 2: {0: 0.1, 100000: 0.5, 200000: 1.0}}
+    percent = {seed: {step: 100 * v for step, v in by_step.items()} for seed, by_step in success.items()}
+    for task, published in (("myo-reach-hard", "myo-hand-reach-hard"), ("lift-cube", "lift-cube")):
+        write_published(tmp_path, "tdmpc2", published, success, column="success")
+        write_published(tmp_path, "mbdpo", task, percent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing to warn about
+        data = load_baselines([tmp_path], suite="paper-104")
+    assert data.issues == []
+    table = data.table
+    assert sorted(table["task"].unique()) == ["lift-cube", "myo-reach-hard"]
+    assert set(table["suite"]) == {"paper-104"}
+    expected = [0.0, 30.0, 90.0, 10.0, 50.0, 100.0]  # seed 1 then seed 2, steps in order
+    for label in ("tdmpc2 (published)", "mbdpo (published)"):
+        for task in ("myo-reach-hard", "lift-cube"):
+            got = rows(table, label, task)
+            np.testing.assert_allclose(got["score"], expected)
+            np.testing.assert_allclose(got["success"], np.array(expected) / 100)
+            assert got["return"].isna().all()
+    # Without a suite, a published task is reported under its family's full suite.
+    by_task = load_baselines([tmp_path]).table.groupby("task")["suite"].agg(set)
+    assert by_task.to_dict() == {"lift-cube": {"maniskill2"}, "myo-reach-hard": {"myosuite"}}
+
+
+@pytest.mark.parametrize("order", [("myo-reach", "myo-hand-reach"), ("myo-hand-reach", "myo-reach")])
+def test_a_file_and_its_published_name_in_one_folder_is_a_conflict(tmp_path: Path, order: tuple[str, str]):
+    values = {"myo-reach": {1: {0: 0.0, 100000: 80.0}}, "myo-hand-reach": {1: {0: 0.0, 100000: 0.2}}}
+    for name in order:  # the files' creation order does not matter
+        column = "success" if name.startswith("myo-hand") else "reward"
+        write_published(tmp_path, "mbdpo", name, values[name], column=column)
+    alias = tmp_path / "results" / "mbdpo" / "myo-hand-reach.csv"
+    with pytest.warns(ResultsWarning, match=f"skipping {alias}: myo-hand-reach.csv and myo-reach.csv both hold"):
+        data = load_baselines([tmp_path])
+    [issue] = data.issues
+    assert (issue.kind, issue.task, issue.path) == (kinds.SKIPPED_FILE, "myo-reach", str(alias))
+    assert issue.detail.endswith("task myo-reach; kept myo-reach.csv")
+    np.testing.assert_allclose(rows(data.table, "mbdpo (published)", "myo-reach")["score"], [0.0, 80.0])
 
 
 def test_header_only_file_and_bad_directories(tmp_path: Path):
@@ -148,9 +200,8 @@ def test_suite_restricts_published_tasks(tmp_path: Path):
     data = load_baselines([tdmpc2_repo(tmp_path)], suite="dmc-smoke", exclude=["*-pixels"])
     assert set(data.table["task"]) == {"cup-catch"} and set(data.table["suite"]) == {"dmc-smoke"}
     outside = [i for i in data.issues if i.kind == kinds.OUTSIDE_SUITE]
-    assert [i.algo for i in outside] == ["tdmpc2 (published)"] and "1 task(s) not in suite dmc-smoke" in outside[
-        0
-    ].detail
+    assert [i.algo for i in outside] == ["tdmpc2 (published)"]
+    assert "2 task(s) not in suite dmc-smoke" in outside[0].detail  # mw-assembly, myo-reach
 
 
 def published_matrix(table: pd.DataFrame, label: str, tasks: list[str], step: int) -> np.ndarray:
