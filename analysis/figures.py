@@ -94,11 +94,12 @@ def plot_aggregates(
     *,
     metrics: Sequence[str] = METRICS,
     note: str = "",
+    title: str = "",
 ) -> Figure:
     """One panel per metric: the point estimate (tick) and its confidence interval (bar) per algo.
 
     ``aggregates`` has the columns algo, metric, value, ci_low, ci_high
-    (:func:`analysis.aggregates.compute_aggregates`).
+    (:func:`analysis.aggregates.compute_aggregates`); ``title``, if any, is drawn above the panels.
     """
     labels = sorted(aggregates["algo"].unique())
     palette = dict(palette or algo_palette(labels))
@@ -128,6 +129,8 @@ def plot_aggregates(
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(range(len(labels)), labels)
     axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return footnote(fig, note)
 

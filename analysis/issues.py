@@ -44,17 +44,22 @@ SEEDS_TRUNCATED = "runs dropped to equalise runs per task"
 CURVE_FILL = "curve points from the nearest earlier evaluation"
 PAIR_SKIPPED = "probability of improvement skipped"
 FIGURE_SKIPPED = "figure or table skipped"
+GROUP_INCOMPLETE = "left out of a group's aggregates: lacks some of its tasks"
 # Not problems (see the module docstring): nothing to draw.
 SCALING_ONE_SIZE = "scaling figure not drawn: one model size per algorithm"
 SCALING_NO_COUNTS = "scaling figure not drawn: no parameter counts recorded"
 OFF_SCALING = "off the scaling figure: parameter-free"
 PAIR_NOT_RUN = "default pair not computed: algorithm not in these runs"
+GROUP_NOT_RUN = "not in a group's aggregates: none of its tasks"
+GROUP_EMPTY = "group not aggregated: no algorithm has all of its tasks"
 #: Kinds that are no problem -> their phrase in :func:`not_drawn_summary` ({n}: rows, {algos}: their algo names).
 NOT_DRAWN: dict[str, str] = {
     SCALING_ONE_SIZE: "the scaling figure (one model size per algorithm)",
     SCALING_NO_COUNTS: "the scaling figure (no run records a parameter count)",
     OFF_SCALING: "{algos} on the scaling figure (parameter-free)",
     PAIR_NOT_RUN: "{n} default {pairs} (algorithms not in these runs: {algos})",
+    GROUP_NOT_RUN: "{algos} in the aggregates of the groups where they have no task",
+    GROUP_EMPTY: "{n} group {aggregates} (no algorithm has all of the group's tasks)",
 }
 KINDS: tuple[str, ...] = (
     BAD_DIRECTORY,
@@ -75,6 +80,7 @@ KINDS: tuple[str, ...] = (
     PAIR_SKIPPED,
     PARAMETERS_DIFFER,
     FIGURE_SKIPPED,
+    GROUP_INCOMPLETE,
     *NOT_DRAWN,
 )
 
@@ -137,6 +143,11 @@ def not_drawn_summary(table: pd.DataFrame) -> str:
         if len(rows):
             algos = sorted({a.strip() for cell in rows["algo"] for a in str(cell).split(",") if a.strip()})
             parts.append(
-                phrase.format(n=len(rows), pairs="pair" if len(rows) == 1 else "pairs", algos=", ".join(algos))
+                phrase.format(
+                    n=len(rows),
+                    pairs="pair" if len(rows) == 1 else "pairs",
+                    aggregates="aggregate" if len(rows) == 1 else "aggregates",
+                    algos=", ".join(algos),
+                )
             )
     return "; ".join(dict.fromkeys(parts))  # one scaling phrase even if two reasons were recorded

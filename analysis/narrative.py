@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.aggregates import METRIC_TITLES, METRICS, OPTIMALITY_GAP_GAMMA
 from analysis.caveats import few_runs_note, fewest_runs, interval_text, runs_per_task
 from analysis.document import Bullets, Details, Document, Figure, Heading, Para, Table
+from analysis.groups import RULE as GROUPS_RULE
 from analysis.issues import PAIR_NOT_RUN, PAIR_SKIPPED, left_out_summary, not_drawn, not_drawn_summary, problems
 from analysis.pipeline import Analysis
 from analysis.provenance import UNKNOWN
@@ -22,9 +23,11 @@ TITLE = "Benchmark report"
 PUBLISHED_RULE = (
     "Published baselines (`--baselines DIR`, `results/<algo>/<task>.csv`) are labelled "
     "`<algo> (published)`, drawn dashed (hatched bars), and normalised like our runs "
-    "(`configs/suites.yaml`): DMControl `reward` is the episode return, score = return / 10; "
-    "Meta-World `success` in [0, 1] (TD-MPC2) and `reward` in percent (MBDPO) give score = success x 100. "
-    "Repeated (step, seed) rows are averaged; tasks named by no suite are left out (listed below)."
+    "(`configs/suites.yaml`): DMControl `reward` is the episode return, score = return / 10; for the "
+    "success families (Meta-World, MyoSuite, ManiSkill2) `success` in [0, 1] (TD-MPC2, TD-MPC, SAC, "
+    "DreamerV3) and `reward` in percent (MBDPO) give score = success x 100. A file's name is mapped to "
+    "our task name by `published_names` (`myo-hand-reach.csv` is `myo-reach`). Repeated (step, seed) "
+    "rows are averaged; tasks named by no suite are left out (listed below)."
 )
 
 
@@ -45,6 +48,7 @@ def build_document(analysis: Analysis, figures: set[str], command: str | None = 
     _header(doc, analysis, command)
     _algorithms(doc, analysis)
     _aggregates(doc, analysis, figures)
+    _groups(doc, analysis, figures)
     _profiles(doc, analysis, figures)
     _improvement(doc, analysis, figures)
     _curves(doc, analysis, figures)
@@ -176,6 +180,54 @@ def _aggregates(doc: Document, a: Analysis, figures: set[str]) -> None:
                 "Bars: 95% CIs; black ticks: point estimates; hatched: published.",
             )
         )
+
+
+def _groups(doc: Document, a: Analysis, figures: set[str]) -> None:
+    if not a.groups.groups:
+        return
+    doc.add(Heading("Aggregate metrics by group", anchor="groups"))
+    s = a.settings
+    names = ", ".join(g.title for g in a.groups.groups)
+    doc.add(
+        Para(
+            f"The aggregates of each group of suite `{s.suite}` ({names}) on its own, as the papers' "
+            "figures report them: each group compares the algorithms that have all of its tasks, at its "
+            "own step (the last step every compared run of the group has reached, or `--step`), with "
+            f"the bootstrap of the aggregates above (seed {s.seed}) at {s.group_reps:,} replications "
+            "(`--group-reps`). Data: `group_aggregates.csv`."
+        )
+    )
+    rows, runs = [], {}
+    for g in a.groups.groups:
+        if not g.shown:
+            continue
+        for label, matrix in g.comparison.matrices.items():
+            runs[label] = min(runs.get(label, matrix.shape[0]), matrix.shape[0])
+        agg = g.aggregates.set_index(["algo", "metric"])
+        for label in sorted(g.comparison.matrices):
+            n = g.comparison.matrices[label].shape[0]
+            row = {"group": g.title, "tasks": len(g.tasks), "step": f"{g.step:,}", "algo": label, "runs per task": n}
+            for m in METRICS:
+                v, lo, hi = (agg.at[(label, m), c] for c in ("value", "ci_low", "ci_high"))
+                row[METRIC_TITLES[m]] = interval_text(v, lo, hi, [n])
+            rows.append(row)
+    if rows:
+        doc.add(Table(pd.DataFrame(rows)))
+        _few_runs(doc, runs)
+    outside = []
+    for g in a.groups.groups:
+        if g.shown and g.limited_by and s.step is None:
+            outside.append(f"{g.title}: compared at step {g.step:,}, the last evaluation of {g.limited_by}.")
+        if not g.shown:
+            outside.append(f"{g.title}: not aggregated, no algorithm has all of its {len(g.tasks)} tasks.")
+        for label, why in sorted(g.left_out.items()):
+            outside.append(f"{g.title}: `{label}` left out, {why}.")
+    if outside:
+        doc.add(Para("Steps and algorithms left out, by group:"), Bullets(tuple(outside)))
+    for g in a.groups.groups:
+        name = f"aggregates_{g.name}"
+        if name in figures:
+            doc.add(Figure(name, f"{g.title}: aggregate metrics with 95% confidence intervals"))
 
 
 def _profiles(doc: Document, a: Analysis, figures: set[str]) -> None:
@@ -338,10 +390,11 @@ def _method(doc: Document, a: Analysis) -> None:
     doc.add(
         Bullets(
             (
-                "Scores are normalised to 0-100 by `configs/suites.yaml` (DMControl: return / 10; Meta-World: "
-                "success x 100); an evaluation's score is the mean over its episodes.",
+                "Scores are normalised to 0-100 by `configs/suites.yaml` (DMControl: return / 10; Meta-World, "
+                "MyoSuite, ManiSkill2: success x 100); an evaluation's score is the mean over its episodes.",
                 a.selection.rule_text(),
                 RAGGED_RULE,
+                *([GROUPS_RULE.format(reps=f"{s.group_reps:,}")] if a.groups.groups else []),
                 CURVE_RULE,
                 MODE_RULE,
                 SCALING_RULE,

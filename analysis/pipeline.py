@@ -5,8 +5,9 @@ its ``config.yaml``, :mod:`analysis.provenance`, the mode going into its label) 
 baselines (:mod:`analysis.baselines`) into one tidy table; restrict it to a suite and to the chosen
 algorithms; score every run at one step (:mod:`analysis.selection`); build the rliable matrices
 on the shared tasks (:mod:`analysis.ragged`); then the aggregates, performance profiles,
-sample-efficiency curves, scaling (:mod:`analysis.scaling`) and probabilities of improvement
-(rliable; each ``X (finetuned)`` is paired with ``X``), and the per-task table.
+sample-efficiency curves, scaling (:mod:`analysis.scaling`), the aggregates of each group of the
+suite (:mod:`analysis.groups`) and probabilities of improvement (rliable; each ``X (finetuned)`` is
+paired with ``X``), and the per-task table.
 Everything left out on the way is an :class:`~analysis.issues.Issue` in ``Analysis.issues``.
 Writing files is :mod:`analysis.report`'s job.
 """
@@ -26,6 +27,7 @@ from analysis.aggregates import DEFAULT_CURVE_REPS, DEFAULT_REPS, compute_aggreg
 from analysis.baselines import SOURCE_COLUMNS, load_baselines
 from analysis.errors import AnalysisError, ResultsWarning
 from analysis.figures import algo_palette
+from analysis.groups import DEFAULT_GROUP_REPS, GroupAggregates, group_aggregates
 from analysis.improvement import DEFAULT_POI_REPS, POI_COLUMNS, improvement_table
 from analysis.issues import (
     ALGO_EXCLUDED,
@@ -87,6 +89,7 @@ class Settings:
     curve_reps: int | None = None
     profile_reps: int | None = None
     poi_reps: int | None = None
+    group_reps: int | None = None
     seed: int | None = 0
     task_bootstrap: bool = False
     algos: tuple[str, ...] = ()
@@ -97,7 +100,8 @@ class Settings:
         self.curve_reps = min(self.reps, DEFAULT_CURVE_REPS) if self.curve_reps is None else self.curve_reps
         self.profile_reps = min(self.reps, DEFAULT_PROFILE_REPS) if self.profile_reps is None else self.profile_reps
         self.poi_reps = min(self.reps, DEFAULT_POI_REPS) if self.poi_reps is None else self.poi_reps
-        for name in ("reps", "curve_reps", "profile_reps", "poi_reps"):
+        self.group_reps = min(self.reps, DEFAULT_GROUP_REPS) if self.group_reps is None else self.group_reps
+        for name in ("reps", "curve_reps", "profile_reps", "poi_reps", "group_reps"):
             if getattr(self, name) < 1:
                 raise AnalysisError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.suite is not None:
@@ -125,6 +129,7 @@ class Analysis:
     requested_pair_issues: list[Issue] = field(default_factory=list)
     run_info: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(RUN_INFO_COLUMNS)))
     scaling: Scaling = field(default_factory=empty_scaling)
+    groups: GroupAggregates = field(default_factory=GroupAggregates)
 
     @property
     def labels(self) -> list[str]:
@@ -186,6 +191,16 @@ def analyse(
         except AnalysisError as exc:
             issues.append(Issue(FIGURE_SKIPPED, f"sample-efficiency curves skipped: {exc}"))
 
+    groups = group_aggregates(
+        tidy,
+        settings.suite,
+        step=settings.step,
+        last_k=settings.last_k,
+        reps=settings.group_reps,
+        seed=settings.seed,
+        task_bootstrap=settings.task_bootstrap,
+    )
+    issues += groups.issues
     result = scaling(
         comparison, run_info, reps=settings.reps, seed=settings.seed, task_bootstrap=settings.task_bootstrap
     )
@@ -212,6 +227,7 @@ def analyse(
         requested_pair_issues=requested,
         run_info=run_info,
         scaling=result,
+        groups=groups,
     )
 
 

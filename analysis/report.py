@@ -1,5 +1,6 @@
 """Benchmark report: ``python -m analysis.report [RUNS_DIR] --out DIR [--suite S] [--step N]
-[--last-k K] [--baselines DIR [DIR ...]] [--pair X Y] [--algos PATTERN ...] [--reps N] [--seed N]``
+[--last-k K] [--baselines DIR [DIR ...]] [--pair X Y] [--algos PATTERN ...] [--reps N] [--group-reps N]
+[--seed N]``
 (``--pair X Y`` names one pair; repeat it for more pairs).
 
 Writes into DIR:
@@ -8,12 +9,16 @@ Writes into DIR:
   commit, what was missing); ``report.md``: the same in Markdown, linking the figures;
 * ``aggregates.csv``: algo, metric, value, ci_low, ci_high (IQM, median, mean, optimality gap with
   stratified-bootstrap 95% CIs on the compared tasks; :mod:`analysis.aggregates`);
+* ``group_aggregates.csv``: the same per group of the suite (``--suite paper-104``: DMControl,
+  Meta-World, MyoSuite, ManiSkill2, Locomotion), with the columns group, title, step, tasks, algo,
+  runs, metric, value, ci_low, ci_high (:mod:`analysis.groups`; header only for a suite without groups);
 * ``probability_of_improvement.csv``, ``performance_profiles.csv``, ``sample_efficiency.csv``,
   ``per_task.csv``, ``results.csv`` (the tidy table: one row per evaluation), ``missing.csv``
   (everything left out, and why), ``runs.csv`` (each run's commit, mode and parameter count),
   ``scaling.csv`` (IQM per algorithm and parameter count; :mod:`analysis.scaling`);
 * figures as PNG and SVG: ``aggregates``, ``performance_profiles``, ``probability_of_improvement``,
-  ``sample_efficiency``, ``per_task``, and ``scaling`` when some algorithm has two or more sizes.
+  ``sample_efficiency``, ``per_task``, ``scaling`` when some algorithm has two or more sizes, and
+  ``aggregates_<group>`` for each group with aggregates.
 
 Bad arguments or unusable results print one line ``analysis.report: error: ...`` and exit with
 status 2 (no traceback). Files that cannot be used print ``analysis.report: warning: ...`` naming
@@ -115,6 +120,7 @@ def write_report(
     write = report.files.append
 
     write(_csv(analysis.aggregates, out_dir / "aggregates.csv"))
+    write(_csv(analysis.groups.table, out_dir / "group_aggregates.csv"))
     write(_csv(analysis.improvement, out_dir / "probability_of_improvement.csv"))
     write(_csv(analysis.profiles, out_dir / "performance_profiles.csv"))
     write(_csv(analysis.curves, out_dir / "sample_efficiency.csv"))
@@ -166,6 +172,14 @@ def _figures(analysis: Analysis, out_dir: Path, files: list[Path]) -> set[str]:
         )
     if len(analysis.per_task):
         made["per_task"] = plot_per_task(analysis.per_task)
+    for group in analysis.groups.groups:
+        if group.shown:
+            made[f"aggregates_{group.name}"] = plot_aggregates(
+                group.aggregates,
+                palette,
+                note=few_runs_note(runs_per_task(group.comparison.matrices), code=False),
+                title=f"{group.title} ({_count(len(group.tasks), 'task')}, step {group.step:,})",
+            )
     for name, fig in made.items():
         files += save_figure(fig, out_dir / f"{name}.png")
     return set(made)
@@ -310,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("curve", "per curve"),
         ("profile", "per performance profile"),
         ("poi", "per probability of improvement"),
+        ("group", "per group's aggregates (suites with groups, e.g. paper-104)"),
     ):
         parser.add_argument(
             f"--{name}-reps",
@@ -343,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curve_reps=args.curve_reps,
             profile_reps=args.profile_reps,
             poi_reps=args.poi_reps,
+            group_reps=args.group_reps,
             seed=args.seed,
             task_bootstrap=args.task_bootstrap,
             algos=tuple(args.algos),
@@ -396,6 +412,16 @@ def _print_summary(report: Report) -> None:
                 for m in METRICS
             )
             print(f"  {label:<{width}}  ({runs} runs/task)  {cells}")
+    shown = [g for g in a.groups.groups if g.shown]
+    if shown:
+        print("Groups, IQM [95% CI]:")
+    for group in shown:
+        rows = group.aggregates[group.aggregates["metric"] == "iqm"]
+        cells = "; ".join(
+            f"{r.algo} " + interval_text(r.value, r.ci_low, r.ci_high, [group.comparison.matrices[r.algo].shape[0]])
+            for r in rows.itertuples(index=False)
+        )
+        print(f"  {group.title} ({_count(len(group.tasks), 'task')}, step {group.step}): {cells}")
     poi = a.improvement
     for row, cell in zip(poi.itertuples(index=False), improvement_cells(poi)):
         print(f"  P({row.x} > {row.y}) = {cell} on {row.tasks} task(s)")
