@@ -4,6 +4,8 @@ written by tools/parity/pixel_encoder_fixtures.py from the reference's WorldMode
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -164,3 +166,59 @@ def test_agent_learns_from_uint8_frames_and_resumes_exactly(algo):
         out.append((metrics, action, a.model.state_dict()))
     assert out[0][0] == out[1][0] and torch.equal(out[0][1], out[1][1])
     assert all(torch.equal(v, out[1][2][k]) for k, v in out[0][2].items())
+
+
+# --- the replay's storage: memory-mapped when a pixel buffer does not fit in memory -------------------
+def test_replay_memmap_storage_round_trip_and_auto_choice(tmp_path, monkeypatch):
+    import io
+
+    from tensordict import TensorDict
+
+    from algorithms.base import EnvSpec
+    from algorithms.replay import EpisodeReplay, replay_row_bytes, storage_kind
+
+    spec = EnvSpec.of_shape((9, 64, 64), action_dim=6, episode_length=500)
+    assert replay_row_bytes(spec) == 36_901  # 36,864 B of frames; a 1M-step buffer: 36.9 GB
+    assert storage_kind("auto", 10**9, replay_row_bytes(spec)) == "memmap"  # 37 TB fits nowhere
+    assert storage_kind("auto", 10, replay_row_bytes(spec)) == "memory"
+    with pytest.raises(ValueError, match="buffer_storage"):
+        storage_kind("disk", 10, 1)
+
+    def episode(k: int) -> TensorDict:
+        g = torch.Generator().manual_seed(k)
+        return TensorDict(
+            obs=torch.randint(0, 256, (12, 9, 64, 64), dtype=torch.uint8, generator=g),
+            action=torch.rand(12, 6, generator=g),
+            reward=torch.rand(12, 1, generator=g),
+            terminated=torch.zeros(12, 1, dtype=torch.bool),
+            batch_size=[12],
+        )
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    replay = EpisodeReplay(30, 2, 3, torch.device("cpu"), storage="memmap")
+    for k in range(3):  # 36 rows into 30: the buffer has wrapped
+        replay.add_episode(episode(k))
+    assert (
+        replay.scratch.startswith(str(tmp_path)) and (Path(replay.scratch) / "obs.memmap").stat().st_size == 30 * 36864
+    )
+    buf = io.BytesIO()
+    torch.save(replay.state_dict(), buf)
+    resumed = EpisodeReplay(30, 2, 3, torch.device("cpu"), storage="memmap")
+    resumed.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
+    assert (Path(resumed.scratch) / "obs.memmap").exists()  # still on disk after the resume
+    for k in range(2):
+        for r in (replay, resumed):
+            torch.manual_seed(k)
+            r.last = r.sample()
+        assert resumed.last["obs"].dtype == torch.uint8 and (replay.last == resumed.last).all()
+        replay.add_episode(episode(10 + k))
+        resumed.add_episode(episode(10 + k))
+    scratch = replay.scratch
+    del replay
+    import gc
+
+    gc.collect()
+    assert not Path(scratch).exists()  # the files go with the replay

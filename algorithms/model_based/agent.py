@@ -16,7 +16,7 @@ from algorithms.model_based.config import WorldModelAgentConfig
 from algorithms.planning import NoiseSource, make_planner
 from algorithms.planning.diffusion import DiffusionPlanner, model_based_score
 from algorithms.planning.value import PlanningTask
-from algorithms.replay import EpisodeReplay
+from algorithms.replay import EpisodeReplay, replay_row_bytes
 from algorithms.world_model import WorldModel
 from algorithms.world_model.energy import EnergyClassifier
 from algorithms.world_model.layers import set_matmul_precision
@@ -100,7 +100,12 @@ class WorldModelAgent(Algorithm):
         L = env_spec.episode_length
         self._seed_steps = cfg.seed_steps if cfg.seed_steps is not None else default_seed_steps(L)
         self.replay = EpisodeReplay(
-            replay_capacity(cfg.buffer_size, total_steps, L), cfg.batch_size, cfg.planner.horizon, device
+            replay_capacity(cfg.buffer_size, total_steps, L),
+            cfg.batch_size,
+            cfg.planner.horizon,
+            device,
+            storage=cfg.buffer_storage,
+            row_bytes=replay_row_bytes(env_spec),
         )
         self._episode: list[TensorDict] = []
         self._pretrained = False

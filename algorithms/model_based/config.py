@@ -12,6 +12,7 @@ from typing import Optional
 from algorithms.compiling import COMPILE_MODES
 from algorithms.conventions import DEFAULT_BUFFER_SIZE
 from algorithms.planning.config import PlannerConfig
+from algorithms.replay import REPLAY_STORAGES
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.layers import MATMUL_DTYPES
 from algorithms.world_model.pixel_encoder import pixel_latent_problem
@@ -84,6 +85,10 @@ class WorldModelAgentConfig:
     # min(buffer_size, steps) rows (algorithms/conventions.py)
     seed_steps: Optional[int] = None
     buffer_size: int = DEFAULT_BUFFER_SIZE
+    # where the replay's rows live: memory (the references') | memmap (files under $TMPDIR) | auto:
+    # memory unless the full buffer exceeds 80% of the available memory (a 1M-step pixel buffer is
+    # 37 GB; the references then fail to allocate it); algorithms/replay.py
+    buffer_storage: str = "auto"
     # the networks' matmuls: fp32 (both references) | bf16 (bfloat16 products of fp32 weights and
     # inputs; LayerNorm, Mish, SimNorm, losses and optimiser stay fp32). bf16 pays on CPUs with AMX
     # or avx512_bf16 and on GPUs; docs/fidelity.md
@@ -130,6 +135,7 @@ class WorldModelAgentConfig:
             ("energy.positives", self.energy.positives, ENERGY_POSITIVES),
             ("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
             ("compile", self.compile, COMPILE_MODES),
+            ("buffer_storage", self.buffer_storage, REPLAY_STORAGES),
         ):
             if value not in valid:
                 raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
