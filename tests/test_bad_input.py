@@ -34,6 +34,9 @@ CASES = [
     ("run", ["task=no-such-task"], "no-such-task"),
     ("run", ["algo=no-such-algo"], "no-such-algo"),
     ("run", ["obs=depth"], "obs"),
+    ("run", ["obs=rgb", "algo=sac"], "obs=rgb"),  # no pixel encoder
+    ("run", ["obs=rgb", "algo.model.num_channels=8"], "model.num_channels=8"),  # 8 x 16 != latent 512
+    ("run", ["obs=rgb", "algo.buffer_storage=disk"], "buffer_storage"),
     ("run", ["stepz=10"], "stepz"),
     ("run", ["steps"], "steps"),
     ("run", ["runs_dir={file}"], "runs_dir"),
