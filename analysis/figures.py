@@ -123,8 +123,8 @@ def plot_aggregates(
                 edgecolor="white",
             )
             ax.vlines(row["value"], y - 0.3, y + 0.3, color="black", linewidth=2)
-        title = METRIC_TITLES.get(metric, metric)
-        ax.set_title(title + (" (lower is better)" if metric == "optimality_gap" else ""), fontsize=10)
+        panel = METRIC_TITLES.get(metric, metric)
+        ax.set_title(panel + (" (lower is better)" if metric == "optimality_gap" else ""), fontsize=10)
         ax.set_xlabel("Normalised score")
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(range(len(labels)), labels)
