@@ -222,3 +222,56 @@ def test_replay_memmap_storage_round_trip_and_auto_choice(tmp_path, monkeypatch)
 
     gc.collect()
     assert not Path(scratch).exists()  # the files go with the replay
+
+
+# --- a pixel run end to end through the harness, stopped and resumed ----------------------------------
+#: 501 steps: the first episode ends at 500 (a stop there checkpoints), one step after it, then
+#: the evaluation (one 500-step episode from pixels)
+PIXEL_RUN = [
+    "algo=tdmpc2",
+    "task=cheetah-run",
+    "obs=rgb",
+    "seed=5",
+    "steps=501",
+    "eval_every=501",
+    "eval_episodes=1",
+    "eval_at_start=false",
+    "log_every=100",
+    "threads=1",
+    "checkpoint_every=0",
+    *(f"algo.{k}={v}" for k, v in PIXEL_TINY.items() if k != "seed_steps"),
+    "algo.seed_steps=100",
+]
+
+
+@pytest.mark.slow
+def test_pixel_run_resumed_equals_uninterrupted(tmp_path):
+    """A tiny tdmpc2 run from pixels (real renders, ~2 min on 1 busy core): stopped at its first
+    episode end (the checkpoint holds 501 uint8 frame rows), resumed, it ends as the run that was
+    never stopped (eval.csv and the training logs); the frames it stored are uint8."""
+    from harness import stop
+    from harness.config import parse_overrides
+    from harness.run import execute
+
+    def run(where: Path):
+        return execute(parse_overrides([*PIXEL_RUN, f"runs_dir={where}"]), verbose=False)
+
+    run(tmp_path / "straight")
+    stop.request_stop("test: stop at the first episode end")
+    try:
+        with pytest.raises(stop.Preempted):
+            run(tmp_path / "stopped")
+    finally:
+        stop.clear_stop()
+    (stopped,) = (tmp_path / "stopped").glob("*/*/*/*/seed_5")
+    state = torch.load(stopped / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 500 and state["spec"]["obs_shape"] == (9, 64, 64)
+    rows = state["agent"]["replay"]["buffer"]["_storage"]["_storage"]["obs"]
+    assert rows.dtype == torch.uint8 and rows.shape == (501, 9, 64, 64)
+    assert run(tmp_path / "stopped")["resumed_from"] == 500
+    (straight,) = (tmp_path / "straight").glob("*/*/*/*/seed_5")
+    assert (stopped / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+    logs = {p.relative_to(stopped): p.read_text() for p in (stopped / "train").rglob("*.csv")}
+    assert logs and all(
+        text == (straight / name).read_text() for name, text in logs.items() if name.stem != "steps_per_second"
+    )

@@ -80,6 +80,9 @@ def _source(run: Path, layout: SuiteLayout) -> RunSource:
         raise DatasetError(f"{path}: unreadable run config ({type(exc).__name__}); expected run.task") from None
     if task not in layout.tasks:
         raise DatasetError(f"{path}: task {task!r} is not in suite {layout.suite} ({', '.join(layout.tasks)})")
+    obs = config["run"].get("obs", "state")
+    if obs != "state":  # the dataset layout (docs/method.md section 10) holds state vectors
+        raise DatasetError(f"{path}: a run from obs={obs} observations; datasets hold obs=state runs only")
     return RunSource(run, task, state_file(run), commit_from_config(config))
 
 
