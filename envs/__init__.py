@@ -3,9 +3,11 @@
 This package knows no agent: it imports neither ``algorithms`` nor ``harness``.
 
 Task families are registered here, once each (see ``envs/tasks.py``): DMControl (39 tasks,
-``envs/dmc.py`` and ``envs/dmc_custom/``) and Meta-World (MT50, ``envs/metaworld.py``). Importing
-this package imports neither dm_control nor Meta-World: they are imported when an env is built,
-so that dm_control's OpenGL backend can still be chosen for pixels (``envs/rendering.py``).
+``envs/dmc.py`` and ``envs/dmc_custom/``), Meta-World (MT50, ``envs/metaworld.py``) and MyoSuite
+(10 hand tasks, ``envs/myosuite.py``; an optional install, see README). Importing this package
+imports none of dm_control, Meta-World and MyoSuite: they are imported when an env is built, so
+that dm_control's OpenGL backend can still be chosen for pixels (``envs/rendering.py``), and a
+missing MyoSuite matters only to its own tasks.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ Every env made here has, whatever the family:
   e.g. DMControl's quadruped);
 - a float32 ``reward`` of shape [1], summed over the action repeat;
 - ``done`` / ``terminated`` / ``truncated`` of shape [1]: episodes last exactly
-  ``episode_length`` agent steps and end with ``truncated=True`` (no task terminates);
-- the family's info entries, e.g. Meta-World's ``success`` (bool, shape [1], every step);
+  ``episode_length`` agent steps and end with ``truncated=True`` (no task terminates, whatever
+  the simulator says: MyoSuite's own ends are ignored, as in the references);
+- the family's info entries: Meta-World's and MyoSuite's ``success`` (bool, shape [1], every
+  step; MyoSuite's is its ``solved``);
 - a seeded simulator.
 """
 
@@ -54,7 +56,7 @@ def make_env(task: str, seed: int, *, device: torch.device | str = "cpu", obs: s
     :mod:`envs.rendering` for the OpenGL backend).
 
     Seeding: ``env.set_seed(seed)`` gives the simulator its own random generator seeded with
-    ``seed`` (which drives the initial states, and Meta-World's goals), so two envs made with the
+    ``seed`` (which drives the initial states and the goals), so two envs made with the
     same seed produce the same first observation after ``reset()``. The torch global RNG is not
     touched.
     """

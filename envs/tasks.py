@@ -1,6 +1,6 @@
 """The task registry: every environment the benchmark knows, by name.
 
-A task belongs to a *family* (DMControl, Meta-World). A family is one :class:`Family` object,
+A task belongs to a *family* (DMControl, Meta-World, MyoSuite). A family is one :class:`Family` object,
 defined in its own module (``envs/dmc.py``, ``envs/metaworld.py``), that lists its tasks and
 knows how to build the raw simulator env for one of them; ``envs/__init__.py`` registers each
 family once with :func:`register_family`. Nothing else in ``envs/`` branches on the family name,
@@ -32,9 +32,9 @@ class TaskSpec:
     """
 
     name: str  # benchmark name, e.g. "cup-catch", "mw-reach"
-    family: str  # "dmc" or "metaworld"
+    family: str  # "dmc", "metaworld" or "myosuite"
     domain: str  # simulator domain, e.g. "ball_in_cup" ("metaworld" for Meta-World)
-    task: str  # simulator task, e.g. "catch" (Meta-World: the v3 env name, e.g. "reach-v3")
+    task: str  # simulator task, e.g. "catch" (Meta-World: the v3 env name, e.g. "reach-v3"; MyoSuite: its env id)
     episode_length: int
     action_repeat: int
 
