@@ -52,8 +52,12 @@ def expected_obs_dim(task: str) -> int:
     return next(dim for prefix, dim in OBS_DIMS.items() if task.startswith(prefix))
 
 
+# every DMControl and Meta-World task (MyoSuite's have their own tests: tests/test_myosuite.py)
+DMC_AND_METAWORLD = sorted(task_names("dmc") + task_names("metaworld"))
+
+
 def test_obs_dims_cover_every_task():
-    assert all(any(t.startswith(prefix) for prefix in OBS_DIMS) for t in task_names())
+    assert all(any(t.startswith(prefix) for prefix in OBS_DIMS) for t in DMC_AND_METAWORLD)
 
 
 @pytest.fixture(scope="module", params=SMOKE_TASKS)
@@ -68,7 +72,7 @@ def smoke_env(request) -> EnvBase:
 
 def test_registry_has_39_dmc_and_50_metaworld_tasks():
     names = task_names()
-    assert len(names) == 89 and names == sorted(names) == sorted(task_names("dmc") + task_names("metaworld"))
+    assert len(names) == 99 and names == sorted(names) == sorted(DMC_AND_METAWORLD + task_names("myosuite"))
     assert len(task_names("dmc")) == 39 and set(CUSTOM_TASKS) <= set(task_names("dmc"))
     assert len(task_names("metaworld")) == 50 and all(t.startswith("mw-") for t in task_names("metaworld"))
     assert set(SMOKE_TASKS) <= set(names)
@@ -208,7 +212,7 @@ def test_batched_env():
 # --- every registered task, each built once ------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", task_names())
+@pytest.mark.parametrize("task", DMC_AND_METAWORLD)
 def test_every_task(task):
     """Builds, resets with a seed, steps with random actions, passes TorchRL's spec checks, and
     the same seed gives the same first observation (another seed another one)."""
@@ -257,7 +261,7 @@ def test_import_and_build_are_quiet_and_agent_free():
     missing' warning, leaves MUJOCO_GL alone, and imports neither algorithms nor harness."""
     code = (
         "import os, sys, envs\n"
-        "sims = [m for m in sys.modules if m.split('.')[0] in ('dm_control', 'metaworld')]\n"
+        "sims = [m for m in sys.modules if m.split('.')[0] in ('dm_control', 'metaworld', 'myosuite')]\n"
         "assert not sims, sims\n"
         "envs.make_env('cartpole-balance', 0); envs.make_env('cup-spin', 0); envs.make_env('mw-reach', 0)\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('algorithms', 'harness'))\n"

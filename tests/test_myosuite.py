@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+from torchrl.envs.utils import check_env_specs
 
 from envs import get_task, make_env, task_names
 from envs.myosuite import MYOSUITE_TASKS, MyoSuiteMissing
@@ -57,6 +58,7 @@ def test_every_task_is_built_and_stepped(envs):
         assert env.observation_spec["success"].dtype == torch.bool and env.observation_spec["success"].shape == (1,)
         assert env.reward_spec.dtype == torch.float32 and env.reward_spec.shape == (1,)
         assert env.reset()["success"].tolist() == [False]
+        check_env_specs(env, seed=0)  # TorchRL's own check of the specs against real steps
         for td, _, solved in _random_actions(env, 3):
             assert td["observation"].shape == (obs_dim,) and td["observation"].dtype == torch.float32
             assert td["success"].item() == solved and torch.isfinite(td["reward"]).all()
