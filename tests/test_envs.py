@@ -1,8 +1,9 @@
 """Tests of ``envs/``: task registry, env interface (specs, episode length, rewards), seeding, and
-every one of the 89 tasks built once (build, seeded reset, random steps, TorchRL's spec checks).
+every one of the 89 DMControl and Meta-World tasks built once (build, seeded reset, random steps,
+TorchRL's spec checks).
 
 Family-specific behaviour is tested in ``test_envs_custom.py`` (TD-MPC2's custom DMControl
-tasks), ``test_envs_metaworld.py`` and ``test_envs_pixels.py``."""
+tasks), ``test_envs_metaworld.py``, ``test_envs_pixels.py`` and ``test_myosuite.py``."""
 
 from __future__ import annotations
 
