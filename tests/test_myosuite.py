@@ -24,7 +24,7 @@ def _myo(env):
 
 
 def _random_actions(env, n: int, seed: int = 0):
-    """Steps ``env`` (already reset) ``n`` times with uniform actions in [-1, 1]; yields each step's
+    """Resets ``env``, then steps it ``n`` times with uniform actions in [-1, 1]; yields each step's
     tensordict and MyoSuite's own (terminated, solved) for that step."""
     g = torch.Generator().manual_seed(seed)
     td = env.reset()
