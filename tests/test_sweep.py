@@ -521,3 +521,20 @@ def test_local_runs_share_the_cores_unless_told(tmp_path):
     assert {r.overrides["threads"] for r in runs} == {3}
     runs, _ = _expand(tmp_path, "seeds=2", "max_parallel=2", "threads=4")
     assert {r.overrides["threads"] for r in runs} == {4}
+
+
+def test_the_paper_groups_that_run_here_are_suites_a_sweep_plans(tmp_path):
+    """suite=myosuite and suite=locomotion plan one run per task, algorithm and seed under the suite's
+    directory, without building an env (issue 28); suite=maniskill2 is refused (test_bad_input)."""
+    from configs.suites import get_suite
+    from harness.config import parse_overrides
+
+    for suite in ("myosuite", "locomotion"):
+        argv = [f"suite={suite}", "algo=[tdmpc2,mbdpo]", "preset=laptop", "steps=200", f"runs_dir={tmp_path}"]
+        runs, _ = sweep_mod.expand(parse_overrides(argv))
+        tasks = get_suite(suite).tasks
+        assert [(r.resolved.run.task, r.resolved.run.algo) for r in runs] == [
+            (t, a) for t in tasks for a in ("tdmpc2", "mbdpo")
+        ]
+        assert {r.path.relative_to(tmp_path).parts[0] for r in runs} == {suite}
+    assert not any(tmp_path.iterdir())
