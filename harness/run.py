@@ -25,12 +25,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from harness import checkpoint_file as ckpt_mod
 from harness import finished_run, stop
 from harness.checkpoint_file import CheckpointError
 from harness.cli import FAILED, INTERRUPTED, command_line, disk_full_errors, one_line_errors
 from harness.code_version import code_version
-from harness.config import ConfigError, ResolvedRun, RunConfig, check_runs_dir, parse_overrides
+from harness.config import ConfigError, ResolvedRun, RunConfig, algo_defaults, check_runs_dir, parse_overrides
 from harness.data.errors import DatasetError
 from harness.modes import get_mode
 from harness.resolve import SHOW_CONFIG, resolve_run, show_config
@@ -73,11 +75,28 @@ RESUME_FREE_KEYS = ("runs_dir", "device", "threads", "logger", "log_every", "che
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    # a field added to RunConfig after the checkpoint was written counts as its default there, so
-    # an upgrade does not turn every unfinished run into a fresh start
+    # a field added to RunConfig or to the algorithm's config after the checkpoint was written
+    # counts as its default there, so an upgrade does not turn every unfinished run into a fresh start
     run = {**dataclasses.asdict(RunConfig()), **config.get("run", {})}
     run = {k: v for k, v in run.items() if k not in RESUME_FREE_KEYS}
-    return {"run": run, "variant": config.get("variant"), "algo": config.get("algo")}
+    algo = config.get("algo")
+    if isinstance(algo, dict):
+        try:
+            algo = with_defaults(OmegaConf.to_container(algo_defaults(run["algo"])), algo)
+        except Exception:  # an algorithm no longer registered: compared as written
+            pass
+    return {"run": run, "variant": config.get("variant"), "algo": algo}
+
+
+def with_defaults(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with the keys it lacks (at any depth) taken from ``defaults``."""
+    out = dict(given)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = with_defaults(value, out[key])
+    return out
 
 
 def _resumable_checkpoint(rundir: RunDir, resolved: ResolvedRun, say) -> tuple[dict[str, Any] | None, str | None]:

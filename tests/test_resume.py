@@ -224,14 +224,16 @@ def test_a_run_stuck_in_requeues_fails_with_the_fix(tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_from_before_a_new_run_field_still_resumes(tmp_path):
-    """A RunConfig field added by an upgrade (here: preset) is taken at its default for a
-    checkpoint written without it: the unfinished run resumes instead of starting afresh."""
+    """A RunConfig or algorithm field added by an upgrade (here: preset, model.num_channels,
+    buffer_storage) is taken at its default for a checkpoint written without it: the unfinished run
+    resumes instead of starting afresh."""
     from harness import checkpoint_file as ckpt_mod
     from tests.helpers import stopped_run, stopped_run_args
 
     path = stopped_run(tmp_path, "cartpole-balance", 1, "none")
     state = ckpt_mod.load(path / "checkpoint.pt")
     del state["run"]["run"]["preset"]
+    del state["run"]["algo"]["model"]["num_channels"], state["run"]["algo"]["buffer_storage"]  # algorithm fields too
     atomic_torch_save(state, path / "checkpoint.pt")
     RunDir(path).write_status("interrupted", 500, 1000, checkpoint_step=500)  # the new size is fine
     res = execute(parse_overrides(stopped_run_args(tmp_path, "cartpole-balance", 1, "none")), verbose=False)
