@@ -6,8 +6,10 @@ lists all of its tasks. A task in no family's suite has no family, and asking fo
 
 A family may be *published-only* (ManiSkill2): its tasks are in suites, so that reports can show
 the published curves, but no env of theirs is registered and a run of one stops at once with the
-family's reason (:func:`published_only_reason`). A suite may name *groups* (other suites whose
-tasks it holds, e.g. ``paper-104``'s DMControl, Meta-World, ...), which reports aggregate one by one."""
+family's reason (:func:`published_only_reason`). A suite may say which observations its tasks are
+learnt from (``obs: rgb``: the visual suites; default ``state``): runs and reports of the suite use
+only those. A suite may name *groups* (other suites whose tasks it holds, e.g. ``paper-104``'s
+DMControl, Meta-World, ...), which reports aggregate one by one."""
 
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ class Suite:
     #: multi-task model size -> latent size, where the suite's published models differ from the size
     #: preset (TD-MPC2's parser: mt30 at size 19 has latent_dim 512)
     latent_dim_by_size: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
+    #: the observations its tasks are learnt from (``state`` or ``rgb``: the visual suites); a run of
+    #: the suite takes this ``obs`` unless given, and a sweep or run giving another is refused
+    obs: str = "state"
 
 
 @lru_cache(maxsize=None)
@@ -133,6 +138,7 @@ def get_suite(name: str) -> Suite:
         groups=tuple(spec.get("groups") or ()),
         task_dim_by_size={int(k): int(v) for k, v in (spec.get("task_dim_by_size") or {}).items()},
         latent_dim_by_size={int(k): int(v) for k, v in (spec.get("latent_dim_by_size") or {}).items()},
+        obs=str(spec.get("obs", "state")),
     )
 
 

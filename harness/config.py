@@ -32,6 +32,7 @@ from algorithms.registry import CAPABILITIES, flatten
 from configs.errors import UnknownNameError
 from configs.presets import preset_fields
 from configs.results import DEFAULT_MODE
+from configs.suites import get_suite
 from harness.cli import number_problem, output_dir_problem
 
 
@@ -281,19 +282,26 @@ def preset_overrides(preset: str, algo: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k in valid}
 
 
-def variant_name(name: str, algo_cfg: Any, preset: str = "") -> str:
+def variant_name(name: str, algo_cfg: Any, preset: str = "", obs: str = "state") -> str:
     """``default`` (or the preset's name) when the config equals the registered one (with the
     preset's fields), else a readable digest of the diff (after ``<preset>+`` with a preset). A
     preset that changes none of ``name``'s fields (``random`` has none; SAC has no planner) does
-    not label it: its runs are the registered algorithm's, ``default``."""
+    not label it: its runs are the registered algorithm's, ``default``.
+
+    Observations other than ``state`` name the variant too, after the preset: ``rgb``,
+    ``laptop+rgb``, ``laptop+rgb+planner.iterations=4-1a2b3c`` (so a pixel run never shares a
+    directory or a report label with a state run); the fields derived for them
+    (:func:`observation_defaults`) count as registered. State runs' names are as before."""
     base = flatten(OmegaConf.to_container(algo_defaults(name)))
     changes = {k: v for k, v in preset_overrides(preset, name).items() if base.get(k) != v}
     preset = preset if changes else ""
     base.update(changes)
+    base.update(observation_defaults(algo_cfg, obs))
+    tag = "+".join(p for p in (preset, "" if obs == "state" else obs) if p)
     now = flatten(dataclasses.asdict(algo_cfg))
     diff = {k: v for k, v in now.items() if base.get(k) != v}
     if not diff:
-        return preset or "default"
+        return tag or "default"
     parts = [f"{k}={diff[k]}" for k in sorted(diff)]
     text = ",".join(parts)
     digest = hashlib.sha1(text.encode()).hexdigest()[:6]
@@ -308,7 +316,45 @@ def variant_name(name: str, algo_cfg: Any, preset: str = "") -> str:
     label = ",".join(shown)[:VARIANT_LABEL_CHARS]
     if len(shown) < len(safe):
         label += f",and_{len(safe) - len(shown)}_more"
-    return f"{preset}+{label}-{digest}" if preset else f"{label}-{digest}"
+    return f"{tag}+{label}-{digest}" if tag else f"{label}-{digest}"
+
+
+def observation_defaults(algo_cfg: Any, obs: str) -> dict[str, Any]:
+    """The algorithm fields (dotted) that ``obs`` observations derive from the rest of ``algo_cfg``
+    (its ``observation_defaults``; a world model on pixels: ``model.num_channels`` = latent / 16),
+    or {} (state, or an algorithm that derives nothing)."""
+    derive = getattr(algo_cfg, "observation_defaults", None)
+    return dict(derive(obs)) if derive is not None else {}
+
+
+def observation_layer(obs: str, algo_cfg: Any, origins: dict[str, str], given: list[Layer]) -> Layer | None:
+    """The layer of the fields ``obs`` derives (:func:`observation_defaults`) that none of the
+    ``given`` layers (preset, mode, command line) set; None when there are none."""
+    set_by = {layer.origin for layer in given}
+    now = flatten(dataclasses.asdict(algo_cfg))
+    derived = observation_defaults(algo_cfg, obs)
+    values = {k: v for k, v in derived.items() if origins.get(f"algo.{k}") not in set_by and now.get(k) != v}
+    return Layer(f"derived for obs={obs} (the algorithm's observation_defaults)", values) if values else None
+
+
+def suite_obs(suite: str) -> str | None:
+    """The observations ``suite`` is learnt from (configs/suites.yaml ``obs``), None for ``none`` or
+    a name that is no suite."""
+    try:
+        return get_suite(suite).obs
+    except UnknownNameError:
+        return None
+
+
+def suite_obs_problem(suite: str, obs: str) -> str | None:
+    """One line when ``obs`` is not the kind ``suite`` is learnt from (None: it is, or no suite)."""
+    kind = suite_obs(suite)
+    if kind is None or kind == obs:
+        return None
+    return (
+        f"bad value {obs!r} for obs: suite {suite} is learnt from {kind} observations (configs/suites.yaml obs); "
+        f"leave obs out or give obs={kind}"
+    )
 
 
 @dataclass

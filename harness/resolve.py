@@ -34,9 +34,12 @@ from harness.config import (
     check_choice,
     check_range,
     merge_layers,
+    observation_layer,
     observation_problem,
     preset_overrides,
     resolve_algo_config,
+    suite_obs,
+    suite_obs_problem,
     variant_name,
 )
 from harness.devices import resolve_device
@@ -58,6 +61,13 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
     _refuse_lists(node, run_over, "")
     origins = merge_layers(node, RUN_DEFAULT, [Layer(COMMAND_LINE, run_over)], "")
     run: RunConfig = OmegaConf.to_object(node)
+    problem = suite_obs_problem(run.suite, run.obs) if "obs" in run_over else None
+    if problem:  # a visual suite's runs learn from pixels (configs/suites.yaml obs)
+        raise ConfigError(problem)
+    if "obs" not in run_over:
+        run.obs = suite_obs(run.suite) or run.obs
+        if run.obs != RunConfig.obs:
+            origins["obs"] = f"suite {run.suite} (configs/suites.yaml obs)"
     mode = get_mode(run.mode)
     try:
         algorithms.get_algorithm(run.algo)
@@ -87,11 +97,15 @@ def resolve_run(overrides: dict[str, Any]) -> ResolvedRun:
         Layer(f"mode={mode.name}: {why}", derived),
         Layer(COMMAND_LINE, cli_algo),
     ]
-    algo_cfg, algo_origins = resolve_algo_config(run.algo, [layer for layer in layers if layer.values])
+    layers = [layer for layer in layers if layer.values]
+    algo_cfg, algo_origins = resolve_algo_config(run.algo, layers)
+    derived_for_obs = observation_layer(run.obs, algo_cfg, algo_origins, layers)  # pixels: num_channels
+    if derived_for_obs is not None:
+        algo_cfg, algo_origins = resolve_algo_config(run.algo, [*layers, derived_for_obs])
     problem = observation_problem(run.obs, mode.name, mode.obs_kinds, algo_cfg)
     if problem:
         raise ConfigError(problem)
-    variant = variant_name(run.algo, algo_cfg, run.preset)
+    variant = variant_name(run.algo, algo_cfg, run.preset, run.obs)
     path = run_dir(run.runs_dir, run.suite, run.task, run.algo, mode.variant_dir(run, variant), run.seed)
     return ResolvedRun(run, algo_cfg, variant, path, {**origins, **algo_origins})
 

@@ -24,6 +24,9 @@ sbatch_lines, setup, array_parallelism, runs_per_job, max_array_size, signal_del
 Every other key is passed to each run (``steps=...``, ``algo.model.size=1``, ``checkpoint_every=...``);
 any of them given a list is an axis of the grid, as in Hydra's multirun
 (``algo.model.size=[1,5,19,48,317]``: five variants per task, algorithm and seed).
+A suite learnt from pixels (``obs: rgb`` in configs/suites.yaml: ``visual``, ``visual-tdmpc2``) gives
+its runs ``obs=rgb``; another ``obs`` with it is refused. Pixel runs are named apart from state runs
+(variant ``rgb``, ``laptop+rgb``, ...).
 ``mode=offline suite=S dataset=DIR``: one multi-task run per algorithm and seed (and grid point),
 pretrained on every task of S from the dataset (harness/training/offline.py).
 A value listed twice on any axis runs once (with a note); an empty list, or two runs that would
@@ -72,6 +75,8 @@ from harness.config import (
     check_runs_dir,
     flatten,
     parse_overrides,
+    suite_obs,
+    suite_obs_problem,
 )
 from harness.launchers import (
     RunJob,
@@ -181,6 +186,13 @@ def expand(overrides: dict[str, Any]) -> tuple[list[PlannedRun], SweepSettings]:
         problem = published_only_problem(tasks, f"suite={suite}" if given_tasks is None else listed)
         if problem:  # all of them at once, before any run is resolved
             raise ConfigError(problem)
+    if suite is not None:  # a visual suite's runs learn from pixels: its obs, unless given (then it must agree)
+        for value in _as_list(common.get("obs", [])):
+            problem = suite_obs_problem(str(suite), str(value))
+            if problem:
+                raise ConfigError(problem)
+        if "obs" not in common and suite_obs(str(suite)) not in (None, RunConfig.obs):
+            common["obs"] = suite_obs(str(suite))
     for mode, algo in itertools.product(modes, algos):  # a pair the mode cannot take: one line, before any run
         try:
             problem = mode.refuses(algo)

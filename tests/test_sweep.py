@@ -229,8 +229,11 @@ def test_capabilities_that_fit_no_listed_algorithm_stay_errors(tmp_path):
         _expand(tmp_path, "algo=[tdmpc2,sac]", "algo.energy.eta=0.05")
     with pytest.raises(ConfigError, match="unknown config key 'algo.plannr.num_samples'"):
         _expand(tmp_path, "algo=[tdmpc2,mbdpo]", "algo.plannr.num_samples=4")
-    with pytest.raises(ConfigError, match="obs=rgb: tdmpc2 cannot learn from pixels; algorithms that can: none"):
-        _expand(tmp_path, "algo=[tdmpc2,sac]", "obs=rgb")
+    with pytest.raises(ConfigError, match=r"obs=rgb: sac cannot learn from pixels; algorithms that can: cem, .*tdmpc2"):
+        _expand(tmp_path, "algo=[sac]", "obs=rgb")
+    runs, settings = _expand(tmp_path, "algo=[tdmpc2,sac]", "obs=rgb")  # sac left out with a note
+    assert [r.overrides["algo"] for r in runs] == ["tdmpc2"]
+    assert "[skip] sac: obs=rgb needs learning from pixel observations (obs=rgb), which it has not" in settings.notes
     # enabling the anchor grants the capability: TD-MPC2 with MBDPO's anchor is a legitimate ablation
     (run,) = _expand(tmp_path, "algo=[tdmpc2]", "algo.energy.enabled=true", "algo.energy.eta=0.05")[0]
     assert run.overrides["algo.energy.eta"] == 0.05
@@ -263,6 +266,49 @@ def test_variant_names_are_stable_and_cut_long_diffs_between_overrides():
     # the digest still tells variants that share the shown prefix apart
     other = variant_name("mbdpo", build_algo_config("mbdpo", many[:-1] + ["planner.num_pi_trajs=6"]))
     assert other != name and other.rsplit("-", 1)[0] == label
+
+
+def test_a_visual_suite_runs_from_pixels_apart_from_state_runs(tmp_path, capsys):
+    """suite=visual gives its runs obs=rgb (configs/suites.yaml obs); pixel runs get their own
+    variant (rgb, laptop+rgb) and so their own directory and report label; preset=laptop on pixels
+    derives model.num_channels = latent 64 / 16 = 4; state runs keep their names; another obs with
+    the suite is one line, exit 2, nothing written."""
+    from configs.suites import get_suite
+    from harness.config import build_algo_config, variant_name
+    from harness.resolve import resolve_run
+
+    assert get_suite("visual").obs == get_suite("visual-tdmpc2").obs == "rgb" and get_suite("dmc").obs == "state"
+    runs, settings = _expand(
+        tmp_path, "suite=visual", "task=[cheetah-run]", "algo=[tdmpc2,mbdpo,sac,random]", "preset=laptop"
+    )
+    by_algo = {r.overrides["algo"]: r for r in runs}
+    assert sorted(by_algo) == ["mbdpo", "random", "tdmpc2"]  # sac has no pixel encoder: left out, with a note
+    assert any(n.startswith("[skip] sac: obs=rgb") for n in settings.notes)
+    for algo, r in by_algo.items():
+        variant = "rgb" if algo == "random" else "laptop+rgb"
+        assert r.overrides["obs"] == "rgb" and r.resolved.run.obs == "rgb" and r.resolved.variant == variant
+        assert r.path == tmp_path / "visual" / "cheetah-run" / algo / variant / "seed_1"
+    model = by_algo["mbdpo"].resolved.algo_cfg.model
+    assert (model.latent_dim, model.num_channels) == (64, 4)
+    assert by_algo["tdmpc2"].resolved.origins["algo.model.num_channels"].startswith("derived for obs=rgb")
+    # the same task from state, and from pixels without a suite: never the same directory
+    state = resolve_run({"task": "cheetah-run", "preset": "laptop", "runs_dir": str(tmp_path)})
+    pixels = resolve_run({"task": "cheetah-run", "preset": "laptop", "obs": "rgb", "runs_dir": str(tmp_path)})
+    given = resolve_run({"task": "cheetah-run", "preset": "laptop", "obs": "rgb", "algo.model.num_channels": 4})
+    assert (state.variant, state.algo_cfg.model.num_channels) == ("laptop", 32)  # state runs: as before
+    assert pixels.variant == given.variant == "laptop+rgb" and pixels.path != state.path
+    assert resolve_run({"task": "cheetah-run", "obs": "rgb"}).variant == "rgb"  # 512 / 16 = 32: the reference's
+    assert variant_name("mbdpo", build_algo_config("mbdpo", ["planner.iterations=4"]), obs="rgb").startswith(
+        "rgb+planner.iterations=4-"
+    )
+    for args, kind in ((["suite=visual", "obs=state"], "rgb"), (["suite=dmc-smoke", "obs=rgb"], "state")):
+        runs_dir = tmp_path / "refused"
+        assert sweep_mod.main(["algo=tdmpc2", "task=cheetah-run", f"runs_dir={runs_dir}", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: bad value") and f"suite {args[0][6:]}" in err and f"obs={kind}" in err
+        assert "\n" not in err and not runs_dir.exists()
+    with pytest.raises(ConfigError, match="suite visual is learnt from rgb observations"):
+        resolve_run({"task": "cheetah-run", "suite": "visual", "obs": "state"})  # harness.run takes suite= too
 
 
 def test_a_named_preset_sets_its_fields_and_labels_the_variant(tmp_path):

@@ -15,7 +15,7 @@ from algorithms.planning.config import PlannerConfig
 from algorithms.replay import REPLAY_STORAGES
 from algorithms.world_model.config import ModelConfig
 from algorithms.world_model.layers import MATMUL_DTYPES
-from algorithms.world_model.pixel_encoder import pixel_latent_problem
+from algorithms.world_model.pixel_encoder import CONV_OUTPUT_CELLS, pixel_latent_problem
 
 ACT_WITH = ("planner", "pi")
 SCORE_USES = ("none", "planner")
@@ -113,6 +113,16 @@ class WorldModelAgentConfig:
         if self.score.enabled:
             caps.add("score_network")
         return frozenset(caps)
+
+    def observation_defaults(self, obs: str) -> dict[str, int]:
+        """The fields ``obs`` observations derive, unless given (dotted): on pixels the conv output is
+        the latent, so ``model.num_channels`` = ``latent_dim / 16`` (the references' 32 at latent 512;
+        preset=laptop's latent 64: 4). A latent that is not a multiple of 16 derives nothing and is
+        refused by :meth:`observation_problem`."""
+        if obs != "rgb":
+            return {}
+        latent = self.model.resolved().latent_dim
+        return {"model.num_channels": latent // CONV_OUTPUT_CELLS} if latent % CONV_OUTPUT_CELLS == 0 else {}
 
     def observation_problem(self, obs: str) -> str | None:
         """Why this configuration cannot learn from ``obs`` observations (one line), or None."""

@@ -19,7 +19,8 @@ class RandomConfig:
     """No fields to tune: the policy is U(action_low, action_high) in every dimension."""
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset()
+        # it ignores its observations, so it acts on pixels as on states: the floor of a visual report
+        return frozenset({"pixels"})
 
     def validate(self) -> None:
         return None
