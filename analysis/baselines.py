@@ -35,8 +35,13 @@ Rules (each application is recorded as an :class:`~analysis.issues.Issue`, never
   and the line.
 * Rows repeating a (step, seed) (TD-MPC2's ``tdmpc`` folder has some) are averaged into one
   evaluation, with a note naming the file.
-* Folders matching an exclusion pattern (``configs/analysis.yaml``: pixel-observation results, as
-  our suites are state-based) are left out and listed.
+* Folders matching an exclusion pattern (``configs/analysis.yaml``: pixel-observation results, on
+  a suite learnt from state) are left out and listed.
+* On a suite learnt from pixels (``configs/suites.yaml`` ``obs: rgb``: ``visual``,
+  ``visual-tdmpc2``) only the pixel folders (``<algo>-pixels``, configs/analysis.yaml
+  ``pixels_suffix``) are read, each as its algorithm: ``results/mbdpo-pixels`` is
+  ``mbdpo (published)``; the state folders are left out and listed. State and pixel curves are
+  never in one report.
 * The same algorithm folder in two DIRs (both repositories ship TD-MPC2's baselines): files that
   are identical are read once; if any task differs, the later folder gets its own label
   ``<algo> (published, <DIR name>)``.
@@ -111,12 +116,15 @@ def load_baselines(
     *,
     suite: str | None = None,
     exclude: Sequence[str] = (),
+    pixels_suffix: str | None = None,
 ) -> Baselines:
     """Read every ``results/<algo>/<task>.csv`` under each of ``directories`` (see module docstring).
 
     ``suite`` restricts the tasks (and names the suite they are reported under); ``exclude`` are
-    fnmatch patterns on algorithm folder names. Problems are returned as issues (and files that
-    cannot be used also raise a :class:`ResultsWarning` naming them); this never raises for bad data.
+    fnmatch patterns on algorithm folder names. ``pixels_suffix`` (a suite learnt from pixels): only
+    folders named ``<algo><pixels_suffix>`` are read, as ``<algo>``; the others are left out. Problems
+    are returned as issues (and files that cannot be used also raise a :class:`ResultsWarning` naming
+    them); this never raises for bad data.
     """
     allowed = set(suite_tasks(suite)) if suite is not None else None
     frames: dict[str, dict[str, pd.DataFrame]] = {}  # label -> task -> rows
@@ -149,7 +157,21 @@ def load_baselines(
             files = sorted(folder.glob("*.csv"))
             if not files:
                 continue
-            if any(fnmatch.fnmatch(folder.name, p) for p in exclude):
+            algo = folder.name
+            if pixels_suffix is not None:  # a pixel suite: <algo>-pixels read as <algo>, state folders left out
+                if not folder.name.endswith(pixels_suffix) or folder.name == pixels_suffix:
+                    issues.append(
+                        Issue(
+                            ALGO_EXCLUDED,
+                            f"published folder {folder.name} holds results learnt from state; suite {suite} "
+                            f"is learnt from pixels (read: <algo>{pixels_suffix} folders, configs/analysis.yaml)",
+                            algo=published_label(folder.name),
+                            path=str(folder),
+                        )
+                    )
+                    continue
+                algo = folder.name[: -len(pixels_suffix)]
+            elif any(fnmatch.fnmatch(folder.name, p) for p in exclude):
                 issues.append(
                     Issue(
                         ALGO_EXCLUDED,
@@ -162,22 +184,22 @@ def load_baselines(
                 )
                 continue
             folder_issues: list[Issue] = []
-            tasks = _read_folder(folder, files, allowed, suite, folder_issues)
-            label, note = _merge(frames, folder, directory, tasks)
+            tasks = _read_folder(folder, files, allowed, suite, folder_issues, algo)
+            label, note = _merge(frames, algo, directory, tasks)
             if note.startswith("same data"):  # read once: only its new facts are worth listing
                 known = {(i.kind, i.algo, i.task) for i in issues}
                 folder_issues = [i for i in folder_issues if (i.kind, i.algo, i.task) not in known]
             issues += folder_issues
-            sources.append((label, folder.name, str(directory), commit, len(files), len(tasks), note))
+            sources.append((label, algo, str(directory), commit, len(files), len(tasks), note))
     tables = [t for by_task in frames.values() for t in by_task.values()]
     table = concat_tidy(*tables) if tables else empty_tidy()
     return Baselines(table=table, issues=issues, sources=pd.DataFrame(sources, columns=list(SOURCE_COLUMNS)))
 
 
 def _read_folder(
-    folder: Path, files: list[Path], allowed: set[str] | None, suite: str | None, issues: list[Issue]
+    folder: Path, files: list[Path], allowed: set[str] | None, suite: str | None, issues: list[Issue], algo: str
 ) -> dict[str, pd.DataFrame]:
-    label = published_label(folder.name)
+    label = published_label(algo)
     unknown, outside, tasks = [], [], {}
     for task, path in task_files(files, issues).items():
         if task not in known_tasks():
@@ -314,17 +336,18 @@ def read_published_csv(path: Path, issues: list[Issue], *, task: str | None = No
 
 
 def _merge(
-    frames: dict[str, dict[str, pd.DataFrame]], folder: Path, directory: Path, tasks: dict[str, pd.DataFrame]
+    frames: dict[str, dict[str, pd.DataFrame]], algo: str, directory: Path, tasks: dict[str, pd.DataFrame]
 ) -> tuple[str, str]:
-    """Add one folder's tasks under its label (see the module docstring); returns (label, note)."""
-    label = published_label(folder.name)
+    """Add one folder's tasks (algorithm ``algo``) under its label (see the module docstring); returns
+    (label, note)."""
+    label = published_label(algo)
     earlier = frames.get(label)
     note = ""
     if earlier is not None:
         shared = sorted(set(earlier) & set(tasks))
         differ = [t for t in shared if not _same(earlier[t], tasks[t])]
         if differ:
-            label = published_label(folder.name, directory.resolve().name)
+            label = published_label(algo, directory.resolve().name)
             note = (
                 f"differs from an earlier folder of the same name on {len(differ)} task(s) "
                 f"(e.g. {differ[0]}), so labelled separately"
@@ -337,9 +360,7 @@ def _merge(
             )
     target = frames.setdefault(label, {})
     for task, rows in tasks.items():
-        tidy = rows.assign(
-            algo=folder.name, variant=DEFAULT_VARIANT, label=label, source=SOURCE_PUBLISHED, episodes=np.nan
-        )
+        tidy = rows.assign(algo=algo, variant=DEFAULT_VARIANT, label=label, source=SOURCE_PUBLISHED, episodes=np.nan)
         target[task] = tidy[list(TIDY_COLUMNS)]
     return label, note
 

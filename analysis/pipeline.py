@@ -36,6 +36,7 @@ from analysis.issues import (
     DUPLICATE_ROWS,
     FIGURE_SKIPPED,
     NO_EVAL,
+    OUTSIDE_SUITE,
     PAIR_SKIPPED,
     RUN_PROBLEM,
     SKIPPED_FILE,
@@ -44,14 +45,14 @@ from analysis.issues import (
     seeds_text,
 )
 from analysis.profiles import DEFAULT_PROFILE_REPS, PROFILE_COLUMNS, performance_profiles
-from analysis.provenance import PROVENANCE_COLUMNS, run_provenance
+from analysis.provenance import DEFAULT_OBS, PROVENANCE_COLUMNS, run_provenance
 from analysis.ragged import Comparison, compare
 from analysis.results import STATUS_COLUMNS, check_runs_dir, load_results, load_statuses
 from analysis.scaling import RUN_INFO_COLUMNS, Scaling, empty_scaling, scaling
 from analysis.scores import score_curves
 from analysis.selection import Selection, select
 from analysis.settings import AnalysisConfig, load_config, resolve_pairs
-from analysis.suites import restrict_to_suite, suite_tasks
+from analysis.suites import restrict_to_suite, suite_observations, suite_tasks
 from analysis.table import (
     algo_label,
     check_one_suite_per_run,
@@ -147,9 +148,11 @@ def analyse(
     issues: list[Issue] = []
     runs_dir = Path(runs_dir) if runs_dir is not None else None
 
-    own, statuses, provenance, run_info = _load_own(runs_dir, bool(baselines), issues)
-    exclude = () if settings.algos else settings.config.baseline_exclude
-    published = load_baselines(baselines, suite=settings.suite, exclude=exclude)
+    kind = suite_observations(settings.suite)  # a visual suite: pixel runs and published pixel folders only
+    own, statuses, provenance, run_info = _load_own(runs_dir, bool(baselines), issues, settings.suite)
+    pixels = settings.config.baseline_pixels_suffix if kind == "rgb" else None
+    exclude = () if settings.algos or pixels else settings.config.baseline_exclude
+    published = load_baselines(baselines, suite=settings.suite, exclude=exclude, pixels_suffix=pixels)
     issues += published.issues
 
     own, suite_issues = restrict_to_suite(own, settings.suite)
@@ -254,7 +257,7 @@ def per_task_table(selection: Selection, comparison: Comparison) -> pd.DataFrame
     return pd.DataFrame(rows, columns=list(PER_TASK_COLUMNS))
 
 
-def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
+def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue], suite: str | None = None):
     statuses = pd.DataFrame(columns=list(STATUS_COLUMNS))
     provenance = pd.DataFrame(columns=list(PROVENANCE_COLUMNS))
     run_info = pd.DataFrame(columns=list(RUN_INFO_COLUMNS))
@@ -291,20 +294,21 @@ def _load_own(runs_dir: Path | None, have_baselines: bool, issues: list[Issue]):
     issues += _run_issues(statuses, provenance, root)
     if episodes is None:
         return empty_tidy(), statuses, provenance, run_info
-    episodes, run_info = _with_run_settings(episodes, provenance, issues)
+    episodes, run_info = _with_run_settings(episodes, provenance, issues, suite)
     return tidy_from_episodes(episodes), statuses, provenance, run_info
 
 
 def _with_run_settings(
-    episodes: pd.DataFrame, provenance: pd.DataFrame, issues: list[Issue]
+    episodes: pd.DataFrame, provenance: pd.DataFrame, issues: list[Issue], suite: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Our episodes with each run's ``mode`` (from its config.yaml), and one row per run and task.
 
     Left out, and listed: runs whose ``run.mode`` is unknown, rows of a multi-task run that name
-    no task (``task`` = ``multitask``), and a run found in two directories under one label (the
-    directory read last is kept).
+    no task (``task`` = ``multitask``), runs learnt from other observations than ``suite``'s
+    (configs/suites.yaml ``obs``: pixel runs in a state suite's report, state runs in a visual
+    one's), and a run found in two directories under one label (the directory read last is kept).
     """
-    settings = provenance.set_index("run")[["mode", "checkpoint", "num_parameters", "note"]]
+    settings = provenance.set_index("run")[["mode", "obs", "checkpoint", "num_parameters", "note"]]
     for row in provenance[provenance["note"] != ""].itertuples(index=False):
         issues.append(
             Issue(
@@ -319,6 +323,7 @@ def _with_run_settings(
     joined = settings.reindex(episodes["run"])
     episodes = episodes.assign(
         mode=joined["mode"].fillna(DEFAULT_MODE).to_numpy(),
+        obs=joined["obs"].fillna(DEFAULT_OBS).to_numpy(),
         checkpoint=joined["checkpoint"].fillna("").to_numpy(),
         num_parameters=joined["num_parameters"].to_numpy(),
     )
@@ -344,7 +349,20 @@ def _with_run_settings(
                 path=run,
             )
         )
-    episodes = episodes[~bad_mode & ~nameless]
+    kind = suite_observations(suite)
+    other_obs = (episodes["obs"] != (kind or "")) & ~bad_mode & ~nameless & (kind is not None)
+    for (algo, variant, mode, obs), rows in episodes[other_obs].groupby(["algo", "variant", "mode", "obs"], sort=True):
+        runs = sorted(rows["run"].unique())
+        issues.append(
+            Issue(
+                OUTSIDE_SUITE,
+                f"{len(runs)} run(s) left out: learnt from {obs} observations; suite {suite} is learnt from "
+                f"{kind} (configs/suites.yaml obs)",
+                algo=run_label(algo, variant, mode),
+                path=", ".join(runs[:3]) + (f", ... ({len(runs) - 3} more)" if len(runs) > 3 else ""),
+            )
+        )
+    episodes = episodes[~bad_mode & ~nameless & ~other_obs]
 
     # One run (label, task, seed) in two directories, e.g. a multi-task run and a single-task one.
     label = [run_label(a, v, m) for a, v, m in zip(episodes["algo"], episodes["variant"], episodes["mode"])]
@@ -373,7 +391,7 @@ def _with_run_settings(
         drop=True
     )
     run_info["num_parameters"] = pd.to_numeric(run_info["num_parameters"]).astype("Int64")
-    return episodes.drop(columns=["label", "checkpoint", "num_parameters", "run"]), run_info
+    return episodes.drop(columns=["label", "obs", "checkpoint", "num_parameters", "run"]), run_info
 
 
 def _run_issues(statuses: pd.DataFrame, provenance: pd.DataFrame, root: Path) -> list[Issue]:

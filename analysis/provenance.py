@@ -8,6 +8,9 @@
   (``online``, ``offline`` or ``finetune``; absent: ``online``), ``run.checkpoint`` (what a
   fine-tuned run started from) and the top-level ``num_parameters`` (the agent's trained
   parameters: 0 for a parameter-free policy such as ``random``; absent for runs written before it existed).
+* What each run learnt from (:func:`run_observations`): ``run.obs`` (``state``, ``rgb``; absent:
+  ``state``); a report of a suite counts only the runs of the suite's kind (``obs`` in
+  configs/suites.yaml).
 * Where a run's weights came from (:func:`weights_origin`), from its ``pretrained:`` block (a
   fine-tuned run's, or an evaluated reference checkpoint's): a file written by TD-MPC2's or
   MBDPO's own ``save`` shows as ``tdmpc2 file NAME SHA256[:12]``, one of our runs as its path.
@@ -28,6 +31,8 @@ from analysis.table import algo_label, run_label
 from configs.results import DEFAULT_MODE, RUN_MODES
 
 UNKNOWN = "unknown"
+#: a run's observations when its config.yaml names none (harness RunConfig.obs's default)
+DEFAULT_OBS = "state"
 #: ``note``: why a field of the run's ``config.yaml`` could not be used ("" when all could).
 PROVENANCE_COLUMNS: tuple[str, ...] = (
     "run",
@@ -36,6 +41,7 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "seed",
     "commit",
     "mode",
+    "obs",
     "checkpoint",
     "pretrained",
     "num_parameters",
@@ -67,12 +73,13 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
             config = yaml.safe_load(text)
             commit = commit_from_config(config)
             mode, checkpoint, num_parameters, note = run_settings(config)
+            obs = run_observations(config)
             origin = weights_origin(config)
             if isinstance(config, dict) and isinstance(config.get("variant"), str) and config["variant"]:
                 variant = config["variant"]  # e.g. a fine-tuned run's directory differs from it
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             text, commit = f"(unreadable: {type(exc).__name__}: {exc})", UNKNOWN
-            mode, checkpoint, num_parameters, origin = DEFAULT_MODE, "", None, ""
+            mode, checkpoint, num_parameters, origin, obs = DEFAULT_MODE, "", None, "", DEFAULT_OBS
             note = f"config.yaml unreadable ({type(exc).__name__}): mode taken as {DEFAULT_MODE}"
         rows.append(
             (
@@ -86,6 +93,7 @@ def run_provenance(runs_dir: str | Path) -> pd.DataFrame:
                 seed,
                 commit,
                 mode,
+                obs,
                 checkpoint,
                 origin,
                 num_parameters,
@@ -129,6 +137,14 @@ def run_settings(config: object) -> tuple[str, str, int | None, str]:
         else:
             num_parameters = int(value)
     return mode, checkpoint, num_parameters, "; ".join(notes)
+
+
+def run_observations(config: object) -> str:
+    """What the run learnt from: ``run.obs`` of a parsed ``config.yaml`` (``state`` or ``rgb``;
+    absent: ``state``, as every run before pixels existed)."""
+    run = config.get("run") if isinstance(config, dict) and isinstance(config.get("run"), dict) else {}
+    obs = run.get("obs")
+    return DEFAULT_OBS if obs is None or obs == "" else str(obs)
 
 
 def weights_origin(config: object) -> str:

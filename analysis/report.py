@@ -14,7 +14,7 @@ Writes into DIR:
   runs, metric, value, ci_low, ci_high (:mod:`analysis.groups`; header only for a suite without groups);
 * ``probability_of_improvement.csv``, ``performance_profiles.csv``, ``sample_efficiency.csv``,
   ``per_task.csv``, ``results.csv`` (the tidy table: one row per evaluation), ``missing.csv``
-  (everything left out, and why), ``runs.csv`` (each run's commit, mode and parameter count),
+  (everything left out, and why), ``runs.csv`` (each run's commit, mode, observations and parameter count),
   ``scaling.csv`` (IQM per algorithm and parameter count; :mod:`analysis.scaling`);
 * figures as PNG and SVG: ``aggregates``, ``performance_profiles``, ``probability_of_improvement``,
   ``sample_efficiency``, ``per_task``, ``scaling`` when some algorithm has two or more sizes, and

@@ -27,6 +27,9 @@ class AnalysisConfig:
     pairs: tuple[tuple[str, str], ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
     baseline_exclude: tuple[str, ...] = ()
+    #: a published algorithm's folder of pixel-observation results is ``<algo><suffix>``: read (as
+    #: ``<algo>``) instead of the state folders on a suite learnt from pixels
+    baseline_pixels_suffix: str = "-pixels"
 
 
 def load_config(path: str | Path | None = None) -> AnalysisConfig:
@@ -57,10 +60,14 @@ def load_config(path: str | Path | None = None) -> AnalysisConfig:
     exclude = baselines.get("exclude") or [] if isinstance(baselines, dict) else None
     if exclude is None or not isinstance(exclude, list) or not all(isinstance(p, str) for p in exclude):
         raise AnalysisError(f"analysis config {path}: baselines.exclude must be a list of patterns")
+    suffix = baselines.get("pixels_suffix", AnalysisConfig.baseline_pixels_suffix)
+    if not isinstance(suffix, str) or not suffix:
+        raise AnalysisError(f"analysis config {path}: baselines.pixels_suffix must be a non-empty name ending")
     return AnalysisConfig(
         pairs=tuple((x, y) for x, y in pairs),
         aliases=tuple(aliases.items()),
         baseline_exclude=tuple(exclude),
+        baseline_pixels_suffix=suffix,
     )
 
 

@@ -11,6 +11,9 @@ Suites and score normalisation are defined once, in ``configs/suites.yaml`` (rea
   ``metaworld-mt50`` for Meta-World, ``myosuite``, ``maniskill2``; a published file's name is first
   mapped to our task name, ``myo-hand-reach`` -> ``myo-reach``, by ``published_names``).
   A published task in no suite at all is excluded (listed).
+* A suite learnt from pixels (``obs: rgb``: ``visual``, ``visual-tdmpc2``) counts only our runs
+  learnt from pixels (``run.obs`` in their config.yaml) and reads the published pixel folders
+  (``results/<algo>-pixels``); a state suite counts only state runs and leaves those folders out.
 * A suite with ``groups`` (``paper-104``: DMControl, Meta-World, MyoSuite, ManiSkill2, Locomotion)
   is also aggregated group by group (:mod:`analysis.groups`).
 """
@@ -38,6 +41,17 @@ def suite_tasks(suite: str) -> tuple[str, ...]:
     """The tasks of ``suite``; :class:`AnalysisError` (listing the suites) for an unknown name."""
     try:
         return get_suite(suite).tasks
+    except UnknownNameError as exc:
+        raise AnalysisError(str(exc)) from None
+
+
+def suite_observations(suite: str | None) -> str | None:
+    """What ``suite``'s tasks are learnt from (configs/suites.yaml ``obs``: ``state``, or ``rgb`` for
+    the visual suites); None without a suite (a report of every task keeps every run)."""
+    if suite is None:
+        return None
+    try:
+        return get_suite(suite).obs
     except UnknownNameError as exc:
         raise AnalysisError(str(exc)) from None
 

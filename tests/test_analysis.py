@@ -576,10 +576,11 @@ def test_html_report_is_self_contained_with_configs_and_missing(runs_dir: Path, 
     runs = pd.read_csv(out / "runs.csv")
     assert (
         list(runs.columns)
-        == ["run", "label", "task", "seed", "commit", "mode", "checkpoint", "pretrained", "num_parameters"]
+        == ["run", "label", "task", "seed", "commit", "mode", "obs", "checkpoint", "pretrained", "num_parameters"]
         and len(runs) == 14
     )
     assert set(runs["mode"]) == {"online"} and runs["num_parameters"].isna().all()  # old runs: neither field
+    assert set(runs["obs"]) == {"state"}  # no run.obs: learnt from state, as every run before pixels
     assert runs["pretrained"].isna().all()  # no run started from pretrained weights
 
 

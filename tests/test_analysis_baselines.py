@@ -19,7 +19,15 @@ from analysis import issues as kinds
 from analysis.baselines import load_baselines
 from analysis.errors import ResultsWarning
 from analysis.report import main, write_report
-from tests.helpers import PUBLISHED_STEPS, mbdpo_repo, own_runs, rliable_direct, tdmpc2_repo, write_published
+from tests.helpers import (
+    PUBLISHED_STEPS,
+    mbdpo_repo,
+    own_runs,
+    rliable_direct,
+    tdmpc2_repo,
+    write_published,
+    write_run,
+)
 
 STEPS = PUBLISHED_STEPS
 
@@ -336,3 +344,41 @@ def test_unknown_pair_on_the_command_line_warns(tmp_path: Path, capsys):
     poi = pd.read_csv(tmp_path / "out" / "probability_of_improvement.csv")
     assert list(zip(poi["x"], poi["y"])) == [("tdmpc2 (published)", "sac (published)")]
     assert poi["value"].iloc[0] == 1.0
+
+
+def test_a_visual_suite_reads_the_pixel_folders_and_only_pixel_runs(tmp_path: Path):
+    """--suite visual: results/<algo>-pixels as `<algo> (published)`, the state folders left out and
+    listed, and of our runs only those learnt from pixels (config.yaml run.obs); --suite dmc the
+    reverse. A pixel run and a state run of one task never share a label."""
+    from analysis.pipeline import Settings, analyse
+
+    steps = {0: 0.0, 100000: 1.0}
+    repo = tmp_path / "repo"
+    for folder, value in (("tdmpc2", 800.0), ("tdmpc2-pixels", 500.0), ("mbdpo-pixels", 600.0), ("sac", 300.0)):
+        write_published(repo, folder, "cheetah-run", {s: {k: v * value for k, v in steps.items()} for s in (1, 2)})
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        write_run(runs, "cheetah-run", "tdmpc2", seed, {0: [1.0], 100000: [70.0]}, suite="dmc")
+        pixel = write_run(
+            runs, "cheetah-run", "tdmpc2", seed, {0: [1.0], 100000: [40.0]}, variant="rgb", suite="visual"
+        )
+        (pixel / "config.yaml").write_text("run: {task: cheetah-run, algo: tdmpc2, obs: rgb}\nvariant: rgb\n")
+    expected = {
+        "visual": ({"tdmpc2[rgb]": 40.0, "tdmpc2 (published)": 50.0, "mbdpo (published)": 60.0}, "tdmpc2"),
+        "dmc": ({"tdmpc2": 70.0, "tdmpc2 (published)": 80.0, "sac (published)": 30.0}, "tdmpc2[rgb]"),
+    }
+    for suite, (scores, left_out) in expected.items():
+        a = analyse(runs, [repo], Settings(suite=suite, reps=50))
+        final = a.tidy[a.tidy["step"] == 100000].groupby("label")["score"].mean()
+        assert final.to_dict() == pytest.approx(scores), suite
+        issues = a.issues
+        excluded = issues[issues["kind"] == kinds.ALGO_EXCLUDED]["detail"]
+        folders = ["sac", "tdmpc2"] if suite == "visual" else ["mbdpo-pixels", "tdmpc2-pixels"]
+        assert [d.split()[2] for d in excluded] == folders, list(excluded)
+        other = issues[(issues["kind"] == kinds.OUTSIDE_SUITE) & (issues["algo"] == left_out)]["detail"]
+        assert list(other) == [
+            f"2 run(s) left out: learnt from {'state' if suite == 'visual' else 'rgb'} observations; suite {suite} "
+            f"is learnt from {'rgb' if suite == 'visual' else 'state'} (configs/suites.yaml obs)"
+        ]
+    mixed = analyse(runs, [], Settings(reps=50))  # no suite: both kept, under their own labels
+    assert set(mixed.tidy["label"]) == {"tdmpc2", "tdmpc2[rgb]"}
