@@ -1,8 +1,21 @@
 """Shared test settings: small thread counts so the suite behaves the same on a 2-core machine."""
 
+import os
+
 import pytest
 import submitit  # noqa: F401
 import torch
+
+from envs import rendering
+
+# dm_control chooses its OpenGL backend once, at its first import, from MUJOCO_GL (unset: glfw, which
+# cannot render headless). A test that builds a state env imports it without MUJOCO_GL, and a later
+# pixel test in the same process then fails (RenderingUnavailable ... chose 'glfw'). So the backend
+# harness runs would choose (envs.rendering) is set here, before any test imports dm_control, where
+# it can load; test_envs_pixels runs its fresh interpreters with MUJOCO_GL as given (GIVEN_MUJOCO_GL).
+GIVEN_MUJOCO_GL = os.environ.get("MUJOCO_GL")
+if GIVEN_MUJOCO_GL is None and rendering.unavailable_reason() is None:
+    os.environ["MUJOCO_GL"] = rendering.preferred_backend()
 
 # submitit's import runs logging.config.dictConfig, which closes every existing logging handler. Once
 # absl (dm_control) has a handler on pytest's capture stream, importing submitit in a later test

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from envs import env_info, rendering
+from tests.conftest import GIVEN_MUJOCO_GL
 
 ROOT = Path(__file__).resolve().parents[1]
 REASON = rendering.unavailable_reason()
@@ -33,6 +34,8 @@ def _run(code: str, **env_vars: str) -> tuple[dict, str]:
     """Run ``code`` in a fresh interpreter (MUJOCO_GL as in this process unless ``env_vars`` set
     it); it prints one JSON line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **env_vars}
+    if GIVEN_MUJOCO_GL is None and "MUJOCO_GL" not in env_vars:  # conftest set it for this process only
+        env.pop("MUJOCO_GL", None)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
@@ -168,7 +171,7 @@ print(json.dumps(out))
 @needs_rendering
 def test_rgb_after_dm_control_was_imported_without_mujoco_gl():
     """Too late to choose a backend: fine if dm_control picked a headless one, else a clear error."""
-    if os.environ.get("MUJOCO_GL"):
+    if GIVEN_MUJOCO_GL:
         pytest.skip("MUJOCO_GL is set in this environment")
     out, _ = _run(
         AFTER_DM_CONTROL.replace("import json, os, envs", "import json, os, envs\nos.environ.pop('DISPLAY', None)")
