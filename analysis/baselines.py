@@ -165,7 +165,7 @@ def load_baselines(
                             ALGO_EXCLUDED,
                             f"published folder {folder.name} holds results learnt from state; suite {suite} "
                             f"is learnt from pixels (read: <algo>{pixels_suffix} folders, configs/analysis.yaml)",
-                            algo=published_label(folder.name),
+                            algo=published_label(folder.name, "state"),  # the pixel folder is <algo> (published)
                             path=str(folder),
                         )
                     )

@@ -375,6 +375,11 @@ def test_a_visual_suite_reads_the_pixel_folders_and_only_pixel_runs(tmp_path: Pa
         excluded = issues[issues["kind"] == kinds.ALGO_EXCLUDED]["detail"]
         folders = ["sac", "tdmpc2"] if suite == "visual" else ["mbdpo-pixels", "tdmpc2-pixels"]
         assert [d.split()[2] for d in excluded] == folders, list(excluded)
+        if suite == "visual":  # not the label of the pixel folder read in its place
+            assert list(issues[issues["kind"] == kinds.ALGO_EXCLUDED]["algo"]) == [
+                "sac (published, state)",
+                "tdmpc2 (published, state)",
+            ]
         other = issues[(issues["kind"] == kinds.OUTSIDE_SUITE) & (issues["algo"] == left_out)]["detail"]
         assert list(other) == [
             f"2 run(s) left out: learnt from {'state' if suite == 'visual' else 'rgb'} observations; suite {suite} "
