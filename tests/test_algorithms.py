@@ -57,7 +57,7 @@ def test_random_policy_is_uniform_in_the_action_bounds_and_seeded():
     torch.manual_seed(3)
     assert torch.equal(a, agent.act(torch.zeros(5000, 3), eval_mode=False, first_step=False))
     assert agent.seed_steps == 0 and agent.update(0) == {} and agent.num_parameters() == 0
-    assert entry.capabilities == frozenset()
+    assert entry.capabilities == frozenset({"pixels"})  # it ignores its observations: any kind will do
 
 
 # mbdpo-score cannot act greedily before its score network's first update (the first episode ends
