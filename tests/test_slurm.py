@@ -156,8 +156,8 @@ def test_time_limit_requeues_and_resumes_exactly(tmp_path):
         "seed=1",
         "launcher=slurm",
         *JOB,
-        "steps=1500",
-        "eval_every=750",
+        "steps=3000",  # 6 episodes: a quiet machine runs 1500 steps within the 20 s before SIGUSR2
+        "eval_every=1500",
         "eval_episodes=1",
         "eval_at_start=false",
         "log_every=100",
