@@ -37,15 +37,14 @@ initial object positions; gymnasium's ``reset(seed=...)`` would not, Meta-World 
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 import torch
 from tensordict import TensorDictBase
 from torchrl.data import Categorical, Composite
-from torchrl.envs import GymWrapper
 from torchrl.envs.gym_like import BaseInfoDictReader
 
+from envs.gym_rng import SeededGymWrapper
 from envs.tasks import Family, TaskSpec
 
 if TYPE_CHECKING:
@@ -128,7 +127,7 @@ class SuccessReader(BaseInfoDictReader):
         return self._spec
 
 
-class MetaWorldWrapper(GymWrapper):
+class MetaWorldWrapper(SeededGymWrapper):
     """``GymWrapper`` whose ``set_seed`` reseeds Meta-World's own RNG (see the module doc)."""
 
     def _set_seed(self, seed: int | None) -> None:
@@ -136,14 +135,6 @@ class MetaWorldWrapper(GymWrapper):
             return
         self._env.unwrapped.seed(seed)
         self.reset()
-
-    # The state of the RNG that draws goals and initial object positions at reset (``np_random``,
-    # a numpy Generator): what an exact resume restores (harness.training.checkpoint looks for these).
-    def get_rng_state(self) -> dict[str, Any]:
-        return copy.deepcopy(self._env.unwrapped.np_random.bit_generator.state)
-
-    def set_rng_state(self, state: dict[str, Any]) -> None:
-        self._env.unwrapped.np_random.bit_generator.state = copy.deepcopy(state)
 
 
 def _make_gym_env(env_name: str):

@@ -31,16 +31,15 @@ that generator, for exact resume.
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib.util
 import io
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
-from torchrl.envs import GymWrapper
 
+from envs.gym_rng import SeededGymWrapper
 from envs.metaworld import SuccessReader
 from envs.tasks import Family, TaskSpec
 
@@ -116,7 +115,7 @@ def _make_gym_env(env_id: str):
     return NoNativeEnd(env)
 
 
-class MyoSuiteWrapper(GymWrapper):
+class MyoSuiteWrapper(SeededGymWrapper):
     """``GymWrapper`` whose ``set_seed`` reseeds MyoSuite's own RNG (see the module doc)."""
 
     def _set_seed(self, seed: int | None) -> None:
@@ -126,14 +125,6 @@ class MyoSuiteWrapper(GymWrapper):
         myo.seed(seed)
         myo.robot.np_random = myo.np_random  # as MyoSuite links them when built with a seed
         self.reset()
-
-    # The numpy Generator behind ``np_random`` that draws initial states and targets at reset
-    # (MyoSuite wraps it; the wrapper forwards ``bit_generator``): what an exact resume restores.
-    def get_rng_state(self) -> dict[str, Any]:
-        return copy.deepcopy(self._env.unwrapped.np_random.bit_generator.state)
-
-    def set_rng_state(self, state: dict[str, Any]) -> None:
-        self._env.unwrapped.np_random.bit_generator.state = copy.deepcopy(state)
 
 
 def make_base_env(spec: TaskSpec, device: torch.device | str, obs: str = "state") -> EnvBase:
